@@ -1,0 +1,126 @@
+package backend
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/helper/locksutil"
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+const backendHelp = `
+The WireGuard secrets engine issues short-lived certificates that bind a
+device's WireGuard public key to its Vault identity, assigns it a tunnel
+address from a gateway's pool, and serves each gateway the set of peers it
+should accept. Revoking a certificate's lease removes the peer.
+`
+
+// backend is one mount of the engine. A multiplexed plugin process serves
+// several mounts, so everything a mount knows lives here.
+type backend struct {
+	*framework.Backend
+
+	// locks serialise the read-modify-write of one record (by storage key).
+	locks []*locksutil.LockEntry
+	// config caches the CA, gateways and roles.
+	config *configCache
+	// reg is the in-memory registry of certificates, pools and feeds.
+	reg *registry
+	// now is the clock; tests replace it.
+	now func() time.Time
+
+	tidyMu   sync.Mutex
+	lastTidy time.Time
+}
+
+// NewFactory returns the factory of backends reporting version (with its
+// leading "v") as their running version.
+func NewFactory(version string) logical.Factory {
+	return func(ctx context.Context, conf *logical.BackendConfig) (logical.Backend, error) {
+		b := newBackend(version)
+		if err := b.Setup(ctx, conf); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+}
+
+func newBackend(version string) *backend {
+	b := &backend{
+		locks:  locksutil.CreateLocks(),
+		config: newConfigCache(),
+		now:    time.Now,
+	}
+	b.reg = newRegistry(b.now)
+	b.Backend = &framework.Backend{
+		Help:        strings.TrimSpace(backendHelp),
+		BackendType: logical.TypeLogical,
+		PathsSpecial: &logical.Paths{
+			Unauthenticated: []string{"ca", "ca/pem", "crl", "crl/pem"},
+			SealWrapStorage: []string{caStorageKey},
+		},
+		Paths: framework.PathAppend(
+			pathConfigCA(b),
+			pathCA(b),
+			pathCRL(b),
+			pathGatewayPeers(b),
+			pathGatewayStatus(b),
+			pathGateways(b),
+			pathRoles(b),
+			pathIssue(b),
+			pathCerts(b),
+			pathRevoke(b),
+			pathTidy(b),
+		),
+		Secrets:        []*framework.Secret{secretCertificate(b)},
+		InitializeFunc: b.initialize,
+		PeriodicFunc:   b.periodic,
+		Invalidate:     b.invalidate,
+		Clean:          b.clean,
+		RunningVersion: version,
+	}
+	return b
+}
+
+// initialize starts loading the registry in the background, so that the
+// mount comes up at once and the first request finds it warm.
+func (b *backend) initialize(_ context.Context, req *logical.InitializationRequest) error {
+	b.reg.startLoad(req.Storage, b.Logger())
+	return nil
+}
+
+// periodic runs tidy where this node may write.
+func (b *backend) periodic(ctx context.Context, req *logical.Request) error {
+	if !b.WriteSafeReplicationState() {
+		return nil
+	}
+	b.tidyMu.Lock()
+	due := b.now().Sub(b.lastTidy) >= tidyInterval
+	b.tidyMu.Unlock()
+	if !due {
+		return nil
+	}
+	_, err := b.tidy(ctx, req.Storage, defaultSafetyBuffer)
+	return err
+}
+
+// invalidate drops cached state that another node changed.
+func (b *backend) invalidate(_ context.Context, key string) {
+	switch {
+	case key == caStorageKey:
+		b.config.forgetCA()
+	case strings.HasPrefix(key, gatewayStoragePrefix):
+		b.config.forgetGateway(strings.TrimPrefix(key, gatewayStoragePrefix))
+	case strings.HasPrefix(key, roleStoragePrefix):
+		b.config.forgetRole(strings.TrimPrefix(key, roleStoragePrefix))
+	case strings.HasPrefix(key, certStoragePrefix):
+		b.reg.reset()
+	}
+}
+
+func (b *backend) clean(context.Context) {
+	b.reg.stop()
+}

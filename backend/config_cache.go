@@ -1,0 +1,79 @@
+package backend
+
+import (
+	"context"
+	"sync"
+
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// configCache keeps the CA, gateways and roles in memory so that the issue
+// path reads no storage. Entries are loaded on first use, replaced by their
+// write handlers and dropped by Invalidate. Cached values are never mutated:
+// a write stores a new value.
+type configCache struct {
+	mu       sync.RWMutex
+	ca       *caBundle // nil until loaded
+	gateways map[string]*gatewayEntry
+	roles    map[string]*roleEntry
+}
+
+func newConfigCache() *configCache {
+	return &configCache{
+		gateways: make(map[string]*gatewayEntry),
+		roles:    make(map[string]*roleEntry),
+	}
+}
+
+func (c *configCache) forgetCA() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.ca = nil
+}
+
+func (c *configCache) forgetGateway(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.gateways, name)
+}
+
+func (c *configCache) forgetRole(name string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.roles, name)
+}
+
+// cached reads name from m under the cache's lock, and on a miss loads it
+// with load and remembers it when it exists.
+func cached[T any](ctx context.Context, c *configCache, m map[string]*T, name string,
+	load func(context.Context, logical.Storage, string) (*T, error), s logical.Storage,
+) (*T, error) {
+	c.mu.RLock()
+	v, ok := m[name]
+	c.mu.RUnlock()
+	if ok {
+		return v, nil
+	}
+	v, err := load(ctx, s, name)
+	if err != nil || v == nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if newer, ok := m[name]; ok { // a write won the race: keep its value
+		return newer, nil
+	}
+	m[name] = v
+	return v, nil
+}
+
+// store remembers v (or forgets name when v is nil) after a write.
+func store[T any](c *configCache, m map[string]*T, name string, v *T) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if v == nil {
+		delete(m, name)
+		return
+	}
+	m[name] = v
+}

@@ -1,0 +1,167 @@
+package backend
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/ippool"
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/peerfeed"
+)
+
+// maxFeedChanges is how many changes a feed keeps for deltas. A gateway
+// further behind than that gets the full set.
+const maxFeedChanges = 1 << 16
+
+// A gatewayFeed is one gateway's live peers, address pools and change log.
+// Its methods are called with the registry's lock held.
+type gatewayFeed struct {
+	live     map[string]*certRecord // published live certificates by serial
+	reserved map[string]*certRecord // certificates being issued, not yet published
+
+	// index is the revision: it grows by one per change.
+	index uint64
+	// floor is the oldest index a delta can start from.
+	floor   uint64
+	changes []feedChange
+	// wake is closed and replaced on every change, waking long-polls.
+	wake chan struct{}
+
+	pools   []*ippool.Pool // one per address family in the gateway's pools
+	poolKey string         // the configuration the pools were built from
+}
+
+// feedChange is one entry of the change log: a peer added (removal nil) or
+// removed.
+type feedChange struct {
+	index   uint64
+	serial  string
+	removal *peerfeed.Removal
+}
+
+func newGatewayFeed(start uint64) *gatewayFeed {
+	return &gatewayFeed{
+		live:     make(map[string]*certRecord),
+		reserved: make(map[string]*certRecord),
+		index:    start,
+		floor:    start,
+		wake:     make(chan struct{}),
+	}
+}
+
+// record appends a change for serial: an addition when removed is nil, a
+// removal of removed otherwise. It bumps the revision and wakes waiters.
+func (f *gatewayFeed) record(serial string, removed *certRecord) {
+	f.index++
+	c := feedChange{index: f.index, serial: serial}
+	if removed != nil {
+		c.removal = &peerfeed.Removal{SerialNumber: removed.SerialNumber, PublicKey: removed.PublicKey}
+	}
+	f.changes = append(f.changes, c)
+	if len(f.changes) > 2*maxFeedChanges {
+		drop := len(f.changes) - maxFeedChanges
+		f.floor = f.changes[drop-1].index
+		f.changes = slices.Clone(f.changes[drop:])
+	}
+	close(f.wake)
+	f.wake = make(chan struct{})
+}
+
+// read answers a peers request from a caller at index since: the changes
+// since then, or the full set when since is 0, unknown or too old.
+func (f *gatewayFeed) read(gateway string, since uint64) peerfeed.Response {
+	resp := peerfeed.Response{Gateway: gateway, Index: f.index, Peers: []peerfeed.Peer{}, Removed: []peerfeed.Removal{}}
+	if since == 0 || since < f.floor || since > f.index {
+		resp.Full = true
+		for _, rec := range f.live {
+			resp.Peers = append(resp.Peers, rec.peer())
+		}
+		slices.SortFunc(resp.Peers, func(a, b peerfeed.Peer) int { return strings.Compare(a.SerialNumber, b.SerialNumber) })
+		return resp
+	}
+	// Changes are in index order; find the first after since.
+	i, _ := slices.BinarySearchFunc(f.changes, since+1, func(c feedChange, idx uint64) int {
+		switch {
+		case c.index < idx:
+			return -1
+		case c.index > idx:
+			return 1
+		}
+		return 0
+	})
+	seen := make(map[string]bool)
+	for j := len(f.changes) - 1; j >= i; j-- { // the latest change of a serial wins
+		c := f.changes[j]
+		if seen[c.serial] {
+			continue
+		}
+		seen[c.serial] = true
+		if rec, ok := f.live[c.serial]; ok {
+			resp.Peers = append(resp.Peers, rec.peer())
+		} else if c.removal != nil {
+			resp.Removed = append(resp.Removed, *c.removal)
+		}
+	}
+	return resp
+}
+
+// allocate returns host prefixes for a new peer, one address from each
+// family's pool, rebuilding the pools first when gw's configuration changed.
+func (f *gatewayFeed) allocate(gw *gatewayEntry) ([]string, error) {
+	if err := f.ensurePools(gw); err != nil {
+		return nil, err
+	}
+	if len(f.pools) == 0 {
+		return nil, fmt.Errorf("gateway %s has no address_pool", gw.Name)
+	}
+	var got []netip.Addr
+	for _, p := range f.pools {
+		a, err := p.Allocate()
+		if err != nil {
+			for i, prev := range got {
+				f.pools[i].Release(prev)
+			}
+			return nil, err
+		}
+		got = append(got, a)
+	}
+	out := make([]string, len(got))
+	for i, a := range got {
+		out[i] = netip.PrefixFrom(a, a.BitLen()).String()
+	}
+	return out, nil
+}
+
+// release returns rec's addresses to the pools.
+func (f *gatewayFeed) release(rec *certRecord) {
+	for _, a := range rec.addrs() {
+		for _, p := range f.pools {
+			p.Release(a)
+		}
+	}
+}
+
+// ensurePools builds the pools from gw when they were built from another
+// configuration, and marks the addresses of live certificates in use.
+func (f *gatewayFeed) ensurePools(gw *gatewayEntry) error {
+	key := strings.Join(gw.AddressPool, ",") + "|" + strings.Join(gw.Address, ",")
+	if f.pools != nil && key == f.poolKey {
+		return nil
+	}
+	pools, err := gw.newPools()
+	if err != nil {
+		return err
+	}
+	for _, set := range []map[string]*certRecord{f.live, f.reserved} {
+		for _, rec := range set {
+			for _, a := range rec.addrs() {
+				for _, p := range pools {
+					p.Claim(a)
+				}
+			}
+		}
+	}
+	f.pools, f.poolKey = pools, key
+	return nil
+}

@@ -1,0 +1,75 @@
+package backend
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/hashicorp/vault/sdk/helper/identitytpl"
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// A caller is who asked for a certificate.
+type caller struct {
+	// key identifies the caller for max_active_per_identity and for the
+	// rule that a key belongs to one identity: the entity id, or the
+	// display name when the token has no entity (a root token, say).
+	key         string
+	entityID    string
+	displayName string
+	authMounts  []string
+	commonName  string
+}
+
+// errTemplate is wrapped by identify when the role's template refers to
+// identity data the caller does not have.
+var errTemplate = errors.New("common_name_template")
+
+// identify works out who req's caller is and the common name tmpl gives it.
+func (b *backend) identify(req *logical.Request, tmpl string) (*caller, error) {
+	c := &caller{entityID: req.EntityID, displayName: req.DisplayName, key: "token:" + req.DisplayName}
+	if req.EntityID == "" {
+		c.commonName = req.DisplayName
+		return c, nil
+	}
+	c.key = "entity:" + req.EntityID
+	entity, err := b.System().EntityInfo(req.EntityID)
+	if err != nil {
+		return nil, fmt.Errorf("look up entity %s: %w", req.EntityID, err)
+	}
+	if entity == nil {
+		c.commonName = req.DisplayName
+		return c, nil
+	}
+	for _, a := range entity.Aliases {
+		c.authMounts = append(c.authMounts, a.MountType+":"+a.MountAccessor)
+	}
+	var groups []*logical.Group
+	if strings.Contains(tmpl, "identity.groups") {
+		if groups, err = b.System().GroupsForEntity(req.EntityID); err != nil {
+			return nil, fmt.Errorf("look up groups of entity %s: %w", req.EntityID, err)
+		}
+	}
+	_, cn, err := identitytpl.PopulateString(identitytpl.PopulateStringInput{
+		String:      tmpl,
+		Entity:      entity,
+		Groups:      groups,
+		NamespaceID: entity.NamespaceID,
+		Mode:        identitytpl.ACLTemplating,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s has no value for %q (%v)", errTemplate, callerName(req), tmpl, err)
+	}
+	c.commonName = cn
+	if strings.TrimSpace(cn) == "" {
+		c.commonName = req.DisplayName
+	}
+	return c, nil
+}
+
+func callerName(req *logical.Request) string {
+	if req.DisplayName != "" {
+		return "the caller " + req.DisplayName
+	}
+	return "the caller"
+}

@@ -1,0 +1,69 @@
+package backend
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+func pathCA(b *backend) []*framework.Path {
+	return []*framework.Path{
+		{
+			Pattern: "ca/pem",
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.ReadOperation: &framework.PathOperation{Callback: b.pathCAPEMRead},
+			},
+			HelpSynopsis:    pathCAHelpSyn,
+			HelpDescription: pathCAHelpDesc,
+		},
+		{
+			Pattern: "ca",
+			Operations: map[logical.Operation]framework.OperationHandler{
+				logical.ReadOperation: &framework.PathOperation{Callback: b.pathCARead},
+			},
+			HelpSynopsis:    pathCAHelpSyn,
+			HelpDescription: pathCAHelpDesc,
+		},
+	}
+}
+
+func (b *backend) pathCARead(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
+	ca, err := b.getCA(ctx, req.Storage)
+	if err != nil {
+		return nil, err
+	}
+	if ca == nil {
+		return logical.ErrorResponse("no CA is configured: write config/ca first"), nil
+	}
+	return &logical.Response{Data: caResponseData(ca)}, nil
+}
+
+func (b *backend) pathCAPEMRead(ctx context.Context, req *logical.Request, _ *framework.FieldData) (*logical.Response, error) {
+	ca, err := b.getCA(ctx, req.Storage)
+	if err != nil {
+		return nil, err
+	}
+	if ca == nil {
+		return rawResponse(http.StatusNotFound, "text/plain", []byte("no CA is configured\n")), nil
+	}
+	return rawResponse(http.StatusOK, "application/pem-certificate-chain", []byte(ca.chainPEM)), nil
+}
+
+// rawResponse answers with a body that Vault passes through unwrapped.
+func rawResponse(status int, contentType string, body []byte) *logical.Response {
+	return &logical.Response{Data: map[string]any{
+		logical.HTTPStatusCode:  status,
+		logical.HTTPContentType: contentType,
+		logical.HTTPRawBody:     body,
+	}}
+}
+
+const pathCAHelpSyn = `The CA certificate, as JSON (ca) or PEM (ca/pem). No token needed.`
+
+const pathCAHelpDesc = `
+ca returns the current CA certificate and the chain of CA certificates still
+trusted (the current one first, then those it replaced). ca/pem returns that
+chain as raw PEM, ready for a gateway's -ca-file or openssl verify -CAfile.
+`

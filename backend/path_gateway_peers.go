@@ -1,0 +1,122 @@
+package backend
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/peerfeed"
+)
+
+// maxPeersWait caps a long-poll well under Vault's default
+// max_request_duration (90s); a long-poll holds Vault's state read-lock.
+const maxPeersWait = 60 * time.Second
+
+func pathGatewayPeers(b *backend) []*framework.Path {
+	return []*framework.Path{{
+		Pattern: "gateways/" + framework.GenericNameRegex("name") + "/peers",
+		Fields: map[string]*framework.FieldSchema{
+			"name": {Type: framework.TypeString, Description: "Name of the gateway.", Required: true},
+			"index": {
+				Type:        framework.TypeString,
+				Description: "The revision the caller has applied; 0 or omitted asks for the full set.",
+			},
+			"wait": {
+				Type:        framework.TypeDurationSecond,
+				Description: "With index: how long to wait for a change when there is none yet (at most 60s).",
+			},
+		},
+		Operations: map[logical.Operation]framework.OperationHandler{
+			logical.ReadOperation: &framework.PathOperation{Callback: b.pathGatewayPeersRead},
+		},
+		HelpSynopsis:    pathGatewayPeersHelpSyn,
+		HelpDescription: pathGatewayPeersHelpDesc,
+	}}
+}
+
+func (b *backend) pathGatewayPeersRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	name := d.Get("name").(string)
+	gw, err := b.getGateway(ctx, req.Storage, name)
+	if err != nil {
+		return nil, err
+	}
+	if gw == nil {
+		return logical.ErrorResponse("name: unknown gateway %q", name), nil
+	}
+	since, err := parseIndex(d.Get("index").(string))
+	if err != nil {
+		return logical.ErrorResponse("index: %s", err), nil
+	}
+	wait := time.Duration(d.Get("wait").(int)) * time.Second
+	if wait < 0 {
+		return logical.ErrorResponse("wait: must not be negative"), nil
+	}
+	if err := b.reg.wait(ctx, req.Storage); err != nil {
+		return nil, err
+	}
+	resp := b.reg.poll(ctx, name, since, min(wait, maxPeersWait))
+	return &logical.Response{Data: map[string]any{
+		"gateway": resp.Gateway,
+		"index":   resp.Index,
+		"full":    resp.Full,
+		"peers":   resp.Peers,
+		"removed": resp.Removed,
+	}}, nil
+}
+
+// poll answers a peers request, waiting up to wait for a change when the
+// caller is up to date. It returns as soon as ctx is done.
+func (r *registry) poll(ctx context.Context, gateway string, since uint64, wait time.Duration) peerfeed.Response {
+	var timer <-chan time.Time
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		timer = t.C
+	}
+	for {
+		r.mu.Lock()
+		f := r.feed(gateway)
+		resp := f.read(gateway, since)
+		wake := f.wake
+		r.mu.Unlock()
+		if resp.Full || resp.Index != since || timer == nil {
+			return resp
+		}
+		select {
+		case <-wake:
+		case <-timer:
+			return resp
+		case <-ctx.Done():
+			return resp
+		}
+	}
+}
+
+// parseIndex parses a revision index; empty is 0.
+func parseIndex(s string) (uint64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a revision number", s)
+	}
+	return n, nil
+}
+
+const pathGatewayPeersHelpSyn = `The gateway's peer set, for gateway daemons: full, or changes since an index, with long-poll.`
+
+const pathGatewayPeersHelpDesc = `
+Without index (or index=0), returns the full set of live peers of the gateway
+and its revision index (full=true). With index=N, returns only what changed
+since N: peers added (peers) and peers removed (removed), and the new index
+(full=false); if N is too old or unknown (for example after the plugin
+restarted), the full set instead. With wait=30s and an up-to-date index, the
+request blocks until something changes or the wait ends (at most 60s).
+Apply removed before peers. Each peer carries its certificate, which the
+gateway verifies against the CA before trusting the peer.
+`

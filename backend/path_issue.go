@@ -1,0 +1,278 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/helper/locksutil"
+	"github.com/hashicorp/vault/sdk/logical"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/ippool"
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgcert"
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgkey"
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgquick"
+)
+
+// clockSkew is how far in the past a certificate's NotBefore is put.
+const clockSkew = 30 * time.Second
+
+func pathIssue(b *backend) []*framework.Path {
+	return []*framework.Path{{
+		Pattern: "issue/" + framework.GenericNameRegex("role"),
+		Fields: map[string]*framework.FieldSchema{
+			"role": {Type: framework.TypeString, Description: "The role to issue under.", Required: true},
+			"public_key": {
+				Type:        framework.TypeString,
+				Description: "The device's WireGuard public key, base64. Required unless the role allows generated keys.",
+			},
+			"ttl": {
+				Type:        framework.TypeDurationSecond,
+				Description: "Lifetime of the certificate; the role's ttl when omitted, at most its max_ttl.",
+			},
+		},
+		Operations: map[logical.Operation]framework.OperationHandler{
+			logical.UpdateOperation: &framework.PathOperation{Callback: b.pathIssueWrite},
+		},
+		HelpSynopsis:    pathIssueHelpSyn,
+		HelpDescription: pathIssueHelpDesc,
+	}}
+}
+
+// issueRequest is a validated issue request.
+type issueRequest struct {
+	role       *roleEntry
+	gateway    *gatewayEntry
+	ca         *caBundle
+	publicKey  wgtypes.Key
+	privateKey *wgtypes.Key // set when the engine generated the pair
+	ttl        time.Duration
+	caller     *caller
+}
+
+func (b *backend) pathIssueWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	ir, resp, err := b.parseIssue(ctx, req, d)
+	if resp != nil || err != nil {
+		return resp, err
+	}
+	if err := b.reg.wait(ctx, req.Storage); err != nil {
+		return nil, err
+	}
+	rec, resp, err := b.issue(ctx, req.Storage, ir)
+	if resp != nil || err != nil {
+		return resp, err
+	}
+	return b.issueResponse(ir, rec), nil
+}
+
+// parseIssue validates the request against the role, the gateway and the CA.
+// A mistake of the caller comes back as an error response.
+func (b *backend) parseIssue(ctx context.Context, req *logical.Request, d *framework.FieldData) (*issueRequest, *logical.Response, error) {
+	roleName := d.Get("role").(string)
+	role, err := b.getRole(ctx, req.Storage, roleName)
+	if err != nil {
+		return nil, nil, err
+	}
+	if role == nil {
+		return nil, logical.ErrorResponse("role: unknown role %q", roleName), nil
+	}
+	gw, err := b.getGateway(ctx, req.Storage, role.Gateway)
+	if err != nil {
+		return nil, nil, err
+	}
+	if gw == nil {
+		return nil, logical.ErrorResponse("gateway: role %q names unknown gateway %q", roleName, role.Gateway), nil
+	}
+	ca, err := b.getCA(ctx, req.Storage)
+	if err != nil {
+		return nil, nil, err
+	}
+	if ca == nil {
+		return nil, logical.ErrorResponse("no CA is configured: write config/ca first"), nil
+	}
+	ir := &issueRequest{role: role, gateway: gw, ca: ca}
+
+	if s := strings.TrimSpace(d.Get("public_key").(string)); s != "" {
+		if ir.publicKey, err = wgkey.ParsePublic(s); err != nil {
+			return nil, logical.ErrorResponse("public_key: %s", err), nil
+		}
+	} else {
+		if !role.AllowGeneratedKeys {
+			return nil, logical.ErrorResponse("public_key: is required (role %q does not allow generated keys)", roleName), nil
+		}
+		priv, pub, err := wgkey.Generate()
+		if err != nil {
+			return nil, nil, err
+		}
+		ir.privateKey, ir.publicKey = &priv, pub
+	}
+
+	if ir.ttl, err = b.issueTTL(role, d); err != nil {
+		return nil, logical.ErrorResponse("ttl: %s", err), nil
+	}
+	if ir.caller, err = b.identify(req, role.CommonNameTemplate); err != nil {
+		if errors.Is(err, errTemplate) {
+			return nil, logical.ErrorResponse("%s", err), nil
+		}
+		return nil, nil, err
+	}
+	return ir, nil, nil
+}
+
+// issueTTL is the certificate's lifetime: the request's ttl or the role's,
+// within the role's max_ttl and the mount's maximum lease TTL.
+func (b *backend) issueTTL(role *roleEntry, d *framework.FieldData) (time.Duration, error) {
+	ttl := role.TTL
+	if v, ok := d.GetOk("ttl"); ok {
+		ttl = time.Duration(v.(int)) * time.Second
+		if ttl <= 0 {
+			return 0, fmt.Errorf("must be positive")
+		}
+	}
+	maxTTL := b.System().MaxLeaseTTL()
+	if role.MaxTTL > 0 && role.MaxTTL < maxTTL {
+		maxTTL = role.MaxTTL
+	}
+	if _, asked := d.GetOk("ttl"); asked && ttl > maxTTL {
+		return 0, fmt.Errorf("%s is longer than the role's max_ttl %s", ttl, maxTTL)
+	}
+	return min(ttl, maxTTL), nil
+}
+
+// issue signs the certificate and stores its record: one storage write.
+func (b *backend) issue(ctx context.Context, s logical.Storage, ir *issueRequest) (*certRecord, *logical.Response, error) {
+	serial, err := wgcert.NewSerial()
+	if err != nil {
+		return nil, nil, err
+	}
+	now := b.now().UTC().Truncate(time.Second)
+	rec := &certRecord{
+		SerialNumber: formatSerial(serial),
+		PublicKey:    ir.publicKey.String(),
+		CommonName:   ir.caller.commonName,
+		Gateway:      ir.gateway.Name,
+		Role:         ir.role.Name,
+		Identity:     ir.caller.key,
+		EntityID:     ir.caller.entityID,
+		DisplayName:  ir.caller.displayName,
+		AuthMounts:   ir.caller.authMounts,
+		IssuedAt:     now,
+		ExpiresAt:    now.Add(ir.ttl),
+	}
+
+	lock := locksutil.LockForKey(b.locks, rec.SerialNumber)
+	lock.Lock()
+	evict, resp, err := b.issueLocked(ctx, s, ir, rec, serial)
+	lock.Unlock()
+	if resp != nil || err != nil {
+		return nil, resp, err
+	}
+	for _, old := range evict {
+		if err := b.revokeSerial(ctx, s, old); err != nil {
+			return nil, nil, fmt.Errorf("revoke %s past max_active_per_identity: %w", old, err)
+		}
+	}
+	return rec, nil, nil
+}
+
+// issueLocked reserves addresses, signs, writes the record and publishes it,
+// holding the serial's lock. On any failure nothing stays reserved.
+func (b *backend) issueLocked(ctx context.Context, s logical.Storage, ir *issueRequest, rec *certRecord, serial *big.Int) ([]string, *logical.Response, error) {
+	if err := b.reg.reserve(ir.gateway, rec); err != nil {
+		switch {
+		case errors.Is(err, errKeyInUse):
+			return nil, logical.ErrorResponse("public_key: %s", err), nil
+		case errors.Is(err, ippool.ErrExhausted):
+			return nil, logical.ErrorResponse("address_pool: address pool exhausted for gateway %q", ir.gateway.Name), nil
+		}
+		return nil, nil, err
+	}
+	der, err := wgcert.Create(&wgcert.Template{
+		SerialNumber: serial,
+		CommonName:   rec.CommonName,
+		PublicKey:    ir.publicKey,
+		Addresses:    rec.addrs(),
+		Gateways:     []string{ir.gateway.Name},
+		NotBefore:    rec.IssuedAt.Add(-clockSkew),
+		NotAfter:     rec.ExpiresAt,
+	}, ir.ca.cert, ir.ca.signer)
+	if err != nil {
+		b.reg.abort(rec)
+		return nil, nil, fmt.Errorf("sign certificate: %w", err)
+	}
+	rec.Certificate = der
+	if err := putJSON(ctx, s, certStoragePrefix+rec.SerialNumber, rec); err != nil {
+		b.reg.abort(rec)
+		return nil, nil, err
+	}
+	return b.reg.commit(rec, ir.role.MaxActivePerIdentity), nil, nil
+}
+
+// issueResponse is the secret handed to the device: its lease is the
+// certificate's lifetime and cannot be renewed.
+func (b *backend) issueResponse(ir *issueRequest, rec *certRecord) *logical.Response {
+	gw := ir.gateway
+	conf := wgquick.Config{
+		Comment: []string{
+			fmt.Sprintf("WireGuard certificate %s for %s", rec.SerialNumber, rec.CommonName),
+			fmt.Sprintf("gateway %s, valid until %s", gw.Name, rec.ExpiresAt.Format(time.RFC3339)),
+		},
+		Addresses: rec.Addresses,
+		DNS:       gw.DNS,
+		MTU:       gw.MTU,
+		Peer: wgquick.Peer{
+			PublicKey:           gw.PublicKey,
+			Endpoint:            gw.Endpoint,
+			AllowedIPs:          gw.effectiveAllowedIPs(),
+			PersistentKeepalive: gw.PersistentKeepalive,
+		},
+	}
+	data := map[string]any{
+		"certificate":          wgcert.EncodePEM(rec.Certificate),
+		"issuing_ca":           ir.ca.entry.Certificate,
+		"serial_number":        rec.SerialNumber,
+		"common_name":          rec.CommonName,
+		"public_key":           rec.PublicKey,
+		"addresses":            rec.Addresses,
+		"gateway":              gw.Name,
+		"gateway_public_key":   gw.PublicKey,
+		"endpoint":             gw.Endpoint,
+		"allowed_ips":          gw.effectiveAllowedIPs(),
+		"dns":                  gw.DNS,
+		"mtu":                  gw.MTU,
+		"persistent_keepalive": gw.PersistentKeepalive,
+		"expiration":           rec.ExpiresAt.Unix(),
+	}
+	if ir.privateKey != nil {
+		conf.PrivateKey = ir.privateKey.String()
+		data["private_key"] = ir.privateKey.String()
+	}
+	data["wg_quick"] = conf.String()
+
+	resp := b.Secret(secretCertificateType).Response(data, map[string]any{
+		"serial_number": rec.SerialNumber,
+		"gateway":       rec.Gateway,
+		"public_key":    rec.PublicKey,
+	})
+	resp.Secret.TTL = ir.ttl
+	resp.Secret.MaxTTL = ir.ttl
+	resp.Secret.Renewable = false
+	return resp
+}
+
+const pathIssueHelpSyn = `Issue a certificate for a device's WireGuard key.`
+
+const pathIssueHelpDesc = `
+Issues a short-lived X.509 certificate whose subject public key is the
+device's WireGuard key (public_key), assigns the device tunnel addresses from
+the role's gateway's pools, and adds it to the gateway's peer set. The response
+is a lease for the certificate's lifetime: revoking it, or its expiry, removes
+the peer. wg_quick is a ready wg-quick configuration (fill in PrivateKey).
+With allow_generated_keys, public_key may be omitted: the engine generates the
+pair and returns private_key once, without storing it.
+`

@@ -1,0 +1,71 @@
+package backend
+
+import (
+	"context"
+	"strings"
+
+	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgkey"
+)
+
+func pathRevoke(b *backend) []*framework.Path {
+	return []*framework.Path{{
+		Pattern: "revoke",
+		Fields: map[string]*framework.FieldSchema{
+			"serial_number": {Type: framework.TypeString, Description: "Serial number of the certificate to revoke."},
+			"public_key":    {Type: framework.TypeString, Description: "WireGuard public key whose live certificate to revoke."},
+		},
+		Operations: map[logical.Operation]framework.OperationHandler{
+			logical.UpdateOperation: &framework.PathOperation{Callback: b.pathRevokeWrite},
+		},
+		HelpSynopsis:    pathRevokeHelpSyn,
+		HelpDescription: pathRevokeHelpDesc,
+	}}
+}
+
+func (b *backend) pathRevokeWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+	serialIn := strings.TrimSpace(d.Get("serial_number").(string))
+	keyIn := strings.TrimSpace(d.Get("public_key").(string))
+	if (serialIn == "") == (keyIn == "") {
+		return logical.ErrorResponse("serial_number or public_key: give exactly one"), nil
+	}
+	if err := b.reg.wait(ctx, req.Storage); err != nil {
+		return nil, err
+	}
+
+	var serial string
+	if serialIn != "" {
+		var ok bool
+		if serial, ok = normalizeSerial(serialIn); !ok {
+			return logical.ErrorResponse("serial_number: %q is not a hex serial number", serialIn), nil
+		}
+		if !b.reg.known(serial) {
+			return logical.ErrorResponse("serial_number: no certificate with serial %s", serial), nil
+		}
+	} else {
+		key, err := wgkey.ParsePublic(keyIn)
+		if err != nil {
+			return logical.ErrorResponse("public_key: %s", err), nil
+		}
+		s, ok := b.reg.serialForKey(key.String())
+		if !ok { // nothing live holds the key: already revoked, or never issued
+			return &logical.Response{Data: map[string]any{"serial_numbers": []string{}}}, nil
+		}
+		serial = s
+	}
+	if err := b.revokeSerial(ctx, req.Storage, serial); err != nil {
+		return nil, err
+	}
+	return &logical.Response{Data: map[string]any{"serial_numbers": []string{serial}}}, nil
+}
+
+const pathRevokeHelpSyn = `Revoke a certificate by serial number or WireGuard public key.`
+
+const pathRevokeHelpDesc = `
+Revokes the certificate at once, with the same effect as revoking its lease:
+it joins the CRL, its addresses return to the pool and its peer leaves the
+gateway's peer set. Revoking again is a no-op. The lease itself stays until it
+expires or is revoked; its revocation then finds nothing left to do.
+`

@@ -1,0 +1,111 @@
+package backend
+
+import (
+	"math/big"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/peerfeed"
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgcert"
+)
+
+// certRecord is the stored issuance record of one certificate, at
+// certStoragePrefix + serial. It is written once when the certificate is
+// issued and once more when it is revoked.
+type certRecord struct {
+	SerialNumber string    `json:"serial_number"`
+	Certificate  []byte    `json:"certificate"` // DER
+	PublicKey    string    `json:"public_key"`
+	CommonName   string    `json:"common_name"`
+	Addresses    []string  `json:"addresses"` // host prefixes: 10.77.0.2/32, fd77::2/128
+	Gateway      string    `json:"gateway"`
+	Role         string    `json:"role"`
+	Identity     string    `json:"identity"` // what max_active_per_identity counts by
+	EntityID     string    `json:"entity_id"`
+	DisplayName  string    `json:"display_name"`
+	AuthMounts   []string  `json:"auth_mounts,omitempty"`
+	IssuedAt     time.Time `json:"issued_at"`
+	ExpiresAt    time.Time `json:"expires_at"`
+	RevokedAt    time.Time `json:"revoked_at,omitzero"`
+}
+
+// revoked reports whether the certificate has been revoked.
+func (r *certRecord) revoked() bool { return !r.RevokedAt.IsZero() }
+
+// addrs parses the record's addresses.
+func (r *certRecord) addrs() []netip.Addr {
+	out := make([]netip.Addr, 0, len(r.Addresses))
+	for _, a := range r.Addresses {
+		if p, err := netip.ParsePrefix(a); err == nil {
+			out = append(out, p.Addr())
+		}
+	}
+	return out
+}
+
+// peer is the record as a gateway's peer feed shows it.
+func (r *certRecord) peer() peerfeed.Peer {
+	return peerfeed.Peer{
+		SerialNumber: r.SerialNumber,
+		PublicKey:    r.PublicKey,
+		AllowedIPs:   r.Addresses,
+		Certificate:  wgcert.EncodePEM(r.Certificate),
+		Expiration:   r.ExpiresAt,
+	}
+}
+
+// responseData is the record as cert/:serial shows it.
+func (r *certRecord) responseData() map[string]any {
+	d := map[string]any{
+		"serial_number": r.SerialNumber,
+		"certificate":   wgcert.EncodePEM(r.Certificate),
+		"public_key":    r.PublicKey,
+		"common_name":   r.CommonName,
+		"addresses":     r.Addresses,
+		"gateway":       r.Gateway,
+		"role":          r.Role,
+		"entity_id":     r.EntityID,
+		"display_name":  r.DisplayName,
+		"auth_mounts":   r.AuthMounts,
+		"issued_at":     r.IssuedAt.UTC().Format(time.RFC3339),
+		"expiration":    r.ExpiresAt.UTC().Format(time.RFC3339),
+		"revoked":       r.revoked(),
+		"revoked_at":    "",
+	}
+	if r.revoked() {
+		d["revoked_at"] = r.RevokedAt.UTC().Format(time.RFC3339)
+	}
+	return d
+}
+
+// formatSerial writes a serial as colon-separated lowercase hex, the form
+// Vault's PKI engine uses.
+func formatSerial(n *big.Int) string {
+	h := n.Text(16)
+	if len(h)%2 == 1 {
+		h = "0" + h
+	}
+	var sb strings.Builder
+	for i := 0; i < len(h); i += 2 {
+		if i > 0 {
+			sb.WriteByte(':')
+		}
+		sb.WriteString(h[i : i+2])
+	}
+	return sb.String()
+}
+
+// normalizeSerial accepts a serial with colons, dashes or neither, in any
+// case, and returns the form formatSerial writes; ok is false if it is not hex.
+func normalizeSerial(s string) (string, bool) {
+	h := strings.NewReplacer(":", "", "-", "").Replace(strings.TrimSpace(s))
+	if h == "" || len(h) > 64 {
+		return "", false
+	}
+	n, ok := new(big.Int).SetString(h, 16)
+	if !ok || n.Sign() <= 0 {
+		return "", false
+	}
+	return formatSerial(n), true
+}

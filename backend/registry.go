@@ -1,0 +1,383 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/big"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/vault/sdk/logical"
+	"golang.org/x/sync/errgroup"
+)
+
+// errKeyInUse is returned by reserve when the public key belongs to a live
+// certificate of another identity.
+var errKeyInUse = errors.New("key is bound to a live certificate of another identity")
+
+// A registry is the in-memory view of a mount's certificates: the live ones
+// by serial, key and identity, each gateway's pools and peer feed, and the
+// revoked ones for the CRL. It is rebuilt from the certificate records when
+// the mount starts; afterwards every change goes to storage first and then
+// here, so the issue path reads no storage.
+type registry struct {
+	now func() time.Time
+
+	loadMu  sync.Mutex
+	loaded  chan struct{} // closed once the load finished
+	loadErr error
+	cancel  context.CancelFunc
+
+	mu         sync.Mutex
+	live       map[string]*liveCert    // by serial
+	byKey      map[string]string       // public key → serial of a live certificate
+	byIdentity map[string][]string     // identity → live serials, oldest first
+	dead       map[string]deadCert     // revoked, or kept until tidy
+	gateways   map[string]*gatewayFeed // by gateway name
+	startIndex uint64                  // first revision of every feed since the load
+
+	crlCache crlCache
+}
+
+// liveCert is a certificate that is not revoked.
+type liveCert struct {
+	rec *certRecord
+	// pending is true from reserve until commit: the record is being
+	// written and the certificate is not yet in any feed.
+	pending bool
+}
+
+// deadCert is what the CRL and tidy need of a certificate no longer live.
+type deadCert struct {
+	serial    *big.Int
+	revokedAt time.Time
+	expiresAt time.Time
+}
+
+func newRegistry(now func() time.Time) *registry {
+	r := &registry{now: now}
+	r.clear()
+	return r
+}
+
+// clear empties the registry; the caller holds mu or owns r.
+func (r *registry) clear() {
+	r.live = make(map[string]*liveCert)
+	r.byKey = make(map[string]string)
+	r.byIdentity = make(map[string][]string)
+	r.dead = make(map[string]deadCert)
+	r.gateways = make(map[string]*gatewayFeed)
+	// Revisions start at the clock in microseconds, so that they keep
+	// growing across plugin restarts and leader changes: a gateway's old
+	// index is then always behind and gets a full set.
+	r.startIndex = uint64(r.now().UnixMicro())
+	r.crlCache.dirty = true
+}
+
+// startLoad begins loading from s in the background, unless a load is done
+// or under way.
+func (r *registry) startLoad(s logical.Storage, logger hclog.Logger) <-chan struct{} {
+	r.loadMu.Lock()
+	defer r.loadMu.Unlock()
+	if r.loaded != nil {
+		return r.loaded
+	}
+	done := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	r.loaded, r.cancel = done, cancel
+	go func() {
+		defer cancel()
+		err := r.load(ctx, s)
+		if err != nil && logger != nil {
+			logger.Error("loading certificate records failed; will retry on the next request", "error", err)
+		}
+		r.loadMu.Lock()
+		r.loadErr = err
+		if err != nil {
+			r.loaded = nil // the next wait starts over
+		}
+		r.loadMu.Unlock()
+		close(done)
+	}()
+	return done
+}
+
+// wait blocks until the registry is loaded, starting the load if needed.
+func (r *registry) wait(ctx context.Context, s logical.Storage) error {
+	done := r.startLoad(s, nil)
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	r.loadMu.Lock()
+	defer r.loadMu.Unlock()
+	return r.loadErr
+}
+
+// reset forgets everything; the next wait loads again from storage.
+func (r *registry) reset() {
+	r.loadMu.Lock()
+	if r.cancel != nil {
+		r.cancel()
+	}
+	r.loaded, r.cancel = nil, nil
+	r.loadMu.Unlock()
+}
+
+// stop cancels a load in progress.
+func (r *registry) stop() {
+	r.loadMu.Lock()
+	defer r.loadMu.Unlock()
+	if r.cancel != nil {
+		r.cancel()
+	}
+}
+
+// loadWorkers is how many records are read from storage at once.
+const loadWorkers = 16
+
+// load reads every certificate record into a fresh registry state.
+func (r *registry) load(ctx context.Context, s logical.Storage) error {
+	serials, err := s.List(ctx, certStoragePrefix)
+	if err != nil {
+		return fmt.Errorf("list certificates: %w", err)
+	}
+	records := make([]*certRecord, len(serials))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(loadWorkers)
+	for i, serial := range serials {
+		g.Go(func() error {
+			var rec certRecord
+			ok, err := getJSON(gctx, s, certStoragePrefix+serial, &rec)
+			if ok {
+				records[i] = &rec
+			}
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
+
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.clear()
+	for _, rec := range records {
+		if rec == nil {
+			continue
+		}
+		if rec.revoked() {
+			r.addDead(rec)
+			continue
+		}
+		r.addLive(rec, false)
+	}
+	return nil
+}
+
+func (r *registry) addDead(rec *certRecord) {
+	n, err := parseSerial(rec.SerialNumber)
+	if err != nil {
+		return
+	}
+	r.dead[rec.SerialNumber] = deadCert{serial: n, revokedAt: rec.RevokedAt, expiresAt: rec.ExpiresAt}
+}
+
+// addLive indexes a live record; the caller holds mu.
+func (r *registry) addLive(rec *certRecord, pending bool) {
+	r.live[rec.SerialNumber] = &liveCert{rec: rec, pending: pending}
+	r.byKey[rec.PublicKey] = rec.SerialNumber
+	r.byIdentity[rec.Identity] = append(r.byIdentity[rec.Identity], rec.SerialNumber)
+	if pending {
+		r.feed(rec.Gateway).reserved[rec.SerialNumber] = rec
+	} else {
+		r.feed(rec.Gateway).live[rec.SerialNumber] = rec
+	}
+}
+
+// removeLive drops a live record from every index and releases its
+// addresses; the caller holds mu.
+func (r *registry) removeLive(rec *certRecord) {
+	delete(r.live, rec.SerialNumber)
+	if r.byKey[rec.PublicKey] == rec.SerialNumber {
+		delete(r.byKey, rec.PublicKey)
+	}
+	ids := r.byIdentity[rec.Identity]
+	for i, s := range ids {
+		if s == rec.SerialNumber {
+			ids = append(ids[:i:i], ids[i+1:]...)
+			break
+		}
+	}
+	if len(ids) == 0 {
+		delete(r.byIdentity, rec.Identity)
+	} else {
+		r.byIdentity[rec.Identity] = ids
+	}
+	f := r.feed(rec.Gateway)
+	delete(f.live, rec.SerialNumber)
+	delete(f.reserved, rec.SerialNumber)
+	f.release(rec)
+}
+
+// feed returns the gateway's feed, creating it; the caller holds mu.
+func (r *registry) feed(gateway string) *gatewayFeed {
+	f, ok := r.gateways[gateway]
+	if !ok {
+		f = newGatewayFeed(r.startIndex)
+		r.gateways[gateway] = f
+	}
+	return f
+}
+
+// reserve checks that rec's key is free for its identity, allocates its
+// addresses from gw's pools and holds them for rec until commit or abort.
+func (r *registry) reserve(gw *gatewayEntry, rec *certRecord) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if serial, ok := r.byKey[rec.PublicKey]; ok && r.live[serial].rec.Identity != rec.Identity {
+		return errKeyInUse
+	}
+	addrs, err := r.feed(gw.Name).allocate(gw)
+	if err != nil {
+		return err
+	}
+	rec.Addresses = addrs
+	r.addLive(rec, true)
+	return nil
+}
+
+// abort undoes a reservation whose record could not be written.
+func (r *registry) abort(rec *certRecord) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if lc, ok := r.live[rec.SerialNumber]; ok && lc.pending {
+		r.removeLive(rec)
+	}
+}
+
+// commit publishes a reserved certificate to its gateway's feed. It returns
+// the serials of the identity's oldest live certificates past maxActive
+// (0: no limit), which the caller revokes.
+func (r *registry) commit(rec *certRecord, maxActive int) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	lc, ok := r.live[rec.SerialNumber]
+	if !ok {
+		return nil
+	}
+	lc.pending = false
+	f := r.feed(rec.Gateway)
+	delete(f.reserved, rec.SerialNumber)
+	f.live[rec.SerialNumber] = rec
+	f.record(rec.SerialNumber, nil)
+	ids := r.byIdentity[rec.Identity]
+	if maxActive <= 0 || len(ids) <= maxActive {
+		return nil
+	}
+	return append([]string(nil), ids[:len(ids)-maxActive]...)
+}
+
+// lookup returns the live record of serial, or nil.
+func (r *registry) lookup(serial string) *certRecord {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if lc, ok := r.live[serial]; ok && !lc.pending {
+		return lc.rec
+	}
+	return nil
+}
+
+// serialsForKey returns the live serial holding key, if any.
+func (r *registry) serialForKey(key string) (string, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s, ok := r.byKey[key]
+	return s, ok
+}
+
+// markRevoked records that the live certificate rec (already written to
+// storage as revoked) left: its addresses return to the pool, its peer
+// leaves the feed and its serial joins the CRL.
+func (r *registry) markRevoked(rec *certRecord) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if lc, ok := r.live[rec.SerialNumber]; ok {
+		r.removeLive(lc.rec)
+		r.feed(rec.Gateway).record(rec.SerialNumber, rec)
+	}
+	r.addDead(rec)
+	r.crlCache.dirty = true
+}
+
+// forget drops a record that tidy deleted from storage.
+func (r *registry) forget(serial string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if lc, ok := r.live[serial]; ok {
+		r.removeLive(lc.rec)
+		r.feed(lc.rec.Gateway).record(serial, lc.rec)
+	}
+	delete(r.dead, serial)
+}
+
+// tidyCandidates returns the serials whose records may be deleted at now:
+// those whose certificate expired longer than buffer ago, revoked or not.
+// A revoked certificate that has not expired stays, so it stays on the CRL.
+func (r *registry) tidyCandidates(now time.Time, buffer time.Duration) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cutoff := now.Add(-buffer)
+	var out []string
+	for s, d := range r.dead {
+		if d.expiresAt.Before(cutoff) {
+			out = append(out, s)
+		}
+	}
+	for s, lc := range r.live {
+		if !lc.pending && lc.rec.ExpiresAt.Before(cutoff) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// markCRLDirty makes the next CRL read rebuild it (after a CA change).
+func (r *registry) markCRLDirty() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.crlCache.dirty = true
+}
+
+func parseSerial(s string) (*big.Int, error) {
+	norm, ok := normalizeSerial(s)
+	if !ok {
+		return nil, fmt.Errorf("serial %q is not hex", s)
+	}
+	n, _ := new(big.Int).SetString(strings.ReplaceAll(norm, ":", ""), 16)
+	return n, nil
+}
+
+// known reports whether serial names a certificate the registry holds,
+// live or revoked.
+func (r *registry) known(serial string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, live := r.live[serial]
+	_, dead := r.dead[serial]
+	return live || dead
+}
+
+// liveCount is the number of live certificates of a gateway.
+func (r *registry) liveCount(gateway string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if f, ok := r.gateways[gateway]; ok {
+		return len(f.live) + len(f.reserved)
+	}
+	return 0
+}

@@ -1,0 +1,59 @@
+package backend
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// Storage layout. Every key a mount writes starts with one of these.
+const (
+	// caStorageKey holds the CA certificate and key (caEntry).
+	caStorageKey = "config/ca"
+	// gatewayStoragePrefix + name holds a gatewayEntry.
+	gatewayStoragePrefix = "gateways/"
+	// roleStoragePrefix + name holds a roleEntry.
+	roleStoragePrefix = "roles/"
+	// certStoragePrefix + serial holds a certRecord: one write per issue and
+	// one per revocation, whatever the number of live certificates.
+	certStoragePrefix = "certs/"
+	// statusStoragePrefix + gateway + "/" + instance holds a statusEntry.
+	statusStoragePrefix = "status/"
+)
+
+// getJSON reads key into out and reports whether it existed.
+func getJSON(ctx context.Context, s logical.Storage, key string, out any) (bool, error) {
+	entry, err := s.Get(ctx, key)
+	if err != nil {
+		return false, fmt.Errorf("read %s: %w", key, err)
+	}
+	if entry == nil {
+		return false, nil
+	}
+	if err := entry.DecodeJSON(out); err != nil {
+		return false, fmt.Errorf("decode %s: %w", key, err)
+	}
+	return true, nil
+}
+
+// putJSON writes v at key.
+func putJSON(ctx context.Context, s logical.Storage, key string, v any) error {
+	buf, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", key, err)
+	}
+	if err := s.Put(ctx, &logical.StorageEntry{Key: key, Value: buf}); err != nil {
+		return fmt.Errorf("write %s: %w", key, err)
+	}
+	return nil
+}
+
+// deleteKey removes key.
+func deleteKey(ctx context.Context, s logical.Storage, key string) error {
+	if err := s.Delete(ctx, key); err != nil {
+		return fmt.Errorf("delete %s: %w", key, err)
+	}
+	return nil
+}

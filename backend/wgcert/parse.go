@@ -1,0 +1,136 @@
+package wgcert
+
+import (
+	"crypto/ecdh"
+	"crypto/x509"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+)
+
+// pemTypeCertificate is the PEM block type of a certificate.
+const pemTypeCertificate = "CERTIFICATE"
+
+// A Certificate is a parsed WireGuard certificate. Its fields other than
+// X509 are read from X509 by Parse.
+type Certificate struct {
+	// X509 is the certificate as crypto/x509 parses it. Its PublicKey is
+	// nil: Go does not read X25519 subject keys there.
+	X509 *x509.Certificate
+	// PublicKey is the WireGuard public key from the SubjectPublicKeyInfo.
+	PublicKey wgtypes.Key
+	// CommonName is the subject common name: the identity.
+	CommonName string
+	// Addresses are the IP address SANs: the tunnel addresses.
+	Addresses []netip.Addr
+	// Gateways are the gateway names of the URI SANs that start with
+	// "urn:wireguard:gateway:"; other URIs are ignored.
+	Gateways []string
+	// SerialNumber is the certificate serial number.
+	SerialNumber *big.Int
+	// NotBefore and NotAfter bound the validity period.
+	NotBefore, NotAfter time.Time
+}
+
+// Parse parses a DER certificate whose subject key is an X25519 key.
+// A certificate with any other key yields an error wrapping ErrNotX25519.
+func Parse(der []byte) (*Certificate, error) {
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("parse certificate: %w", err)
+	}
+	return fromX509(cert)
+}
+
+// ParsePEM parses the first CERTIFICATE block of pemText, skipping blocks
+// of other types. Without one it returns ErrNoCertificate.
+func ParsePEM(pemText []byte) (*Certificate, error) {
+	ders := certificateBlocks(pemText)
+	if len(ders) == 0 {
+		return nil, ErrNoCertificate
+	}
+	return Parse(ders[0])
+}
+
+// EncodePEM returns der as a PEM CERTIFICATE block.
+func EncodePEM(der []byte) string {
+	return string(pem.EncodeToMemory(&pem.Block{Type: pemTypeCertificate, Bytes: der}))
+}
+
+// certificateBlocks returns the contents of the CERTIFICATE blocks of
+// pemText, in order.
+func certificateBlocks(pemText []byte) [][]byte {
+	var ders [][]byte
+	for rest := pemText; ; {
+		var block *pem.Block
+		block, rest = pem.Decode(rest)
+		if block == nil {
+			return ders
+		}
+		if block.Type == pemTypeCertificate {
+			ders = append(ders, block.Bytes)
+		}
+	}
+}
+
+// fromX509 reads the profile's fields from cert.
+func fromX509(cert *x509.Certificate) (*Certificate, error) {
+	key, err := x25519Key(cert)
+	if err != nil {
+		return nil, err
+	}
+	var addrs []netip.Addr
+	for _, ip := range cert.IPAddresses {
+		a, ok := netip.AddrFromSlice(ip)
+		if !ok {
+			return nil, fmt.Errorf("parse certificate: IP address SAN of %d bytes", len(ip))
+		}
+		addrs = append(addrs, a)
+	}
+	return &Certificate{
+		X509:         cert,
+		PublicKey:    key,
+		CommonName:   cert.Subject.CommonName,
+		Addresses:    addrs,
+		Gateways:     gatewayNames(cert.URIs),
+		SerialNumber: cert.SerialNumber,
+		NotBefore:    cert.NotBefore,
+		NotAfter:     cert.NotAfter,
+	}, nil
+}
+
+// x25519Key reads the WireGuard key from cert's SubjectPublicKeyInfo, the
+// only place the profile reads a key from.
+func x25519Key(cert *x509.Certificate) (wgtypes.Key, error) {
+	pub, err := x509.ParsePKIXPublicKey(cert.RawSubjectPublicKeyInfo)
+	if err != nil {
+		return wgtypes.Key{}, fmt.Errorf("%w: %w", ErrNotX25519, err)
+	}
+	k, ok := pub.(*ecdh.PublicKey)
+	if !ok || k.Curve() != ecdh.X25519() {
+		return wgtypes.Key{}, fmt.Errorf("%w (got %T)", ErrNotX25519, pub)
+	}
+	key, err := wgtypes.NewKey(k.Bytes())
+	if err != nil {
+		return wgtypes.Key{}, fmt.Errorf("%w: %w", ErrNotX25519, err)
+	}
+	return key, nil
+}
+
+// gatewayNames returns the gateway names of the gateway URIs among uris.
+func gatewayNames(uris []*url.URL) []string {
+	var names []string
+	for _, u := range uris {
+		name, ok := strings.CutPrefix(u.String(), gatewayURIPrefix)
+		if ok && validGatewayName(name) {
+			names = append(names, name)
+		}
+	}
+	return names
+}

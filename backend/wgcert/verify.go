@@ -1,0 +1,102 @@
+package wgcert
+
+import (
+	"bytes"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgkey"
+)
+
+// VerifyOptions says what a certificate must satisfy besides its signature.
+type VerifyOptions struct {
+	// Roots are the trusted CAs: one, or several during a CA rotation. The
+	// certificate must be signed directly by one of them.
+	Roots []*x509.Certificate
+	// Gateway, if non-empty, is a gateway name the certificate must carry
+	// as the URI SAN GatewayURI(Gateway).
+	Gateway string
+	// PublicKey, if non-nil, is the key the certificate must bind.
+	PublicKey *wgtypes.Key
+	// Pools, if non-empty, are the prefixes every address of the
+	// certificate must lie in (each in one of them).
+	Pools []netip.Prefix
+}
+
+// Verify reports why c is not to be trusted at time now, or nil.
+//
+// The checks, in order: the signature chains directly to one of
+// opts.Roots (ErrUnknownAuthority), now lies within the validity period
+// (ErrNotYetValid, ErrExpired; both bounds inclusive), the key is not a
+// low-order point (wgkey.ErrLowOrder), then the gateway (ErrWrongGateway),
+// the key (ErrKeyMismatch) and the addresses (ErrAddressOutsidePool) that
+// opts asks for. Verify reads the signed c.X509, not the other fields of c,
+// which a caller could have changed.
+func Verify(now time.Time, c *Certificate, opts VerifyOptions) error {
+	if c == nil || c.X509 == nil {
+		return errors.New("no certificate to verify")
+	}
+	if err := checkAuthority(c.X509, opts.Roots); err != nil {
+		return err
+	}
+	signed, err := fromX509(c.X509)
+	if err != nil {
+		return err
+	}
+	if now.Before(signed.NotBefore) {
+		return fmt.Errorf("%w: valid from %s, now is %s",
+			ErrNotYetValid, signed.NotBefore.Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	}
+	if now.After(signed.NotAfter) {
+		return fmt.Errorf("%w at %s, now is %s",
+			ErrExpired, signed.NotAfter.Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	}
+	if err := wgkey.CheckPublic(signed.PublicKey); err != nil {
+		return fmt.Errorf("certificate key %s: %w", signed.PublicKey, err)
+	}
+	if opts.Gateway != "" && !slices.Contains(signed.Gateways, opts.Gateway) {
+		return fmt.Errorf("%w: certificate is for gateways %q, not %q", ErrWrongGateway, signed.Gateways, opts.Gateway)
+	}
+	if opts.PublicKey != nil && *opts.PublicKey != signed.PublicKey {
+		return fmt.Errorf("%w: certificate binds %s, want %s", ErrKeyMismatch, signed.PublicKey, *opts.PublicKey)
+	}
+	if len(opts.Pools) > 0 {
+		for _, a := range signed.Addresses {
+			if !inPools(a, opts.Pools) {
+				return fmt.Errorf("%w: address %s is in none of %v", ErrAddressOutsidePool, a, opts.Pools)
+			}
+		}
+	}
+	return nil
+}
+
+// checkAuthority reports ErrUnknownAuthority unless one of roots issued
+// cert: same name as cert's issuer and a valid signature.
+func checkAuthority(cert *x509.Certificate, roots []*x509.Certificate) error {
+	for _, root := range roots {
+		if root == nil || !bytes.Equal(cert.RawIssuer, root.RawSubject) {
+			continue
+		}
+		if cert.CheckSignatureFrom(root) == nil {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: issuer %q (authority key id %x) matches none of the %d trusted CAs",
+		ErrUnknownAuthority, cert.Issuer.String(), cert.AuthorityKeyId, len(roots))
+}
+
+// inPools reports whether a lies in one of pools.
+func inPools(a netip.Addr, pools []netip.Prefix) bool {
+	for _, p := range pools {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,34 @@
+// Command vault-plugin-secrets-wireguard is the WireGuard secrets engine as
+// an external, multiplexed Vault plugin.
+package main
+
+import (
+	"os"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/vault/api"
+	"github.com/hashicorp/vault/sdk/plugin"
+
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend"
+)
+
+// version is set at build time with -ldflags "-X main.version=v0.1.0".
+var version = "v0.0.0-dev"
+
+func main() {
+	logger := hclog.New(&hclog.LoggerOptions{})
+	meta := &api.PluginAPIClientMeta{}
+	flags := meta.FlagSet()
+	if err := flags.Parse(os.Args[1:]); err != nil {
+		logger.Error("parse flags", "error", err)
+		os.Exit(1)
+	}
+	err := plugin.ServeMultiplex(&plugin.ServeOpts{
+		BackendFactoryFunc: backend.NewFactory(version),
+		TLSProviderFunc:    api.VaultPluginTLSProvider(meta.GetTLSConfig()),
+	})
+	if err != nil {
+		logger.Error("plugin shutting down", "error", err)
+		os.Exit(1)
+	}
+}
