@@ -60,11 +60,12 @@ func (b *backend) pathGatewayPeersRead(ctx context.Context, req *logical.Request
 	}
 	resp := b.reg.poll(ctx, name, since, min(wait, maxPeersWait))
 	return &logical.Response{Data: map[string]any{
-		"gateway": resp.Gateway,
-		"index":   resp.Index,
-		"full":    resp.Full,
-		"peers":   resp.Peers,
-		"removed": resp.Removed,
+		"gateway":      resp.Gateway,
+		"address_pool": gw.AddressPool,
+		"index":        resp.Index,
+		"full":         resp.Full,
+		"peers":        resp.Peers,
+		"removed":      resp.Removed,
 	}}, nil
 }
 

@@ -113,7 +113,7 @@ func TestEngineOnRealVault(t *testing.T) {
 		"openssl shows the same 32 key bytes")
 	require.Contains(t, text, "IP Address:10.77.0.2")
 	require.Contains(t, text, "URI:"+wgcert.GatewayURI("gw1"))
-	require.Contains(t, text, "Subject: CN=laptop-fleet")
+	require.Contains(t, text, "Subject: CN = laptop-fleet")
 
 	// The device's token can do nothing else.
 	for _, try := range []func() error{

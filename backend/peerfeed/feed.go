@@ -26,6 +26,8 @@ type Removal struct {
 type Response struct {
 	// Gateway is the gateway's name.
 	Gateway string `json:"gateway"`
+	// AddressPool are the gateway's pools: every peer's addresses lie in them.
+	AddressPool []string `json:"address_pool"`
 	// Index is the gateway's revision after the changes in this response.
 	Index uint64 `json:"index"`
 	// Full reports whether Peers is the whole set rather than a delta.
