@@ -237,6 +237,7 @@ func newWG(t *testing.T, ns *netns, tunnelAddr string, port int) *wgIface {
 	// wireguard-go binds its UDP socket once the interface is up; with port
 	// 0 the kernel picks one, which the device then reports.
 	w.port = port
+	deadline = time.Now().Add(5 * time.Second)
 	for w.port == 0 {
 		dev, err := client.Device(name)
 		require.NoError(t, err)
