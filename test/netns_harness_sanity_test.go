@@ -29,13 +29,15 @@ func TestWireGuardNamespacesPassTraffic(t *testing.T) {
 	deviceNS.mustExec(t, "ip", "route", "add", "10.77.0.0/16", "dev", device.name)
 	require.False(t, deviceNS.canPing("10.77.0.1", time.Second), "ping passed with no peers")
 
-	// The device knows the gateway, but the gateway does not know the device.
-	endpoint := &net.UDPAddr{IP: net.ParseIP("10.250.0.1"), Port: gateway.port}
-	device.addPeer(t, gateway.public, endpoint, []string{"10.77.0.0/16"}, 0)
-	require.False(t, deviceNS.canPing("10.77.0.1", time.Second), "ping passed with a peer on one side only")
-
+	// The gateway knows the device, but the device does not know the gateway.
+	// (The other way round, the device's first handshake would go unanswered
+	// and WireGuard would retry it only after 5s.)
 	gateway.addPeer(t, device.public, nil, []string{"10.77.0.2/32"}, 0)
 	require.True(t, gateway.hasPeer(t, device.public))
+	require.False(t, deviceNS.canPing("10.77.0.1", time.Second), "ping passed with a peer on one side only")
+
+	endpoint := &net.UDPAddr{IP: net.ParseIP("10.250.0.1"), Port: gateway.port}
+	device.addPeer(t, gateway.public, endpoint, []string{"10.77.0.0/16"}, 0)
 	require.True(t, pingsWithin(deviceNS, "10.77.0.1", 5*time.Second), "no ping through the tunnel within 5s")
 	require.Contains(t, gateway.wgShow(t), "peer: "+device.public.String())
 

@@ -166,10 +166,10 @@ func (b *syncBuffer) String() string {
 
 // newWG starts wireguard-go in ns in the foreground (WG_PROCESS_FOREGROUND=1),
 // waits for its UAPI socket, sets a fresh private key and listen port with
-// wgctrl, adds tunnelAddr (CIDR, e.g. "10.77.0.1/16") to the interface and
-// brings it up. Port 0 lets wireguard-go choose; w.port holds the port in
+// wgctrl, adds tunnelAddr (CIDR, e.g. "10.77.0.1/16"; empty adds none) to
+// the interface and brings it up. Port 0 lets wireguard-go choose; w.port holds the port in
 // use. In t.Cleanup the process is stopped (SIGTERM, then SIGKILL) and its
-// socket removed; its output is logged if the test failed.
+// socket removed; its verbose log is shown if the test failed.
 func newWG(t *testing.T, ns *netns, tunnelAddr string, port int) *wgIface {
 	t.Helper()
 	var name, sock string
@@ -183,7 +183,8 @@ func newWG(t *testing.T, ns *netns, tunnelAddr string, port int) *wgIface {
 
 	out := &syncBuffer{}
 	cmd := exec.Command("ip", "netns", "exec", ns.name, "wireguard-go", name)
-	cmd.Env = append(os.Environ(), "WG_PROCESS_FOREGROUND=1")
+	// Verbose logs are kept in memory and shown only if the test fails.
+	cmd.Env = append(os.Environ(), "WG_PROCESS_FOREGROUND=1", "LOG_LEVEL=verbose")
 	cmd.Stdout, cmd.Stderr = out, out
 	// Own process group, so cleanup reaches whatever ip netns exec started;
 	// SIGKILL on our death, so a test binary killed by -timeout leaks nothing.
@@ -231,7 +232,9 @@ func newWG(t *testing.T, ns *netns, tunnelAddr string, port int) *wgIface {
 	w.public = w.private.PublicKey()
 	require.NoError(t, client.ConfigureDevice(name, wgtypes.Config{PrivateKey: &w.private, ListenPort: &port}),
 		"configure %s", name)
-	ns.mustExec(t, "ip", "addr", "add", tunnelAddr, "dev", name)
+	if tunnelAddr != "" {
+		ns.mustExec(t, "ip", "addr", "add", tunnelAddr, "dev", name)
+	}
 	ns.mustExec(t, "ip", "link", "set", name, "up")
 
 	// wireguard-go binds its UDP socket once the interface is up; with port

@@ -1,0 +1,68 @@
+package gateway
+
+import (
+	"errors"
+	"time"
+)
+
+// Config is what the daemon is told by its flags and environment.
+type Config struct {
+	// Gateway is the gateway's name in the engine.
+	Gateway string
+	// Mount is the engine's mount path, without slashes.
+	Mount string
+	// Interface is the WireGuard interface the daemon owns.
+	Interface string
+	// PrivateKeyFile, if set, holds the interface's private key (base64);
+	// ListenPort, if not 0, is its UDP port. Both are set at start and on
+	// reload.
+	PrivateKeyFile string
+	ListenPort     int
+
+	// AppRoleMount is the AppRole auth mount path.
+	AppRoleMount string
+	// RoleIDFile and SecretIDFile hold the AppRole credentials. The secret
+	// id may be a response-wrapping token, which is unwrapped once.
+	RoleIDFile   string
+	SecretIDFile string
+
+	// CAFile pins the trusted CA bundle (PEM); empty fetches ca/pem from
+	// the mount at start and on every full resync.
+	CAFile string
+
+	// MetricsAddr is where /metrics and /healthz listen; empty disables.
+	MetricsAddr string
+	// ResyncInterval is how often the full peer set is fetched and the
+	// interface re-read, as a safety net under the change feed.
+	ResyncInterval time.Duration
+	// PollWait is how long one long-poll waits for a change.
+	PollWait time.Duration
+	// KeepUnmanaged keeps peers the daemon did not configure: those with no
+	// allowed IP inside the gateway's address pools.
+	KeepUnmanaged bool
+	// InstanceID names this daemon in the gateway's status.
+	InstanceID string
+	// StatusInterval is the least time between two status reports.
+	StatusInterval time.Duration
+	// Version is reported in the status.
+	Version string
+}
+
+// Validate reports the first missing or bad setting, naming its flag.
+func (c *Config) Validate() error {
+	switch {
+	case c.Gateway == "":
+		return errors.New("-gateway is required")
+	case c.Interface == "":
+		return errors.New("-interface is required")
+	case c.RoleIDFile == "" || c.SecretIDFile == "":
+		return errors.New("-role-id-file and -secret-id-file are required")
+	case c.ResyncInterval <= 0:
+		return errors.New("-resync-interval must be positive")
+	case c.PollWait <= 0 || c.PollWait > 60*time.Second:
+		return errors.New("-poll-wait must be between 1s and 60s")
+	case c.InstanceID == "":
+		return errors.New("-instance-id is required")
+	}
+	return nil
+}

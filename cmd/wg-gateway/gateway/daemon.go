@@ -1,0 +1,377 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	vault "github.com/hashicorp/vault/api"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/peerfeed"
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgcert"
+)
+
+// A Daemon keeps one WireGuard interface equal to the certified,
+// unrevoked peers of one gateway. Its state is owned by Run's goroutine.
+type Daemon struct {
+	cfg     Config
+	logger  hclog.Logger
+	device  Device
+	vault   *vaultClient
+	metrics *metrics
+	now     func() time.Time
+
+	// Reload asks Run to re-read its files (private key, CA, credentials)
+	// and resync; main sends on it on SIGHUP.
+	Reload chan struct{}
+
+	verifier Verifier
+	pools    []netip.Prefix
+	set      Set
+	index    uint64
+	rejected map[string]string // serial → reason
+	applied  Interface         // what the interface holds; nil: read it first
+	synced   bool
+
+	health   sync.Mutex
+	healthy  bool
+	lastSync time.Time
+
+	statusCh chan status
+
+	pollMu     sync.Mutex
+	wantFull   bool
+	cancelPoll context.CancelFunc
+}
+
+// status is what the daemon reports to the gateway's status.
+type status struct {
+	index    uint64
+	peers    int
+	rejected int
+}
+
+// New returns a daemon configuring dev through api (a Vault client set up
+// from the environment) as cfg says.
+func New(cfg Config, api *vault.Client, dev Device, logger hclog.Logger) (*Daemon, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Daemon{
+		cfg:      cfg,
+		logger:   logger,
+		device:   dev,
+		vault:    newVaultClient(api, &cfg, logger),
+		metrics:  newMetrics(),
+		now:      time.Now,
+		Reload:   make(chan struct{}, 1),
+		verifier: Verifier{Gateway: cfg.Gateway},
+		set:      make(Set),
+		rejected: make(map[string]string),
+		statusCh: make(chan status, 1),
+	}, nil
+}
+
+// pollResult is one answer of the feed, or the error reading it.
+type pollResult struct {
+	resp *peerfeed.Response
+	err  error
+}
+
+// Run logs in, then follows the feed and applies it until ctx is done.
+func (d *Daemon) Run(ctx context.Context) error {
+	if err := d.configureInterface(); err != nil {
+		return err
+	}
+	secret := d.vault.loginRetry(ctx)
+	if secret == nil {
+		return ctx.Err()
+	}
+	if err := d.loadCA(ctx); err != nil {
+		return err
+	}
+
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := make(chan pollResult)
+	for _, loop := range []func(context.Context){
+		func(ctx context.Context) { d.vault.keepLoggedIn(ctx, secret) },
+		func(ctx context.Context) { d.poll(ctx, results) },
+		d.reportStatus,
+		d.serveMetrics,
+	} {
+		wg.Add(1)
+		go func() { defer wg.Done(); loop(ctx) }()
+	}
+
+	expiry := time.NewTimer(time.Hour)
+	defer expiry.Stop()
+	resync := time.NewTicker(d.cfg.ResyncInterval)
+	defer resync.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			d.logger.Info("stopping")
+			return nil
+		case r := <-results:
+			if r.err != nil {
+				d.metrics.vaultErrors.WithLabelValues("peers").Inc()
+				continue
+			}
+			d.handle(ctx, r.resp)
+		case <-expiry.C:
+			d.apply(false)
+		case <-resync.C:
+			d.requestFull()
+		case <-d.Reload:
+			d.logger.Info("reloading files")
+			if err := d.configureInterface(); err != nil {
+				d.logger.Error("reload private key", "error", err)
+			}
+			d.vault.forgetSecretID()
+			d.requestFull()
+		}
+		d.schedule(expiry)
+	}
+}
+
+// configureInterface sets the interface's private key and port, if given.
+func (d *Daemon) configureInterface() error {
+	var cfg wgtypes.Config
+	if d.cfg.PrivateKeyFile != "" {
+		s, err := readFile(d.cfg.PrivateKeyFile)
+		if err != nil {
+			return fmt.Errorf("private key: %w", err)
+		}
+		key, err := wgtypes.ParseKey(s)
+		if err != nil {
+			return fmt.Errorf("private key %s: %w", d.cfg.PrivateKeyFile, err)
+		}
+		cfg.PrivateKey = &key
+	}
+	if d.cfg.ListenPort != 0 {
+		cfg.ListenPort = &d.cfg.ListenPort
+	}
+	if cfg.PrivateKey == nil && cfg.ListenPort == nil {
+		return nil
+	}
+	if err := d.device.ConfigureDevice(d.cfg.Interface, cfg); err != nil {
+		return fmt.Errorf("configure %s: %w", d.cfg.Interface, err)
+	}
+	return nil
+}
+
+// loadCA sets the trusted roots from -ca-file or from the mount's ca/pem.
+func (d *Daemon) loadCA(ctx context.Context) error {
+	var pemText []byte
+	var err error
+	if d.cfg.CAFile != "" {
+		var s string
+		s, err = readFile(d.cfg.CAFile)
+		pemText = []byte(s)
+	} else {
+		pemText, err = d.vault.caBundle(ctx)
+	}
+	if err != nil {
+		return fmt.Errorf("CA: %w", err)
+	}
+	roots, err := wgcert.ParseCertificatesPEM(pemText)
+	if err != nil || len(roots) == 0 {
+		return fmt.Errorf("CA: no certificate in the bundle (%v)", err)
+	}
+	d.verifier.Roots = roots
+	return nil
+}
+
+// requestFull makes the next poll ask for the full set and re-read the
+// interface, cutting short a long-poll in progress.
+func (d *Daemon) requestFull() {
+	d.pollMu.Lock()
+	defer d.pollMu.Unlock()
+	d.wantFull = true
+	if d.cancelPoll != nil {
+		d.cancelPoll()
+	}
+}
+
+// poll long-polls the feed and hands each answer to Run.
+func (d *Daemon) poll(ctx context.Context, out chan<- pollResult) {
+	var index uint64
+	var b backoff
+	for ctx.Err() == nil {
+		d.pollMu.Lock()
+		if d.wantFull {
+			index, d.wantFull = 0, false
+		}
+		pctx, cancel := context.WithTimeout(ctx, d.cfg.PollWait+30*time.Second)
+		d.cancelPoll = cancel
+		d.pollMu.Unlock()
+
+		resp, err := d.vault.peers(pctx, index, int(d.cfg.PollWait.Seconds()))
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			if errors.Is(pctx.Err(), context.Canceled) {
+				continue // cut short by requestFull
+			}
+			d.logger.Warn("reading the peer feed failed", "error", err)
+			select {
+			case out <- pollResult{err: err}:
+			case <-ctx.Done():
+				return
+			}
+			b.sleep(ctx)
+			continue
+		}
+		b.reset()
+		if resp.Index == index && !resp.Full && len(resp.Peers) == 0 && len(resp.Removed) == 0 {
+			continue // the wait ran out with nothing new
+		}
+		select {
+		case out <- pollResult{resp: resp}:
+		case <-ctx.Done():
+			return
+		}
+		index = resp.Index
+	}
+}
+
+// handle verifies a feed answer into the peer set and applies it.
+func (d *Daemon) handle(ctx context.Context, resp *peerfeed.Response) {
+	start := d.now()
+	if resp.Full && d.cfg.CAFile == "" {
+		if err := d.loadCA(ctx); err != nil {
+			d.logger.Warn("refreshing the CA failed; keeping the one we have", "error", err)
+			d.metrics.vaultErrors.WithLabelValues("ca").Inc()
+		}
+	}
+	d.pools = parsePools(resp.AddressPool)
+	if resp.Full {
+		d.set = make(Set, len(resp.Peers))
+		d.rejected = make(map[string]string)
+	}
+	for _, r := range resp.Removed {
+		delete(d.set, r.SerialNumber)
+		delete(d.rejected, r.SerialNumber)
+	}
+	for _, e := range resp.Peers {
+		peer, rej := d.verifier.Verify(start, e, d.pools)
+		if rej != nil {
+			d.logger.Warn("not applying peer", "serial", e.SerialNumber, "public_key", e.PublicKey, "reason", rej.Reason, "error", rej.Err)
+			d.metrics.rejected.WithLabelValues(rej.Reason).Inc()
+			d.rejected[e.SerialNumber] = rej.Reason
+			delete(d.set, e.SerialNumber)
+			continue
+		}
+		delete(d.rejected, e.SerialNumber)
+		d.set[e.SerialNumber] = peer
+	}
+	d.index = resp.Index
+	if d.apply(resp.Full) {
+		d.metrics.applySeconds.Observe(d.now().Sub(start).Seconds())
+	}
+}
+
+// apply brings the interface to the set's desired state, reading the
+// interface first when readDevice is set or the last apply failed. It
+// reports whether the interface is now up to date.
+func (d *Daemon) apply(readDevice bool) bool {
+	now := d.now()
+	desired := d.set.Desired(now)
+	if readDevice || d.applied == nil {
+		dev, err := d.device.Device(d.cfg.Interface)
+		if err != nil {
+			d.logger.Error("reading the interface failed", "interface", d.cfg.Interface, "error", err)
+			d.setHealthy(false)
+			return false
+		}
+		d.applied = FromDevice(dev.Peers)
+	}
+	var keep func(wgtypes.Key, []netip.Prefix) bool
+	if d.cfg.KeepUnmanaged {
+		keep = func(_ wgtypes.Key, ips []netip.Prefix) bool { return !anyInPools(ips, d.pools) }
+	}
+	changes := Diff(d.applied, desired, keep)
+	if len(changes) > 0 {
+		if err := d.device.ConfigureDevice(d.cfg.Interface, wgtypes.Config{Peers: changes}); err != nil {
+			d.logger.Error("configuring the interface failed", "interface", d.cfg.Interface, "error", err)
+			d.applied = nil
+			d.setHealthy(false)
+			return false
+		}
+		d.applied.Apply(changes)
+		d.logChanges(changes, now)
+	}
+	d.metrics.peers.Set(float64(len(desired)))
+	d.metrics.appliedIndex.Set(float64(d.index))
+	d.metrics.lastSync.Set(float64(now.Unix()))
+	d.setHealthy(true)
+	d.offerStatus(status{index: d.index, peers: len(desired), rejected: len(d.rejected)})
+	return true
+}
+
+// logChanges logs the peers added and removed, counting expiries.
+func (d *Daemon) logChanges(changes []wgtypes.PeerConfig, now time.Time) {
+	removed, added := 0, 0
+	for _, c := range changes {
+		if c.Remove {
+			removed++
+		} else {
+			added++
+		}
+	}
+	expired := 0
+	for _, p := range d.set {
+		if now.After(p.NotAfter) {
+			expired++
+			delete(d.set, p.Serial)
+			d.logger.Info("certificate expired; peer removed", "serial", p.Serial, "public_key", p.Key)
+		}
+	}
+	d.metrics.expired.Add(float64(expired))
+	d.logger.Debug("applied", "index", d.index, "added_or_updated", added, "removed", removed)
+}
+
+// schedule sets the expiry timer to the earliest NotAfter in the set.
+func (d *Daemon) schedule(t *time.Timer) {
+	next := time.Time{}
+	for _, p := range d.set {
+		if next.IsZero() || p.NotAfter.Before(next) {
+			next = p.NotAfter
+		}
+	}
+	wait := time.Hour
+	if !next.IsZero() {
+		// NotAfter is inclusive: the peer goes just after it.
+		wait = max(next.Sub(d.now())+time.Millisecond, 0)
+	}
+	t.Reset(wait)
+}
+
+func (d *Daemon) setHealthy(ok bool) {
+	d.health.Lock()
+	defer d.health.Unlock()
+	d.healthy = ok
+	if ok {
+		d.lastSync = d.now()
+	}
+}
+
+// anyInPools reports whether any prefix lies in one of pools.
+func anyInPools(ips, pools []netip.Prefix) bool {
+	for _, ip := range ips {
+		if inPools([]netip.Prefix{ip}, pools) {
+			return true
+		}
+	}
+	return false
+}

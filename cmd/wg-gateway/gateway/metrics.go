@@ -1,0 +1,50 @@
+package gateway
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// metrics are the daemon's Prometheus metrics, on a registry of its own.
+type metrics struct {
+	registry     *prometheus.Registry
+	peers        prometheus.Gauge
+	appliedIndex prometheus.Gauge
+	lastSync     prometheus.Gauge
+	applySeconds prometheus.Histogram
+	rejected     *prometheus.CounterVec
+	vaultErrors  *prometheus.CounterVec
+	expired      prometheus.Counter
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		registry: prometheus.NewRegistry(),
+		peers: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "wg_gateway_peers", Help: "Peers on the WireGuard interface that the daemon manages.",
+		}),
+		appliedIndex: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "wg_gateway_applied_index", Help: "The peer feed revision applied to the interface.",
+		}),
+		lastSync: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "wg_gateway_last_sync_timestamp_seconds", Help: "When the interface was last brought up to date with Vault.",
+		}),
+		applySeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "wg_gateway_apply_duration_seconds",
+			Help:    "Time to verify a feed response and apply it to the interface.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
+		}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wg_gateway_rejected_certificates_total", Help: "Feed entries not applied, by reason.",
+		}, []string{"reason"}),
+		vaultErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "wg_gateway_vault_errors_total", Help: "Failed calls to Vault, by operation.",
+		}, []string{"op"}),
+		expired: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "wg_gateway_expired_peers_total", Help: "Peers removed because their certificate expired.",
+		}),
+	}
+	m.registry.MustRegister(m.peers, m.appliedIndex, m.lastSync, m.applySeconds, m.rejected, m.vaultErrors, m.expired,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}

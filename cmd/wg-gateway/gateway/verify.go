@@ -1,0 +1,108 @@
+package gateway
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/peerfeed"
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgcert"
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgkey"
+)
+
+// A Verifier decides whether a feed entry may become a peer.
+type Verifier struct {
+	// Roots are the trusted CAs.
+	Roots []*x509.Certificate
+	// Gateway is this gateway's name.
+	Gateway string
+}
+
+// A Rejection is a feed entry that was not applied, and why.
+type Rejection struct {
+	Serial string
+	Reason string // a short label for metrics: "authority", "expired", …
+	Err    error
+}
+
+func (r *Rejection) Error() string {
+	return fmt.Sprintf("peer %s rejected (%s): %v", r.Serial, r.Reason, r.Err)
+}
+
+// Verify checks a feed entry at now: its certificate parses, chains to one
+// of the roots, is within its validity, is bound to this gateway and to the
+// entry's key, and its addresses lie in pools. The peer it returns takes
+// its addresses and expiry from the certificate, not from the entry.
+func (v *Verifier) Verify(now time.Time, e peerfeed.Peer, pools []netip.Prefix) (Peer, *Rejection) {
+	reject := func(reason string, err error) (Peer, *Rejection) {
+		return Peer{}, &Rejection{Serial: e.SerialNumber, Reason: reason, Err: err}
+	}
+	key, err := wgkey.ParsePublic(e.PublicKey)
+	if err != nil {
+		return reject("key", fmt.Errorf("public_key: %w", err))
+	}
+	cert, err := wgcert.ParsePEM([]byte(e.Certificate))
+	if err != nil {
+		return reject("parse", err)
+	}
+	err = wgcert.Verify(now, cert, wgcert.VerifyOptions{
+		Roots: v.Roots, Gateway: v.Gateway, PublicKey: &key, Pools: pools,
+	})
+	if err != nil {
+		return reject(reasonOf(err), err)
+	}
+	if len(cert.Addresses) == 0 {
+		return reject("addresses", errors.New("certificate has no address"))
+	}
+	ips := make([]netip.Prefix, len(cert.Addresses))
+	for i, a := range cert.Addresses {
+		ips[i] = netip.PrefixFrom(a, a.BitLen())
+	}
+	return Peer{Serial: e.SerialNumber, Key: key, AllowedIPs: sortPrefixes(ips), NotAfter: cert.NotAfter}, nil
+}
+
+// reasonOf labels a verification error for the rejected-certificates metric.
+func reasonOf(err error) string {
+	for _, r := range []struct {
+		err   error
+		label string
+	}{
+		{wgcert.ErrUnknownAuthority, "authority"},
+		{wgcert.ErrExpired, "expired"},
+		{wgcert.ErrNotYetValid, "not_yet_valid"},
+		{wgcert.ErrWrongGateway, "gateway"},
+		{wgcert.ErrKeyMismatch, "key_mismatch"},
+		{wgcert.ErrAddressOutsidePool, "address"},
+		{wgkey.ErrLowOrder, "key"},
+	} {
+		if errors.Is(err, r.err) {
+			return r.label
+		}
+	}
+	return "invalid"
+}
+
+// parsePools parses the feed's address pools, skipping what does not parse
+// (a pool the daemon cannot read admits no address).
+func parsePools(in []string) []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(in))
+	for _, s := range in {
+		if p, err := netip.ParsePrefix(s); err == nil {
+			out = append(out, p.Masked())
+		}
+	}
+	return out
+}
+
+// inPools reports whether every prefix lies in one of pools.
+func inPools(ips []netip.Prefix, pools []netip.Prefix) bool {
+	for _, ip := range ips {
+		if !slices.ContainsFunc(pools, func(p netip.Prefix) bool { return p.Contains(ip.Addr()) && p.Bits() <= ip.Bits() }) {
+			return false
+		}
+	}
+	return true
+}

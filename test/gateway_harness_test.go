@@ -1,0 +1,172 @@
+package test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/peerfeed"
+)
+
+// A gatewayProc is a wg-gateway daemon run by a test.
+type gatewayProc struct {
+	t       *testing.T
+	args    []string
+	env     []string
+	metrics string
+	cmd     *exec.Cmd
+	out     *syncBuffer
+	exited  chan struct{}
+}
+
+// startGateway starts bin/wg-gateway with args, talking to Vault at
+// vaultAddr; it is stopped at the end of the test.
+func startGateway(t *testing.T, vaultAddr string, args ...string) *gatewayProc {
+	t.Helper()
+	g := &gatewayProc{
+		t:       t,
+		metrics: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		env:     append(os.Environ(), "VAULT_ADDR="+vaultAddr, "VAULT_TOKEN="),
+		out:     &syncBuffer{},
+	}
+	g.args = append([]string{"-metrics-addr", g.metrics, "-status-interval", "50ms", "-log-level", "debug"}, args...)
+	g.start()
+	t.Cleanup(func() {
+		g.stop()
+		if t.Failed() {
+			t.Logf("wg-gateway output:\n%s", g.out)
+		}
+	})
+	return g
+}
+
+func (g *gatewayProc) start() {
+	g.t.Helper()
+	g.cmd = exec.Command(builtBinary(g.t, "wg-gateway"), g.args...)
+	g.cmd.Env = g.env
+	g.cmd.Stdout, g.cmd.Stderr = g.out, g.out
+	g.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	require.NoError(g.t, g.cmd.Start())
+	g.exited = make(chan struct{})
+	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(g.cmd, g.exited)
+}
+
+// stop sends SIGTERM and waits; it reports whether the daemon exited 0.
+func (g *gatewayProc) stop() bool {
+	select {
+	case <-g.exited:
+		return g.cmd.ProcessState.Success()
+	default:
+	}
+	_ = g.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-g.exited:
+		return g.cmd.ProcessState.Success()
+	case <-time.After(10 * time.Second):
+		_ = g.cmd.Process.Kill()
+		<-g.exited
+		return false
+	}
+}
+
+// get fetches a path of the daemon's metrics listener.
+func (g *gatewayProc) get(path string) (int, string) {
+	resp, err := http.Get("http://" + g.metrics + path)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+// waitHealthy waits until /healthz answers 200.
+func (g *gatewayProc) waitHealthy() {
+	g.t.Helper()
+	require.Eventually(g.t, func() bool {
+		code, _ := g.get("/healthz")
+		return code == http.StatusOK
+	}, 30*time.Second, 50*time.Millisecond, "wg-gateway never became healthy:\n%s", g.out)
+}
+
+// feedTamperer is a reverse proxy in front of Vault that adds entries to
+// the peers of every peer-feed answer while inject is set: what a
+// compromised or buggy path between Vault and a gateway could do.
+type feedTamperer struct {
+	mu     sync.Mutex
+	inject []peerfeed.Peer
+	url    string
+}
+
+func newFeedTamperer(t *testing.T, vaultAddr string) *feedTamperer {
+	t.Helper()
+	target, err := url.Parse(vaultAddr)
+	require.NoError(t, err)
+	ft := &feedTamperer{}
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	proxy.ModifyResponse = ft.modify
+	srv := &http.Server{Handler: proxy}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ft.url = "http://" + l.Addr().String()
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
+	return ft
+}
+
+func (ft *feedTamperer) set(entries []peerfeed.Peer) {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	ft.inject = entries
+}
+
+func (ft *feedTamperer) modify(resp *http.Response) error {
+	ft.mu.Lock()
+	inject := ft.inject
+	ft.mu.Unlock()
+	if len(inject) == 0 || resp.StatusCode != http.StatusOK || !isPeersPath(resp.Request.URL.Path) {
+		return nil
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return err
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return err
+	}
+	data := doc["data"].(map[string]any)
+	peers, _ := data["peers"].([]any)
+	for _, e := range inject {
+		peers = append(peers, e)
+	}
+	data["peers"] = peers
+	body, err = json.Marshal(doc)
+	if err != nil {
+		return err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.ContentLength = int64(len(body))
+	resp.Header.Set("Content-Length", fmt.Sprint(len(body)))
+	return nil
+}
+
+func isPeersPath(p string) bool {
+	matched, _ := filepath.Match("/v1/wg/gateways/*/peers", p)
+	return matched
+}
