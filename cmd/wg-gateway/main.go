@@ -1,8 +1,8 @@
 // Command wg-gateway keeps a WireGuard interface equal to the certified,
 // unrevoked peers of one gateway of the WireGuard secrets engine.
 //
-// Every flag has an environment equivalent: -role-id-file is
-// WG_GATEWAY_ROLE_ID_FILE. The standard Vault client variables (VAULT_ADDR,
+// Every flag has an environment equivalent (package envflag): -role-id-file
+// is WG_GATEWAY_ROLE_ID_FILE. The standard Vault client variables (VAULT_ADDR,
 // VAULT_CACERT, VAULT_NAMESPACE, …) are honoured. SIGHUP re-reads the
 // files; SIGINT and SIGTERM stop the daemon.
 package main
@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 	vault "github.com/hashicorp/vault/api"
 	"golang.zx2c4.com/wireguard/wgctrl"
 
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/envflag"
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/cmd/wg-gateway/gateway"
 )
 
@@ -52,8 +52,12 @@ func run() int {
 	fs.DurationVar(&cfg.StatusInterval, "status-interval", time.Second, "least time between two status reports")
 	logLevel := fs.String("log-level", "info", "log level: trace, debug, info, warn, error")
 	logJSON := fs.Bool("log-json", false, "log as JSON")
-	_ = fs.Parse(os.Args[1:])
-	if err := envDefaults(fs, "WG_GATEWAY_"); err != nil {
+	fs.Usage = envflag.Usage(fs, "WG_GATEWAY_",
+		"Usage: wg-gateway -gateway NAME -role-id-file F -secret-id-file F [flags]\n\n"+
+			"Keeps a WireGuard interface equal to the certified, unrevoked peers of one gateway.\n"+
+			"Vault is reached through VAULT_ADDR, VAULT_CACERT, VAULT_NAMESPACE and the other standard variables.\n"+
+			"SIGHUP re-reads the files; SIGINT and SIGTERM stop.")
+	if err := envflag.Parse(fs, os.Args[1:], "WG_GATEWAY_"); err != nil {
 		fmt.Fprintln(os.Stderr, "wg-gateway:", err)
 		return 2
 	}
@@ -93,21 +97,4 @@ func run() int {
 		return 1
 	}
 	return 0
-}
-
-// envDefaults sets every flag not given on the command line from the
-// environment variable prefix + its name in upper case with - as _.
-func envDefaults(fs *flag.FlagSet, prefix string) error {
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	var err error
-	fs.VisitAll(func(f *flag.Flag) {
-		name := prefix + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
-		if v, ok := os.LookupEnv(name); ok && !given[f.Name] && err == nil {
-			if e := f.Value.Set(v); e != nil {
-				err = fmt.Errorf("%s: %w", name, e)
-			}
-		}
-	})
-	return err
 }
