@@ -42,7 +42,20 @@ const (
 	deviceVethIP    = "10.250.0.2"
 )
 
+// tunnelOptions vary how the gateway daemon logs in.
+type tunnelOptions struct {
+	// tokenTTL and tokenMaxTTL of the gateway's AppRole tokens (1h, none).
+	tokenTTL, tokenMaxTTL string
+	// wrapSecretID hands the daemon a response-wrapped secret id.
+	wrapSecretID bool
+}
+
 func newTunnelTest(t *testing.T, daemonArgs ...string) *tunnelTest {
+	t.Helper()
+	return newTunnelTestWith(t, tunnelOptions{tokenTTL: "1h"}, daemonArgs...)
+}
+
+func newTunnelTestWith(t *testing.T, opts tunnelOptions, daemonArgs ...string) *tunnelTest {
 	t.Helper()
 	requireNetTools(t)
 	tt := &tunnelTest{t: t, dir: t.TempDir()}
@@ -67,8 +80,12 @@ func newTunnelTest(t *testing.T, daemonArgs ...string) *tunnelTest {
 	policy, err := os.ReadFile("../scripts/policies/gateway-gw1.hcl")
 	require.NoError(t, err)
 	require.NoError(t, s.root.Sys().PutPolicy("gateway-gw1", string(policy)))
-	s.cli("write", "auth/approle/role/gateway-gw1", "token_policies=gateway-gw1", "token_ttl=1h")
-	roleID, secretID := tt.approleCredentials("gateway-gw1")
+	roleArgs := []string{"write", "auth/approle/role/gateway-gw1", "token_policies=gateway-gw1", "token_ttl=" + opts.tokenTTL}
+	if opts.tokenMaxTTL != "" {
+		roleArgs = append(roleArgs, "token_max_ttl="+opts.tokenMaxTTL)
+	}
+	s.cli(roleArgs...)
+	roleID, secretID := tt.approleCredentials("gateway-gw1", opts.wrapSecretID)
 	devicePolicy, err := os.ReadFile("../scripts/policies/device-laptop.hcl")
 	require.NoError(t, err)
 	require.NoError(t, s.root.Sys().PutPolicy("device", string(devicePolicy)))
@@ -95,17 +112,30 @@ func (tt *tunnelTest) connectDevice() {
 	tt.devIf.addPeer(tt.t, tt.gwIf.public, endpoint, []string{"10.77.0.0/24"}, 0)
 }
 
-// approleCredentials writes a role's role_id and a secret_id to files.
-func (tt *tunnelTest) approleCredentials(role string) (roleIDFile, secretIDFile string) {
+// approleCredentials writes a role's role_id and a secret_id to files;
+// with wrap, the secret id file holds a response-wrapping token for it, as
+// a provisioning system would hand it over.
+func (tt *tunnelTest) approleCredentials(role string, wrap bool) (roleIDFile, secretIDFile string) {
 	tt.t.Helper()
 	s := tt.vault
 	r, err := s.root.Logical().Read("auth/approle/role/" + role + "/role-id")
 	require.NoError(tt.t, err)
-	sec, err := s.root.Logical().Write("auth/approle/role/"+role+"/secret-id", nil)
+	issuer := s.client("root")
+	if wrap {
+		issuer.SetWrappingLookupFunc(func(string, string) string { return "5m" })
+	}
+	sec, err := issuer.Logical().Write("auth/approle/role/"+role+"/secret-id", nil)
 	require.NoError(tt.t, err)
+	secretID := ""
+	if wrap {
+		require.NotNil(tt.t, sec.WrapInfo)
+		secretID = sec.WrapInfo.Token
+	} else {
+		secretID = sec.Data["secret_id"].(string)
+	}
 	roleIDFile, secretIDFile = filepath.Join(tt.dir, role+".role-id"), filepath.Join(tt.dir, role+".secret-id")
 	require.NoError(tt.t, os.WriteFile(roleIDFile, []byte(r.Data["role_id"].(string)), 0o600))
-	require.NoError(tt.t, os.WriteFile(secretIDFile, []byte(sec.Data["secret_id"].(string)), 0o600))
+	require.NoError(tt.t, os.WriteFile(secretIDFile, []byte(secretID), 0o600))
 	return roleIDFile, secretIDFile
 }
 
@@ -221,6 +251,23 @@ func TestGatewayEnforcesCertificates(t *testing.T) {
 	require.False(t, removedAt.Before(notAfter), "removed at %v, before NotAfter %v", removedAt, notAfter)
 	t.Logf("expired peer removed %v after NotAfter, with Vault down", removedAt.Sub(notAfter))
 	require.False(t, tt.canReachGateway())
+}
+
+// TestGatewayLogsInAgain runs the daemon with a response-wrapped secret id
+// and tokens that expire within seconds: it unwraps once, renews, logs in
+// again when the token reaches its max TTL, and keeps enforcing.
+func TestGatewayLogsInAgain(t *testing.T) {
+	tt := newTunnelTestWith(t, tunnelOptions{tokenTTL: "2s", tokenMaxTTL: "4s", wrapSecretID: true})
+	require.Contains(t, tt.daemon.out.String(), "unwrapped the response-wrapped secret id")
+	time.Sleep(9 * time.Second) // past two max TTLs
+	require.GreaterOrEqual(t, strings.Count(tt.daemon.out.String(), "logged in to Vault"), 3,
+		"the daemon logged in again as its tokens expired:\n%s", tt.daemon.out)
+
+	sec := tt.issue("")
+	require.Eventually(t, tt.gatewayHasDevice, 5*time.Second, 10*time.Millisecond)
+	tt.vault.cli("lease", "revoke", sec.LeaseID)
+	require.Eventually(t, func() bool { return !tt.gatewayHasDevice() }, 5*time.Second, time.Millisecond)
+	tt.waitEnforced()
 }
 
 // waitEnforced waits until the gateway's status shows every daemon has

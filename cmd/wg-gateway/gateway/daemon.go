@@ -286,6 +286,7 @@ func (d *Daemon) handle(ctx context.Context, resp *peerfeed.Response) {
 // reports whether the interface is now up to date.
 func (d *Daemon) apply(readDevice bool) bool {
 	now := d.now()
+	d.dropExpired(now)
 	desired := d.set.Desired(now)
 	if readDevice || d.applied == nil {
 		dev, err := d.device.Device(d.cfg.Interface)
@@ -309,7 +310,7 @@ func (d *Daemon) apply(readDevice bool) bool {
 			return false
 		}
 		d.applied.Apply(changes)
-		d.logChanges(changes, now)
+		d.logChanges(changes)
 	}
 	d.metrics.peers.Set(float64(len(desired)))
 	d.metrics.appliedIndex.Set(float64(d.index))
@@ -319,26 +320,26 @@ func (d *Daemon) apply(readDevice bool) bool {
 	return true
 }
 
-// logChanges logs the peers added and removed, counting expiries.
-func (d *Daemon) logChanges(changes []wgtypes.PeerConfig, now time.Time) {
-	removed, added := 0, 0
+// dropExpired removes the peers whose certificate expired before now.
+func (d *Daemon) dropExpired(now time.Time) {
+	for serial, p := range d.set {
+		if now.After(p.NotAfter) {
+			delete(d.set, serial)
+			d.metrics.expired.Inc()
+			d.logger.Info("certificate expired; removing the peer", "serial", serial, "public_key", p.Key)
+		}
+	}
+}
+
+// logChanges logs how many peers an apply added or removed.
+func (d *Daemon) logChanges(changes []wgtypes.PeerConfig) {
+	removed := 0
 	for _, c := range changes {
 		if c.Remove {
 			removed++
-		} else {
-			added++
 		}
 	}
-	expired := 0
-	for _, p := range d.set {
-		if now.After(p.NotAfter) {
-			expired++
-			delete(d.set, p.Serial)
-			d.logger.Info("certificate expired; peer removed", "serial", p.Serial, "public_key", p.Key)
-		}
-	}
-	d.metrics.expired.Add(float64(expired))
-	d.logger.Debug("applied", "index", d.index, "added_or_updated", added, "removed", removed)
+	d.logger.Debug("applied", "index", d.index, "added_or_updated", len(changes)-removed, "removed", removed)
 }
 
 // schedule sets the expiry timer to the earliest NotAfter in the set.

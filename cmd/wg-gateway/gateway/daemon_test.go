@@ -1,0 +1,153 @@
+package gateway
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	vault "github.com/hashicorp/vault/api"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/peerfeed"
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgcert"
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgkey"
+)
+
+// fakeDevice is an interface in memory that records every configuration.
+type fakeDevice struct {
+	peers   Interface
+	configs []wgtypes.Config
+	reads   int
+}
+
+func (f *fakeDevice) Device(string) (*wgtypes.Device, error) {
+	f.reads++
+	dev := &wgtypes.Device{}
+	for k, ips := range f.peers {
+		dev.Peers = append(dev.Peers, wgtypes.Peer{PublicKey: k, AllowedIPs: ipNets(ips)})
+	}
+	return dev, nil
+}
+
+func (f *fakeDevice) ConfigureDevice(_ string, cfg wgtypes.Config) error {
+	f.configs = append(f.configs, cfg)
+	f.peers.Apply(cfg.Peers)
+	return nil
+}
+
+// daemonFixture is a daemon on a fake device with a pinned test CA.
+type daemonFixture struct {
+	d    *Daemon
+	dev  *fakeDevice
+	now  time.Time
+	sign func(*wgcert.Template) string
+}
+
+func newDaemonFixture(t *testing.T, keepUnmanaged bool, existing Interface) *daemonFixture {
+	t.Helper()
+	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	ca, sign := newTestCA(t, now)
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, []byte(wgcert.EncodePEM(ca.Raw)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	api, err := vault.NewClient(vault.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev := &fakeDevice{peers: existing}
+	d, err := New(Config{
+		Gateway: "gw1", Mount: "wg", Interface: "wg0", RoleIDFile: "r", SecretIDFile: "s", CAFile: caFile,
+		ResyncInterval: time.Minute, PollWait: 30 * time.Second, InstanceID: "test", KeepUnmanaged: keepUnmanaged,
+	}, api, dev, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.now = func() time.Time { return now }
+	if err := d.loadCA(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return &daemonFixture{d: d, dev: dev, now: now, sign: sign}
+}
+
+// entry is a feed entry for a fresh key at address addr, valid for ttl.
+func (f *daemonFixture) entry(t *testing.T, addr string, ttl time.Duration) (peerfeed.Peer, wgtypes.Key) {
+	t.Helper()
+	_, pub, _ := wgkey.Generate()
+	serial, _ := wgcert.NewSerial()
+	cert := f.sign(&wgcert.Template{
+		SerialNumber: serial, CommonName: "dev", PublicKey: pub,
+		Addresses: []netip.Addr{netip.MustParseAddr(addr)}, Gateways: []string{"gw1"},
+		NotBefore: f.now.Add(-time.Minute), NotAfter: f.now.Add(ttl),
+	})
+	return peerfeed.Peer{SerialNumber: serial.Text(16), PublicKey: pub.String(), Certificate: cert}, pub
+}
+
+func TestDaemonAppliesFeed(t *testing.T) {
+	unmanaged := key(42)
+	stale := key(43)
+	f := newDaemonFixture(t, true, Interface{
+		unmanaged: pfx("192.0.2.0/24"),  // a site link, outside the pools: kept
+		stale:     pfx("10.77.0.50/32"), // a device the feed no longer has: removed
+	})
+	a, keyA := f.entry(t, "10.77.0.2", time.Hour)
+	b, keyB := f.entry(t, "10.77.0.3", 10*time.Minute)
+	pools := []string{"10.77.0.0/24"}
+
+	f.d.handle(context.Background(), &peerfeed.Response{Index: 10, Full: true, AddressPool: pools, Peers: []peerfeed.Peer{a, b}})
+	if f.dev.reads != 1 {
+		t.Fatalf("a full answer reads the device once, read %d times", f.dev.reads)
+	}
+	want := Interface{unmanaged: pfx("192.0.2.0/24"), keyA: pfx("10.77.0.2/32"), keyB: pfx("10.77.0.3/32")}
+	if len(f.dev.peers) != len(want) || f.dev.peers[stale] != nil || f.dev.peers[unmanaged] == nil {
+		t.Fatalf("device peers = %v, want %v", f.dev.peers, want)
+	}
+
+	// A delta removing b touches only b, without reading the device again.
+	configs := len(f.dev.configs)
+	f.d.handle(context.Background(), &peerfeed.Response{Index: 11, AddressPool: pools,
+		Removed: []peerfeed.Removal{{SerialNumber: b.SerialNumber, PublicKey: b.PublicKey}}})
+	if f.dev.reads != 1 {
+		t.Fatalf("a delta re-read the device")
+	}
+	last := f.dev.configs[configs]
+	if len(last.Peers) != 1 || last.Peers[0].PublicKey != keyB || !last.Peers[0].Remove {
+		t.Fatalf("delta applied %+v, want only the removal of b", last.Peers)
+	}
+	if last.ReplacePeers {
+		t.Fatal("ReplacePeers used")
+	}
+
+	// The expiry timer removes a on time, with no word from Vault.
+	timer := time.NewTimer(time.Hour)
+	f.d.schedule(timer)
+	f.d.now = func() time.Time { return f.now.Add(time.Hour + time.Second) }
+	f.d.apply(false)
+	if _, ok := f.dev.peers[keyA]; ok {
+		t.Fatal("expired peer still on the device")
+	}
+	if _, ok := f.dev.peers[unmanaged]; !ok {
+		t.Fatal("the unmanaged peer was removed")
+	}
+	if f.d.index != 11 {
+		t.Fatalf("index = %d", f.d.index)
+	}
+}
+
+func TestDaemonCountsRejections(t *testing.T) {
+	f := newDaemonFixture(t, false, Interface{})
+	good, keyGood := f.entry(t, "10.77.0.2", time.Hour)
+	outside, _ := f.entry(t, "10.99.0.2", time.Hour)
+	f.d.handle(context.Background(), &peerfeed.Response{Index: 1, Full: true, AddressPool: []string{"10.77.0.0/24"},
+		Peers: []peerfeed.Peer{good, outside}})
+	if len(f.dev.peers) != 1 || f.dev.peers[keyGood] == nil {
+		t.Fatalf("device peers = %v, want only the good one", f.dev.peers)
+	}
+	if f.d.rejected[outside.SerialNumber] != "address" {
+		t.Fatalf("rejected = %v", f.d.rejected)
+	}
+}
