@@ -178,10 +178,11 @@ func (s *vaultServer) client(token string) *vault.Client {
 	return c
 }
 
-// cli runs the vault CLI as root and returns its output; it must succeed.
+// cli runs the vault CLI with the root token and returns its output; it
+// must succeed.
 func (s *vaultServer) cli(args ...string) string {
 	s.t.Helper()
-	out, err := s.cliAs("root", args...)
+	out, err := s.cliAs(s.root.Token(), args...)
 	require.NoError(s.t, err, "vault %s:\n%s", strings.Join(args, " "), out)
 	return out
 }
