@@ -112,30 +112,35 @@ func (tt *tunnelTest) connectDevice() {
 	tt.devIf.addPeer(tt.t, tt.gwIf.public, endpoint, []string{"10.77.0.0/24"}, 0)
 }
 
-// approleCredentials writes a role's role_id and a secret_id to files;
-// with wrap, the secret id file holds a response-wrapping token for it, as
-// a provisioning system would hand it over.
+// approleCredentials writes a role's role_id and a secret_id to files.
 func (tt *tunnelTest) approleCredentials(role string, wrap bool) (roleIDFile, secretIDFile string) {
 	tt.t.Helper()
-	s := tt.vault
+	return writeAppRoleCredentials(tt.t, tt.vault, tt.dir, role, wrap)
+}
+
+// writeAppRoleCredentials writes a role's role_id and a secret_id to files
+// in dir; with wrap, the secret id file holds a response-wrapping token for
+// it, as a provisioning system would hand it over.
+func writeAppRoleCredentials(t *testing.T, s *vaultServer, dir, role string, wrap bool) (roleIDFile, secretIDFile string) {
+	t.Helper()
 	r, err := s.root.Logical().Read("auth/approle/role/" + role + "/role-id")
-	require.NoError(tt.t, err)
-	issuer := s.client("root")
+	require.NoError(t, err)
+	issuer := s.client(s.root.Token())
 	if wrap {
 		issuer.SetWrappingLookupFunc(func(string, string) string { return "5m" })
 	}
 	sec, err := issuer.Logical().Write("auth/approle/role/"+role+"/secret-id", nil)
-	require.NoError(tt.t, err)
+	require.NoError(t, err)
 	secretID := ""
 	if wrap {
-		require.NotNil(tt.t, sec.WrapInfo)
+		require.NotNil(t, sec.WrapInfo)
 		secretID = sec.WrapInfo.Token
 	} else {
 		secretID = sec.Data["secret_id"].(string)
 	}
-	roleIDFile, secretIDFile = filepath.Join(tt.dir, role+".role-id"), filepath.Join(tt.dir, role+".secret-id")
-	require.NoError(tt.t, os.WriteFile(roleIDFile, []byte(r.Data["role_id"].(string)), 0o600))
-	require.NoError(tt.t, os.WriteFile(secretIDFile, []byte(secretID), 0o600))
+	roleIDFile, secretIDFile = filepath.Join(dir, role+".role-id"), filepath.Join(dir, role+".secret-id")
+	require.NoError(t, os.WriteFile(roleIDFile, []byte(r.Data["role_id"].(string)), 0o600))
+	require.NoError(t, os.WriteFile(secretIDFile, []byte(secretID), 0o600))
 	return roleIDFile, secretIDFile
 }
 
