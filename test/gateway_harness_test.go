@@ -83,6 +83,12 @@ func (g *gatewayProc) stop() bool {
 	}
 }
 
+// kill stops the daemon with SIGKILL, as a crash would.
+func (g *gatewayProc) kill() {
+	_ = g.cmd.Process.Kill()
+	<-g.exited
+}
+
 // get fetches a path of the daemon's metrics listener.
 func (g *gatewayProc) get(path string) (int, string) {
 	resp, err := http.Get("http://" + g.metrics + path)
@@ -109,6 +115,8 @@ func (g *gatewayProc) waitHealthy() {
 type feedTamperer struct {
 	mu     sync.Mutex
 	inject []peerfeed.Peer
+	down   bool // answer nothing: Vault unreachable
+	conns  map[net.Conn]bool
 	url    string
 }
 
@@ -116,10 +124,23 @@ func newFeedTamperer(t *testing.T, vaultAddr string) *feedTamperer {
 	t.Helper()
 	target, err := url.Parse(vaultAddr)
 	require.NoError(t, err)
-	ft := &feedTamperer{}
+	ft := &feedTamperer{conns: map[net.Conn]bool{}}
 	proxy := httputil.NewSingleHostReverseProxy(target)
 	proxy.ModifyResponse = ft.modify
-	srv := &http.Server{Handler: proxy}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ft.isDown() {
+			// Like a partition: the connection just dies.
+			if hj, ok := w.(http.Hijacker); ok {
+				if conn, _, err := hj.Hijack(); err == nil {
+					conn.Close()
+					return
+				}
+			}
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}), ConnState: ft.track}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	ft.url = "http://" + l.Addr().String()
@@ -132,6 +153,37 @@ func (ft *feedTamperer) set(entries []peerfeed.Peer) {
 	ft.mu.Lock()
 	defer ft.mu.Unlock()
 	ft.inject = entries
+}
+
+// partition makes Vault unreachable through the proxy (down), cutting the
+// connections in flight, or reachable again.
+func (ft *feedTamperer) partition(down bool) {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	ft.down = down
+	if down {
+		for c := range ft.conns {
+			c.Close()
+		}
+	}
+}
+
+// track keeps the set of open client connections.
+func (ft *feedTamperer) track(c net.Conn, state http.ConnState) {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	switch state {
+	case http.StateNew:
+		ft.conns[c] = true
+	case http.StateClosed, http.StateHijacked:
+		delete(ft.conns, c)
+	}
+}
+
+func (ft *feedTamperer) isDown() bool {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	return ft.down
 }
 
 func (ft *feedTamperer) modify(resp *http.Response) error {

@@ -9,7 +9,7 @@ import (
 // Bounds of the retry backoff.
 const (
 	backoffMin = 200 * time.Millisecond
-	backoffMax = 15 * time.Second
+	backoffMax = 5 * time.Second
 )
 
 // backoff is an exponential retry delay with full jitter.

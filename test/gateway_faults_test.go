@@ -1,0 +1,153 @@
+package test
+
+import (
+	"math/rand/v2"
+	"os"
+	"testing"
+	"time"
+
+	vault "github.com/hashicorp/vault/api"
+	"github.com/stretchr/testify/require"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+)
+
+// gatewayOnly is a Vault with the engine and wg-gateway managing a
+// wireguard-go interface in a namespace, reached through a proxy that can
+// cut Vault off; no device, the assertions are on the interface's peers.
+type gatewayOnly struct {
+	vault  *vaultServer
+	gwIf   *wgIface
+	daemon *gatewayProc
+	proxy  *feedTamperer
+}
+
+func newGatewayOnly(t *testing.T) *gatewayOnly {
+	t.Helper()
+	requireNetTools(t)
+	g := &gatewayOnly{vault: startVault(t)}
+	s := g.vault
+	setUpEngine(t, s)
+	s.cli("write", "wg/roles/laptop", "gateway=gw1", "ttl=1h")
+	s.cli("auth", "enable", "approle")
+	policy, err := os.ReadFile("../scripts/policies/gateway-gw1.hcl")
+	require.NoError(t, err)
+	require.NoError(t, s.root.Sys().PutPolicy("gateway-gw1", string(policy)))
+	s.cli("write", "auth/approle/role/gateway-gw1", "token_policies=gateway-gw1", "token_ttl=1h")
+	roleID, secretID := writeAppRoleCredentials(t, s, t.TempDir(), "gateway-gw1", false)
+	g.gwIf = newWG(t, newNetns(t), "10.77.0.1/16", 0)
+	g.proxy = newFeedTamperer(t, s.addr)
+	g.daemon = startGateway(t, g.proxy.url, "-gateway", "gw1", "-interface", g.gwIf.name,
+		"-role-id-file", roleID, "-secret-id-file", secretID, "-poll-wait", "30s")
+	g.daemon.waitHealthy()
+	return g
+}
+
+// issue issues a certificate for a fresh key, valid for ttl ("" for the
+// role's), and returns the key and the answer.
+func (g *gatewayOnly) issue(t *testing.T, ttl string) (wgtypes.Key, *vault.Secret) {
+	t.Helper()
+	_, pub, err := wgtypesGenerate()
+	require.NoError(t, err)
+	data := map[string]any{"public_key": pub.String()}
+	if ttl != "" {
+		data["ttl"] = ttl
+	}
+	sec, err := g.vault.root.Logical().Write("wg/issue/laptop", data)
+	require.NoError(t, err)
+	return pub, sec
+}
+
+// interfaceKeys returns the keys of the interface's peers.
+func (g *gatewayOnly) interfaceKeys(t *testing.T) map[wgtypes.Key]bool {
+	out := map[wgtypes.Key]bool{}
+	for _, p := range g.gwIf.peers(t) {
+		out[p.PublicKey] = true
+	}
+	return out
+}
+
+// equalKeys reports whether the interface holds exactly want.
+func (g *gatewayOnly) equalKeys(t *testing.T, want map[wgtypes.Key]bool) bool {
+	have := g.interfaceKeys(t)
+	if len(have) != len(want) {
+		return false
+	}
+	for k := range want {
+		if !have[k] {
+			return false
+		}
+	}
+	return true
+}
+
+// TestGatewayCrashes kills wg-gateway with SIGKILL at 50 random moments
+// during 1,000 mixed issue and revoke operations, restarting it each time.
+// At the end the interface holds exactly the live, unrevoked peers.
+func TestGatewayCrashes(t *testing.T) {
+	g := newGatewayOnly(t)
+	live := map[wgtypes.Key]*vault.Secret{}
+	var keys []wgtypes.Key
+	const ops, kills = 1000, 50
+	killAt := map[int]bool{}
+	for len(killAt) < kills {
+		killAt[rand.IntN(ops)] = true
+	}
+	revocations := 0
+	for i := range ops {
+		if i%3 == 2 && len(keys) > 0 {
+			j := rand.IntN(len(keys))
+			k := keys[j]
+			keys[j] = keys[len(keys)-1]
+			keys = keys[:len(keys)-1]
+			require.NoError(t, g.vault.root.Sys().Revoke(live[k].LeaseID))
+			delete(live, k)
+			revocations++
+		} else {
+			k, sec := g.issue(t, "")
+			live[k] = sec
+			keys = append(keys, k)
+		}
+		if killAt[i] {
+			g.daemon.kill()
+			g.daemon.start()
+		}
+	}
+	want := map[wgtypes.Key]bool{}
+	for k := range live {
+		want[k] = true
+	}
+	require.Eventually(t, func() bool { return g.equalKeys(t, want) }, 30*time.Second, 50*time.Millisecond,
+		"after %d kills the interface does not equal the %d live peers (has %d)", kills, len(want), len(g.interfaceKeys(t)))
+	t.Logf("%d operations (%d revocations), %d SIGKILLs of wg-gateway: interface equals the %d live peers",
+		ops, revocations, kills, len(want))
+}
+
+// TestGatewayPartition cuts wg-gateway off from Vault for longer than some
+// certificates live: those peers leave on time, the others stay, and when
+// Vault is reachable again the gateway catches up without a restart.
+func TestGatewayPartition(t *testing.T) {
+	g := newGatewayOnly(t)
+	longKey, _ := g.issue(t, "")
+	shortKey, short := g.issue(t, "6s")
+	require.Eventually(t, func() bool {
+		k := g.interfaceKeys(t)
+		return k[longKey] && k[shortKey]
+	}, 5*time.Second, 10*time.Millisecond)
+
+	g.proxy.partition(true)
+	// Changes Vault makes while the gateway cannot see them.
+	revokedKey, revoked := g.issue(t, "")
+	require.NoError(t, g.vault.root.Sys().Revoke(revoked.LeaseID))
+	laterKey, _ := g.issue(t, "")
+
+	notAfter := time.Unix(jsonInt(t, short.Data["expiration"]), 0)
+	require.Eventually(t, func() bool { return !g.interfaceKeys(t)[shortKey] }, time.Until(notAfter)+2*time.Second, 20*time.Millisecond,
+		"the expired peer stayed during the partition")
+	require.True(t, g.interfaceKeys(t)[longKey], "a valid peer left during the partition")
+	require.False(t, g.interfaceKeys(t)[revokedKey])
+
+	g.proxy.partition(false)
+	require.Eventually(t, func() bool {
+		return g.equalKeys(t, map[wgtypes.Key]bool{longKey: true, laterKey: true})
+	}, 20*time.Second, 50*time.Millisecond, "the gateway did not converge after the partition")
+}
