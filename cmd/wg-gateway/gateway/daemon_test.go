@@ -47,7 +47,7 @@ type daemonFixture struct {
 	sign func(*wgcert.Template) string
 }
 
-func newDaemonFixture(t *testing.T, keepUnmanaged bool, existing Interface) *daemonFixture {
+func newDaemonFixture(t testing.TB, keepUnmanaged bool, existing Interface) *daemonFixture {
 	t.Helper()
 	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 	ca, sign := newTestCA(t, now)
@@ -75,7 +75,7 @@ func newDaemonFixture(t *testing.T, keepUnmanaged bool, existing Interface) *dae
 }
 
 // entry is a feed entry for a fresh key at address addr, valid for ttl.
-func (f *daemonFixture) entry(t *testing.T, addr string, ttl time.Duration) (peerfeed.Peer, wgtypes.Key) {
+func (f *daemonFixture) entry(t testing.TB, addr string, ttl time.Duration) (peerfeed.Peer, wgtypes.Key) {
 	t.Helper()
 	_, pub, _ := wgkey.Generate()
 	serial, _ := wgcert.NewSerial()

@@ -12,14 +12,7 @@ import (
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgkey"
 )
 
-// testCA is a CA that signs test certificates.
-type testCA struct {
-	cert *x509.Certificate
-	ca   *wgcert.Template
-	sign func(t *testing.T, tmpl *wgcert.Template) string
-}
-
-func newTestCA(t *testing.T, now time.Time) (*x509.Certificate, func(*wgcert.Template) string) {
+func newTestCA(t testing.TB, now time.Time) (*x509.Certificate, func(*wgcert.Template) string) {
 	t.Helper()
 	certDER, keyDER, err := wgcert.GenerateCA("ed25519", "Test CA", now.Add(-time.Hour), now.Add(24*time.Hour))
 	if err != nil {
