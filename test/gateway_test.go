@@ -219,15 +219,30 @@ func TestGatewayEnforcesCertificates(t *testing.T) {
 		"the revocation made while the daemon was down was not enforced")
 	tt.daemon.waitHealthy()
 
-	// 6. Entries whose certificate is signed by another CA, or bound to
-	// another gateway, are never applied, even on the gateway's own feed.
+	// 6. Entries whose certificate is signed by another CA, bound to another
+	// gateway, expired, or for another key than the entry's are never
+	// applied, even on the gateway's own feed.
 	foreign := foreignEntry(t)
 	otherGW, err := s.root.Logical().Write("wg/issue/gw2-laptop", map[string]any{"public_key": mustPub(t)})
 	require.NoError(t, err)
-	tt.tamperer.set([]peerfeed.Peer{foreign, {
-		SerialNumber: otherGW.Data["serial_number"].(string), PublicKey: otherGW.Data["public_key"].(string),
-		AllowedIPs: []string{"10.77.0.99/32"}, Certificate: otherGW.Data["certificate"].(string),
-	}})
+	expired, err := s.root.Logical().Write("wg/issue/laptop", map[string]any{"public_key": mustPub(t), "ttl": "1s"})
+	require.NoError(t, err)
+	mine, err := s.root.Logical().Write("wg/issue/laptop", map[string]any{"public_key": mustPub(t)})
+	require.NoError(t, err)
+	require.NoError(t, s.root.Sys().Revoke(mine.LeaseID)) // its certificate still verifies
+	time.Sleep(1500 * time.Millisecond)
+	asEntry := func(sec *vault.Secret, key string) peerfeed.Peer {
+		return peerfeed.Peer{
+			SerialNumber: sec.Data["serial_number"].(string), PublicKey: key,
+			AllowedIPs: []string{"10.77.0.99/32"}, Certificate: sec.Data["certificate"].(string),
+		}
+	}
+	tt.tamperer.set([]peerfeed.Peer{
+		foreign,
+		asEntry(otherGW, otherGW.Data["public_key"].(string)),
+		asEntry(expired, expired.Data["public_key"].(string)),
+		asEntry(mine, mustPub(t)), // a valid certificate offered for another key
+	})
 	third := tt.issue("") // a change, so the feed answers (with the injected entries)
 	require.Eventually(t, tt.gatewayHasDevice, 5*time.Second, 10*time.Millisecond)
 	for _, p := range tt.gwIf.peers(t) {
@@ -235,9 +250,13 @@ func TestGatewayEnforcesCertificates(t *testing.T) {
 	}
 	require.Eventually(t, func() bool {
 		_, metrics := tt.daemon.get("/metrics")
-		return strings.Contains(metrics, `wg_gateway_rejected_certificates_total{reason="authority"}`) &&
-			strings.Contains(metrics, `wg_gateway_rejected_certificates_total{reason="gateway"}`)
-	}, 5*time.Second, 50*time.Millisecond, "rejections are counted")
+		for _, reason := range []string{"authority", "gateway", "expired", "key_mismatch"} {
+			if !strings.Contains(metrics, `wg_gateway_rejected_certificates_total{reason="`+reason+`"}`) {
+				return false
+			}
+		}
+		return true
+	}, 5*time.Second, 50*time.Millisecond, "rejections are counted by reason")
 	tt.tamperer.set(nil)
 	s.cli("lease", "revoke", third.LeaseID)
 	require.Eventually(t, func() bool { return !tt.gatewayHasDevice() }, 2*time.Second, time.Millisecond)
@@ -346,7 +365,7 @@ func foreignEntry(t *testing.T) peerfeed.Peer {
 	}, ca, signer)
 	require.NoError(t, err)
 	return peerfeed.Peer{
-		SerialNumber: "ff:" + serial.Text(16), PublicKey: pub.String(), AllowedIPs: []string{"10.77.0.98/32"},
+		SerialNumber: serial.Text(16), PublicKey: pub.String(), AllowedIPs: []string{"10.77.0.98/32"},
 		Certificate: wgcert.EncodePEM(der), Expiration: now.Add(time.Hour),
 	}
 }

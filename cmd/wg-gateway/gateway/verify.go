@@ -4,8 +4,10 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"math/big"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/peerfeed"
@@ -54,6 +56,9 @@ func (v *Verifier) Verify(now time.Time, e peerfeed.Peer, pools []netip.Prefix) 
 	if err != nil {
 		return reject(reasonOf(err), err)
 	}
+	if !sameSerial(e.SerialNumber, cert.SerialNumber) {
+		return reject("serial", fmt.Errorf("entry names serial %s, certificate has %s", e.SerialNumber, cert.SerialNumber.Text(16)))
+	}
 	if len(cert.Addresses) == 0 {
 		return reject("addresses", errors.New("certificate has no address"))
 	}
@@ -62,6 +67,13 @@ func (v *Verifier) Verify(now time.Time, e peerfeed.Peer, pools []netip.Prefix) 
 		ips[i] = netip.PrefixFrom(a, a.BitLen())
 	}
 	return Peer{Serial: e.SerialNumber, Key: key, AllowedIPs: sortPrefixes(ips), NotAfter: cert.NotAfter}, nil
+}
+
+// sameSerial reports whether a feed serial (hex, with or without colons)
+// is n.
+func sameSerial(s string, n *big.Int) bool {
+	v, ok := new(big.Int).SetString(strings.ReplaceAll(s, ":", ""), 16)
+	return ok && v.Cmp(n) == 0
 }
 
 // reasonOf labels a verification error for the rejected-certificates metric.

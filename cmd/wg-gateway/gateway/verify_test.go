@@ -55,7 +55,11 @@ func TestVerifierRejects(t *testing.T) {
 		return tt
 	}
 	entry := func(cert string, k string) peerfeed.Peer {
-		return peerfeed.Peer{SerialNumber: "01", PublicKey: k, Certificate: cert}
+		e := peerfeed.Peer{SerialNumber: "01", PublicKey: k, Certificate: cert}
+		if c, err := wgcert.ParsePEM([]byte(cert)); err == nil {
+			e.SerialNumber = c.SerialNumber.Text(16)
+		}
+		return e
 	}
 	v := &Verifier{Roots: []*x509.Certificate{ca}, Gateway: "gw1"}
 
@@ -80,6 +84,11 @@ func TestVerifierRejects(t *testing.T) {
 		{"address outside pools", entry(sign(tmpl(func(t *wgcert.Template) { t.Addresses = []netip.Addr{netip.MustParseAddr("192.0.2.7")} })), pub.String()), "address"},
 		{"not a certificate", entry("junk", pub.String()), "parse"},
 		{"bad key", entry(sign(tmpl(nil)), "AAAA"), "key"},
+		{"serial differs from entry", func() peerfeed.Peer {
+			e := entry(sign(tmpl(nil)), pub.String())
+			e.SerialNumber = "0badc0de"
+			return e
+		}(), "serial"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
