@@ -31,22 +31,15 @@ func pathGatewayPeers(b *backend) []*framework.Path {
 			},
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
-			logical.ReadOperation: &framework.PathOperation{Callback: b.pathGatewayPeersRead},
+			logical.ReadOperation: &framework.PathOperation{Callback: b.withGateway(b.pathGatewayPeersRead)},
 		},
 		HelpSynopsis:    pathGatewayPeersHelpSyn,
 		HelpDescription: pathGatewayPeersHelpDesc,
 	}}
 }
 
-func (b *backend) pathGatewayPeersRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	name := d.Get("name").(string)
-	gw, err := b.getGateway(ctx, req.Storage, name)
-	if err != nil {
-		return nil, err
-	}
-	if gw == nil {
-		return logical.ErrorResponse("name: unknown gateway %q", name), nil
-	}
+func (b *backend) pathGatewayPeersRead(ctx context.Context, req *logical.Request, d *framework.FieldData, gw *gatewayEntry) (*logical.Response, error) {
+	name := gw.Name
 	since, err := parseIndex(d.Get("index").(string))
 	if err != nil {
 		return logical.ErrorResponse("index: %s", err), nil

@@ -39,23 +39,16 @@ func pathGatewayStatus(b *backend) []*framework.Path {
 			return true, nil // reports always update the gateway's status
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
-			logical.ReadOperation:   &framework.PathOperation{Callback: b.pathGatewayStatusRead},
-			logical.UpdateOperation: &framework.PathOperation{Callback: b.pathGatewayStatusWrite},
+			logical.ReadOperation:   &framework.PathOperation{Callback: b.withGateway(b.pathGatewayStatusRead)},
+			logical.UpdateOperation: &framework.PathOperation{Callback: b.withGateway(b.pathGatewayStatusWrite)},
 		},
 		HelpSynopsis:    pathGatewayStatusHelpSyn,
 		HelpDescription: pathGatewayStatusHelpDesc,
 	}}
 }
 
-func (b *backend) pathGatewayStatusWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	name := d.Get("name").(string)
-	gw, err := b.getGateway(ctx, req.Storage, name)
-	if err != nil {
-		return nil, err
-	}
-	if gw == nil {
-		return logical.ErrorResponse("name: unknown gateway %q", name), nil
-	}
+func (b *backend) pathGatewayStatusWrite(ctx context.Context, req *logical.Request, d *framework.FieldData, gw *gatewayEntry) (*logical.Response, error) {
+	name := gw.Name
 	id := d.Get("instance_id").(string)
 	if id == "" || len(id) > 128 || !instanceIDPattern.MatchString(id) {
 		return logical.ErrorResponse("instance_id: %q must be 1-128 letters, digits, dots, dashes or underscores", id), nil
@@ -78,15 +71,8 @@ func (b *backend) pathGatewayStatusWrite(ctx context.Context, req *logical.Reque
 	return nil, putJSON(ctx, req.Storage, statusStoragePrefix+name+"/"+id, &st)
 }
 
-func (b *backend) pathGatewayStatusRead(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	name := d.Get("name").(string)
-	gw, err := b.getGateway(ctx, req.Storage, name)
-	if err != nil {
-		return nil, err
-	}
-	if gw == nil {
-		return logical.ErrorResponse("name: unknown gateway %q", name), nil
-	}
+func (b *backend) pathGatewayStatusRead(ctx context.Context, req *logical.Request, d *framework.FieldData, gw *gatewayEntry) (*logical.Response, error) {
+	name := gw.Name
 	if err := b.reg.wait(ctx, req.Storage); err != nil {
 		return nil, err
 	}

@@ -75,6 +75,25 @@ func (b *backend) getGateway(ctx context.Context, s logical.Storage, name string
 	return cached(ctx, b.config, b.config.gateways, name, loadGateway, s)
 }
 
+// gatewayHandler handles a request on a gateway's sub-path.
+type gatewayHandler func(context.Context, *logical.Request, *framework.FieldData, *gatewayEntry) (*logical.Response, error)
+
+// withGateway makes h a handler of a gateways/:name/... path: the gateway
+// is looked up first, and a name that is not a gateway is a caller error.
+func (b *backend) withGateway(h gatewayHandler) framework.OperationFunc {
+	return func(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+		name := d.Get("name").(string)
+		gw, err := b.getGateway(ctx, req.Storage, name)
+		if err != nil {
+			return nil, err
+		}
+		if gw == nil {
+			return logical.ErrorResponse("name: unknown gateway %q", name), nil
+		}
+		return h(ctx, req, d, gw)
+	}
+}
+
 func loadGateway(ctx context.Context, s logical.Storage, name string) (*gatewayEntry, error) {
 	var g gatewayEntry
 	ok, err := getJSON(ctx, s, gatewayStoragePrefix+name, &g)
