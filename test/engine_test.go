@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	vault "github.com/hashicorp/vault/api"
 	"github.com/hashicorp/vault/api/auth/approle"
@@ -175,6 +176,15 @@ func TestEngineOnRealVault(t *testing.T) {
 	require.NoError(t, err)
 	s.cli("lease", "revoke", "-prefix", "wg/issue/laptop")
 	requireRevoked(t, s, sec3.Data["serial_number"].(string))
+
+	// Expiry is a revocation too: the lease ends, the certificate is marked.
+	short, err := device.Logical().Write("wg/issue/laptop", map[string]any{"public_key": mustPub(t), "ttl": "2s"})
+	require.NoError(t, err)
+	require.Equal(t, 2, short.LeaseDuration)
+	require.Eventually(t, func() bool {
+		rec, err := s.root.Logical().Read("wg/cert/" + short.Data["serial_number"].(string))
+		return err == nil && rec.Data["revoked"] == true
+	}, 15*time.Second, 100*time.Millisecond, "the expired lease did not revoke its certificate")
 
 	// A generated key goes to the caller once and never into the audit log.
 	gen, err := s.root.Logical().Write("wg/issue/generated", nil)
