@@ -226,7 +226,7 @@ func TestCreateRejects(t *testing.T) {
 		{name: "no CA", ca: testCA{Signer: ca.Signer},
 			wantErr: []error{ErrInvalidCA}, wantMsg: "missing CA certificate"},
 		{name: "issuer is not a CA", ca: notCA(t),
-			wantMsg: "check the new certificate against its CA"},
+			wantMsg: "the issuer is not a CA"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

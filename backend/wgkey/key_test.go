@@ -1,11 +1,15 @@
 package wgkey
 
 import (
+	"crypto/ecdh"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"strings"
 	"testing"
+
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
 func TestParsePublic(t *testing.T) {
@@ -82,4 +86,36 @@ func FuzzParsePublic(f *testing.F) {
 			t.Fatalf("accepted key fails CheckPublic: %v", err)
 		}
 	})
+}
+
+// TestCheckPublicAgreesWithECDH checks the table against the definition: a
+// key is low-order exactly when X25519 with it gives the all-zero secret,
+// which crypto/ecdh refuses. Random keys, the table's entries and their
+// variants with the top bit set are tried.
+func TestCheckPublicAgreesWithECDH(t *testing.T) {
+	probe, err := ecdh.X25519().GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []wgtypes.Key
+	for _, k := range lowOrderPoints {
+		high := k
+		high[KeyLen-1] |= 0x80
+		keys = append(keys, k, high)
+	}
+	for range 2000 {
+		var k wgtypes.Key
+		rand.Read(k[:])
+		keys = append(keys, k)
+	}
+	for _, k := range keys {
+		pub, err := ecdh.X25519().NewPublicKey(k[:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, ecdhErr := probe.ECDH(pub)
+		if got := CheckPublic(k) != nil; got != (ecdhErr != nil) {
+			t.Fatalf("key %x: CheckPublic low-order=%v, ECDH error=%v", k, got, ecdhErr)
+		}
+	}
 }
