@@ -134,7 +134,7 @@ func (b *backend) issueTTL(role *roleEntry, d *framework.FieldData) (time.Durati
 			return 0, fmt.Errorf("must be positive")
 		}
 	}
-	maxTTL := b.System().MaxLeaseTTL()
+	maxTTL := b.maxTTL.get(b.now(), b.System().MaxLeaseTTL)
 	if role.MaxTTL > 0 && role.MaxTTL < maxTTL {
 		maxTTL = role.MaxTTL
 	}
