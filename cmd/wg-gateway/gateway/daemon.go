@@ -263,9 +263,9 @@ func (d *Daemon) handle(ctx context.Context, resp *peerfeed.Response) {
 		delete(d.set, r.SerialNumber)
 		delete(d.rejected, r.SerialNumber)
 	}
-	for _, e := range resp.Peers {
-		peer, rej := d.verifier.Verify(start, e, d.pools)
-		if rej != nil {
+	peers, rejections := d.verifier.VerifyAll(start, resp.Peers, d.pools)
+	for i, e := range resp.Peers {
+		if rej := rejections[i]; rej != nil {
 			d.logger.Warn("not applying peer", "serial", e.SerialNumber, "public_key", e.PublicKey, "reason", rej.Reason, "error", rej.Err)
 			d.metrics.rejected.WithLabelValues(rej.Reason).Inc()
 			d.rejected[e.SerialNumber] = rej.Reason
@@ -273,7 +273,7 @@ func (d *Daemon) handle(ctx context.Context, resp *peerfeed.Response) {
 			continue
 		}
 		delete(d.rejected, e.SerialNumber)
-		d.set[e.SerialNumber] = peer
+		d.set[e.SerialNumber] = peers[i]
 	}
 	d.index = resp.Index
 	if d.apply(resp.Full) {

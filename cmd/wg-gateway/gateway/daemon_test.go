@@ -151,3 +151,26 @@ func TestDaemonCountsRejections(t *testing.T) {
 		t.Fatalf("rejected = %v", f.d.rejected)
 	}
 }
+
+func TestVerifyAllKeepsOrder(t *testing.T) {
+	f := newDaemonFixture(t, false, Interface{})
+	pools := []netip.Prefix{netip.MustParsePrefix("10.77.0.0/16")}
+	var entries []peerfeed.Peer
+	for i := range 3 * parallelFrom {
+		addr := "10.77.1.1"
+		if i%5 == 0 {
+			addr = "10.99.0.1" // outside the pools
+		}
+		e, _ := f.entry(t, addr, time.Hour)
+		entries = append(entries, e)
+	}
+	peers, rejections := f.d.verifier.VerifyAll(f.now, entries, pools)
+	for i, e := range entries {
+		if (i%5 == 0) != (rejections[i] != nil) {
+			t.Fatalf("entry %d: rejection %v", i, rejections[i])
+		}
+		if rejections[i] == nil && (peers[i].Serial != e.SerialNumber || peers[i].Key.String() != e.PublicKey) {
+			t.Fatalf("entry %d: peer %+v for entry %+v", i, peers[i], e)
+		}
+	}
+}

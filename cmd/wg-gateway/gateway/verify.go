@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"runtime"
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/peerfeed"
@@ -67,6 +69,33 @@ func (v *Verifier) Verify(now time.Time, e peerfeed.Peer, pools []netip.Prefix) 
 		ips[i] = netip.PrefixFrom(a, a.BitLen())
 	}
 	return Peer{Serial: e.SerialNumber, Key: key, AllowedIPs: sortPrefixes(ips), NotAfter: cert.NotAfter}, nil
+}
+
+// parallelFrom is the answer size from which VerifyAll spreads the work
+// over the CPUs; below it a goroutine costs more than it saves.
+const parallelFrom = 64
+
+// VerifyAll verifies entries as Verify does, on every CPU, and returns for
+// each entry, in order, its peer or its rejection.
+func (v *Verifier) VerifyAll(now time.Time, entries []peerfeed.Peer, pools []netip.Prefix) ([]Peer, []*Rejection) {
+	peers := make([]Peer, len(entries))
+	rejections := make([]*Rejection, len(entries))
+	workers := 1
+	if len(entries) >= parallelFrom {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(entries); i += workers {
+				peers[i], rejections[i] = v.Verify(now, entries[i], pools)
+			}
+		}()
+	}
+	wg.Wait()
+	return peers, rejections
 }
 
 // sameSerial reports whether a feed serial (hex, with or without colons)
