@@ -16,9 +16,10 @@ build:
 vault:
 	@scripts/get-vault.sh
 
-## test: every test, the end-to-end ones against real Vault included
+## test: every test, the end-to-end ones against real Vault, WireGuard and kube-apiserver included
 test:
-	VAULT_BIN="$$(scripts/get-vault.sh)" $(GO) test -count=1 -timeout 20m ./...
+	VAULT_BIN="$$(scripts/get-vault.sh)" KUBE_APISERVER_BIN="$$(scripts/kube-apiserver.sh)" \
+		$(GO) test -count=1 -timeout 20m ./...
 
 ## test-unit: the tests that need neither Vault nor root
 test-unit:
@@ -39,3 +40,27 @@ dev: build
 
 clean:
 	rm -rf bin/ results/
+
+## bench: the performance table P1–P6 (README "Performance"): our engine beside Vault's pki
+## engine and wg syncconf on one Vault dev server; needs root (network namespaces,
+## wireguard-go, wg). Takes minutes. BENCHFLAGS="-n 2000 -rounds 3" for a shorter run,
+## BENCHFLAGS=-profile for CPU profiles. Raw figures in results/bench-<time>/bench.json.
+.PHONY: bench bench-gateway
+BENCHFLAGS ?=
+bench:
+	$(GO) run ./test/bench $(BENCHFLAGS)
+
+## bench-gateway: the gateway figures alone (P3 revocation to enforcement, P4 cold start)
+bench-gateway:
+	$(GO) run ./test/bench -only P3,P4 $(BENCHFLAGS)
+
+## demo: the main job in one command (root): Vault, a gateway and a device in network
+## namespaces with wireguard-go; the device pings through the tunnel, `vault lease revoke`
+## cuts it off, the gateway's status shows it enforced. DEMO_NONINTERACTIVE=1 for no pauses.
+.PHONY: demo kube-apiserver
+demo:
+	scripts/demo.sh
+
+## kube-apiserver: build (or find) the pinned kube-apiserver for the Kubernetes tests and print its path
+kube-apiserver:
+	@scripts/kube-apiserver.sh

@@ -1,0 +1,188 @@
+package device
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgkey"
+)
+
+// retireAttempts is how often a rotation tries to revoke the certificate it
+// replaced before leaving it to expire.
+const retireAttempts = 5
+
+// A Device obtains certificates from a Source and installs them in Sinks:
+// once (Issue) or for as long as it runs, rotating before expiry (Run).
+type Device struct {
+	Source Source
+	Sinks  []Sink
+	// RetireReplaced revokes a replaced certificate once its successor is
+	// installed. Only safe when a Sink switched the interface itself: a
+	// wg-quick file alone is applied by someone else, later.
+	RetireReplaced bool
+	// SwitchDelay is how long a rotation waits between issuing and
+	// installing, for the gateways to add the new key.
+	SwitchDelay time.Duration
+	// RetryFor bounds how long Issue retries transient failures.
+	RetryFor time.Duration
+	Backoff  Backoff
+	Logger   hclog.Logger
+
+	// Now, Jitter (in [0, 1)) and Generate default to the clock,
+	// math/rand/v2 and wgkey.Generate.
+	Now      func() time.Time
+	Jitter   func() float64
+	Generate func() (private, public wgtypes.Key, err error)
+}
+
+func (d *Device) now() time.Time {
+	if d.Now != nil {
+		return d.Now()
+	}
+	return time.Now()
+}
+
+func (d *Device) jitter() float64 {
+	if d.Jitter != nil {
+		return d.Jitter()
+	}
+	return rand.Float64()
+}
+
+func (d *Device) generate() (wgtypes.Key, wgtypes.Key, error) {
+	if d.Generate != nil {
+		return d.Generate()
+	}
+	return wgkey.Generate()
+}
+
+// Issue obtains one certificate, retrying transient failures for RetryFor,
+// and installs it.
+func (d *Device) Issue(ctx context.Context) (*Grant, error) {
+	g, err := d.obtain(ctx, d.now().Add(d.RetryFor), Transient)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.install(ctx, g); err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// Run obtains and installs a certificate, then replaces it before it ends,
+// until ctx is done (then it returns nil, leaving the last certificate in
+// place). Transient failures and an exhausted pool are retried with backoff;
+// a refusal ends Run with its error.
+func (d *Device) Run(ctx context.Context) error {
+	retry := func(err error) bool { return Transient(err) || errors.Is(err, ErrPoolExhausted) }
+	cur, err := d.obtain(ctx, time.Time{}, retry)
+	if err != nil {
+		return quiet(ctx, err)
+	}
+	if err := d.install(ctx, cur); err != nil {
+		return err
+	}
+	for {
+		at := Deadline(cur, d.jitter())
+		d.Logger.Info("next rotation", "serial", cur.Lease.SerialNumber, "at", at.Format(time.RFC3339),
+			"certificate_expires", cur.Lease.Expiration.Format(time.RFC3339))
+		if !sleep(ctx, at.Sub(d.now())) {
+			return nil
+		}
+		next, err := d.obtain(ctx, time.Time{}, retry)
+		if err != nil {
+			return quiet(ctx, err)
+		}
+		if !sleep(ctx, d.SwitchDelay) {
+			d.retire(context.WithoutCancel(ctx), next, 1) // never installed
+			return nil
+		}
+		if err := d.install(ctx, next); err != nil {
+			return err
+		}
+		d.Logger.Info("rotated", "old_serial", cur.Lease.SerialNumber, "new_serial", next.Lease.SerialNumber,
+			"address", prefixStrings(next.Lease.Addresses))
+		if d.RetireReplaced {
+			d.retire(ctx, cur, retireAttempts)
+		} else {
+			d.Logger.Info("the replaced certificate stays valid until it expires, for whoever applies the new file",
+				"serial", cur.Lease.SerialNumber, "expires", cur.Lease.Expiration.Format(time.RFC3339))
+		}
+		cur = next
+	}
+}
+
+// obtain makes a key and has it certified, retrying the failures retry
+// accepts with backoff, until giveUp (zero: never) or ctx ends.
+func (d *Device) obtain(ctx context.Context, giveUp time.Time, retry func(error) bool) (*Grant, error) {
+	b := d.Backoff
+	for {
+		private, public, err := d.generate()
+		if err != nil {
+			return nil, err
+		}
+		g, err := d.Source.Obtain(ctx, public)
+		if err == nil {
+			g.Private = private
+			d.Logger.Info("certificate issued", "serial", g.Lease.SerialNumber, "lease_id", g.Lease.LeaseID, "common_name", g.Lease.CommonName,
+				"address", prefixStrings(g.Lease.Addresses), "expires", g.Lease.Expiration.Format(time.RFC3339))
+			return g, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		delay := b.Next()
+		if !retry(err) {
+			return nil, err
+		}
+		if !giveUp.IsZero() && d.now().Add(delay).After(giveUp) {
+			return nil, fmt.Errorf("still failing after retrying for %s: %w", d.RetryFor, err)
+		}
+		d.Logger.Warn("could not get a certificate; retrying", "error", err, "in", delay.Round(time.Millisecond))
+		if !sleep(ctx, delay) {
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// install hands the grant to every sink.
+func (d *Device) install(ctx context.Context, g *Grant) error {
+	for _, s := range d.Sinks {
+		if err := s.Install(ctx, g); err != nil {
+			return fmt.Errorf("install certificate %s: %w", g.Lease.SerialNumber, err)
+		}
+	}
+	return nil
+}
+
+// retire revokes a replaced certificate, trying up to attempts times; if
+// Vault stays unreachable, the certificate ends at its expiry anyway.
+func (d *Device) retire(ctx context.Context, g *Grant, attempts int) {
+	b := d.Backoff
+	for i := 1; ; i++ {
+		err := d.Source.Retire(ctx, g)
+		if err == nil {
+			d.Logger.Info("revoked the replaced certificate", "serial", g.Lease.SerialNumber, "lease_id", g.Lease.LeaseID)
+			return
+		}
+		if i >= attempts || !Transient(err) || !sleep(ctx, b.Next()) {
+			d.Logger.Warn("could not revoke the replaced certificate; it ends at its expiry",
+				"serial", g.Lease.SerialNumber, "expires", g.Lease.Expiration.Format(time.RFC3339), "error", err)
+			return
+		}
+	}
+}
+
+// quiet is err, or nil when ctx ended (a shutdown is not a failure).
+func quiet(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}

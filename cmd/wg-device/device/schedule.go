@@ -1,0 +1,78 @@
+package device
+
+import (
+	"context"
+	"math/rand/v2"
+	"time"
+)
+
+// rotateFraction is the share of a certificate's lifetime after which the
+// device replaces it; rotateJitter the largest share taken off at random,
+// so that a fleet issued together does not come back together.
+const (
+	rotateFraction = 2.0 / 3
+	rotateJitter   = 0.1
+)
+
+// RotateAt is when to replace a certificate received at received with
+// lifetime ttl: at two thirds of the lifetime, minus jitter (in [0, 1))
+// times a tenth of it, to the millisecond.
+func RotateAt(received time.Time, ttl time.Duration, jitter float64) time.Time {
+	jitter = min(max(jitter, 0), 1)
+	after := time.Duration(float64(ttl) * (rotateFraction - rotateJitter*jitter))
+	return received.Add(after.Round(time.Millisecond))
+}
+
+// Deadline is when to replace a grant: by RotateAt, and early enough before
+// its login token ends — Vault revokes the certificate with the token — to
+// have a replacement in place: at two thirds of the token's remaining life
+// when that comes first. A zero tokenEnd means the token does not expire.
+func Deadline(g *Grant, jitter float64) time.Time {
+	at := RotateAt(g.Lease.Received, g.Lease.TTL, jitter)
+	if g.TokenEnd.IsZero() || !g.TokenEnd.Before(g.Lease.Expires()) {
+		return at
+	}
+	byToken := RotateAt(g.Lease.Received, g.TokenEnd.Sub(g.Lease.Received), jitter)
+	if byToken.Before(at) {
+		return byToken
+	}
+	return at
+}
+
+// Backoff is an exponential retry delay with jitter, between Min and Max.
+type Backoff struct {
+	Min, Max time.Duration
+	attempt  int
+}
+
+// DefaultBackoff is the retry delay towards Vault.
+func DefaultBackoff() Backoff { return Backoff{Min: 250 * time.Millisecond, Max: 30 * time.Second} }
+
+// Next returns the next delay: random in [d/2, d] where d doubles per
+// attempt from Min up to Max.
+func (b *Backoff) Next() time.Duration {
+	d := b.Min << min(b.attempt, 20)
+	if d <= 0 || d > b.Max {
+		d = b.Max
+	}
+	b.attempt++
+	return d/2 + rand.N(d/2+1)
+}
+
+// Reset starts over after a success.
+func (b *Backoff) Reset() { b.attempt = 0 }
+
+// sleep waits for d; it reports false when ctx ended first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

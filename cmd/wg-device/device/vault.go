@@ -1,0 +1,239 @@
+package device
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	vault "github.com/hashicorp/vault/api"
+	"github.com/hashicorp/vault/api/auth/approle"
+	"github.com/hashicorp/vault/api/auth/kubernetes"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+)
+
+// A Grant is a certificate and its private key, with the login it was
+// issued under: Vault revokes the certificate when that login's token ends.
+type Grant struct {
+	Lease   *Lease
+	Private wgtypes.Key
+	// TokenEnd is when the login's token expires, as far as the device could
+	// renew it; zero when it does not expire.
+	TokenEnd time.Time
+
+	// session is the Source's handle on the login (a *vault.Client for
+	// VaultSource).
+	session any
+}
+
+// A Source obtains certificates for the device's keys and retires them.
+type Source interface {
+	// Obtain logs in and has the engine certify public. Its errors are
+	// classified (see Transient and the Err values).
+	Obtain(ctx context.Context, public wgtypes.Key) (*Grant, error)
+	// Retire revokes g's certificate.
+	Retire(ctx context.Context, g *Grant) error
+}
+
+// VaultSource obtains certificates from the engine, one login per
+// certificate, and retires a certificate by revoking its login's token.
+type VaultSource struct {
+	api    *vault.Client // address and TLS; its token is never used
+	cfg    *Config
+	logger hclog.Logger
+	now    func() time.Time
+
+	mu       sync.Mutex
+	secretID string // the unwrapped AppRole secret id, when the file held a wrapping token
+}
+
+// NewVaultSource returns a Source talking to Vault through api.
+func NewVaultSource(api *vault.Client, cfg *Config, logger hclog.Logger) *VaultSource {
+	return &VaultSource{api: api, cfg: cfg, logger: logger, now: time.Now}
+}
+
+// Obtain logs in, issues a certificate for public on the role and renews
+// the login's token to outlive the certificate where Vault allows it.
+func (s *VaultSource) Obtain(ctx context.Context, public wgtypes.Key) (*Grant, error) {
+	client, err := s.api.Clone()
+	if err != nil {
+		return nil, fmt.Errorf("vault client: %w", err)
+	}
+	client.ClearToken()
+	method, err := s.authMethod(ctx, client)
+	if err != nil {
+		return nil, err
+	}
+	login, err := client.Auth().Login(ctx, method)
+	if err != nil {
+		return nil, ClassifyLogin(&s.cfg.Auth, err)
+	}
+	if login == nil || login.Auth == nil {
+		return nil, fmt.Errorf("%w: %s login returned no token", ErrRefused, s.cfg.Auth.Method)
+	}
+
+	path := s.cfg.Mount + "/issue/" + s.cfg.Role
+	data := map[string]any{"public_key": public.String()}
+	if s.cfg.TTL > 0 {
+		data["ttl"] = int(s.cfg.TTL.Seconds())
+	}
+	sec, err := client.Logical().WriteWithContext(ctx, path, data)
+	if err != nil {
+		s.discard(client)
+		return nil, ClassifyIssue(s.cfg.Mount, s.cfg.Role, err)
+	}
+	lease, err := ParseIssue(sec, public, s.now())
+	if err != nil {
+		s.discard(client)
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &Grant{Lease: lease, TokenEnd: s.extend(ctx, client, login, lease), session: client}, nil
+}
+
+// extend renews the login's token for the certificate's lifetime (and a
+// minute), so that its expiry does not revoke the certificate early. It
+// returns when the token ends; Vault may cap it at the token's max TTL.
+func (s *VaultSource) extend(ctx context.Context, client *vault.Client, login *vault.Secret, lease *Lease) time.Time {
+	ttl := login.Auth.LeaseDuration
+	if login.Auth.Renewable {
+		renewed, err := client.Auth().Token().RenewSelfWithContext(ctx, int((lease.TTL + time.Minute).Seconds()))
+		if err == nil && renewed != nil && renewed.Auth != nil {
+			ttl = renewed.Auth.LeaseDuration
+		} else {
+			s.logger.Warn("could not renew the login token", "error", err)
+		}
+	}
+	if ttl <= 0 {
+		return time.Time{}
+	}
+	end := s.now().Add(time.Duration(ttl) * time.Second)
+	if end.Before(lease.Expires()) {
+		s.logger.Warn("the login token ends before the certificate, and Vault revokes the certificate with it "+
+			"(wg-device run replaces it in time): give the auth role a token_max_ttl of at least the certificate's ttl",
+			"token_expires", end.Format(time.RFC3339), "certificate_expires", lease.Expiration.Format(time.RFC3339))
+	}
+	return end
+}
+
+// Retire revokes the login token g was issued under, which revokes its
+// certificate's lease (auth/token/revoke-self is in Vault's default policy).
+// A token past its end is revoked already.
+func (s *VaultSource) Retire(ctx context.Context, g *Grant) error {
+	client, ok := g.session.(*vault.Client)
+	if !ok {
+		return errors.New("retire: the grant was not issued by this source")
+	}
+	err := client.Auth().Token().RevokeSelfWithContext(ctx, "")
+	if re, refused := refusal(err); refused && re.StatusCode == http.StatusForbidden {
+		if !g.TokenEnd.IsZero() && !s.now().Before(g.TokenEnd) {
+			return nil // the token has ended, and its leases with it
+		}
+		return fmt.Errorf("%w: auth/token/revoke-self (Vault said: %s): the auth role's tokens need Vault's default policy, "+
+			"which allows it (do not set token_no_default_policy), or the replaced certificate %s stays valid until %s",
+			ErrPermissionDenied, vaultSaid(re), g.Lease.SerialNumber, g.Lease.Expiration.Format(time.RFC3339))
+	}
+	if err != nil {
+		return fmt.Errorf("revoke the token of certificate %s: %w", g.Lease.SerialNumber, err)
+	}
+	return nil
+}
+
+// discard revokes a login that did not yield a certificate.
+func (s *VaultSource) discard(client *vault.Client) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := client.Auth().Token().RevokeSelfWithContext(ctx, ""); err != nil {
+		s.logger.Debug("could not revoke an unused login token", "error", err)
+	}
+}
+
+// authMethod is the configured login, built afresh for every login so that
+// rotated credential files (a projected service-account token) are read again.
+func (s *VaultSource) authMethod(ctx context.Context, client *vault.Client) (vault.AuthMethod, error) {
+	a := &s.cfg.Auth
+	switch a.Method {
+	case AuthAppRole:
+		roleID, err := readTrimmed(a.RoleIDFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: role id: %v", ErrCredentialsUnreadable, err)
+		}
+		secretID, err := s.appRoleSecretID(ctx, client)
+		if err != nil {
+			return nil, err
+		}
+		return approle.NewAppRoleAuth(roleID, &approle.SecretID{FromString: secretID}, approle.WithMountPath(a.AppRoleMount))
+	case AuthKubernetes:
+		m, err := kubernetes.NewKubernetesAuth(a.K8sRole,
+			kubernetes.WithServiceAccountTokenPath(a.K8sTokenFile), kubernetes.WithMountPath(a.K8sMount))
+		if err != nil {
+			return nil, fmt.Errorf("%w: service-account token: %v", ErrCredentialsUnreadable, err)
+		}
+		return m, nil
+	case AuthCert:
+		return certAuth{mount: a.CertMount, role: a.CertRole}, nil
+	}
+	return nil, fmt.Errorf("unknown auth method %q", a.Method)
+}
+
+// appRoleSecretID reads the secret id file. A response-wrapping token in it
+// is unwrapped once; the secret id is then kept for later logins.
+func (s *VaultSource) appRoleSecretID(ctx context.Context, client *vault.Client) (string, error) {
+	a := &s.cfg.Auth
+	content, err := readTrimmed(a.SecretIDFile)
+	if err != nil {
+		return "", fmt.Errorf("%w: secret id: %v", ErrCredentialsUnreadable, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.secretID != "" {
+		return s.secretID, nil
+	}
+	lookup, err := client.Logical().WriteWithContext(ctx, "sys/wrapping/lookup", map[string]any{"token": content})
+	if err != nil || lookup == nil {
+		return content, nil // not a wrapping token: the secret id itself
+	}
+	unwrapped, err := client.Logical().UnwrapWithContext(ctx, content)
+	if err != nil {
+		if _, refused := refusal(err); refused {
+			return "", fmt.Errorf("%w: unwrap the secret id in %s: %v: ask for a new wrapped secret id", ErrCredentialsRefused, a.SecretIDFile, err)
+		}
+		return "", fmt.Errorf("unwrap the secret id in %s: %w", a.SecretIDFile, err)
+	}
+	id, _ := unwrapped.Data["secret_id"].(string)
+	if id == "" {
+		return "", fmt.Errorf("%w: the response-wrapped secret in %s has no secret_id", ErrCredentialsRefused, a.SecretIDFile)
+	}
+	s.secretID = id
+	s.logger.Info("unwrapped the response-wrapped secret id", "file", a.SecretIDFile)
+	return id, nil
+}
+
+// certAuth logs in with Vault's TLS certificate auth method: the client
+// certificate is the one on the HTTP client's TLS configuration.
+type certAuth struct {
+	mount string
+	role  string // certificate role to match; empty lets Vault pick
+}
+
+// Login writes auth/<mount>/login, naming the certificate role if set.
+func (c certAuth) Login(ctx context.Context, client *vault.Client) (*vault.Secret, error) {
+	data := map[string]any{}
+	if c.role != "" {
+		data["name"] = c.role
+	}
+	return client.Logical().WriteWithContext(ctx, "auth/"+c.mount+"/login", data)
+}
+
+// readTrimmed returns a file's content without surrounding space.
+func readTrimmed(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(string(b)), nil
+}

@@ -1,0 +1,208 @@
+package test
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
+)
+
+// composeFile is the part of docker-compose.yml the checks read.
+type composeFile struct {
+	Services map[string]composeService `yaml:"services"`
+	Volumes  map[string]any            `yaml:"volumes"`
+}
+
+type composeService struct {
+	Image string `yaml:"image"`
+	Build *struct {
+		Context    string `yaml:"context"`
+		Dockerfile string `yaml:"dockerfile"`
+		Target     string `yaml:"target"`
+	} `yaml:"build"`
+	Command     any                       `yaml:"command"`
+	Volumes     []string                  `yaml:"volumes"`
+	Devices     []string                  `yaml:"devices"`
+	CapAdd      []string                  `yaml:"cap_add"`
+	DependsOn   map[string]map[string]any `yaml:"depends_on"`
+	Healthcheck map[string]any            `yaml:"healthcheck"`
+}
+
+// command is the service's command as a list of words.
+func (s composeService) command() []string {
+	switch c := s.Command.(type) {
+	case string:
+		return strings.Fields(c)
+	case []any:
+		var out []string
+		for _, w := range c {
+			out = append(out, w.(string))
+		}
+		return out
+	}
+	return nil
+}
+
+// makeTargets are the targets the Makefile defines.
+func makeTargets(t *testing.T) []string {
+	t.Helper()
+	f, err := os.Open("../Makefile")
+	require.NoError(t, err)
+	defer f.Close()
+	var targets []string
+	re := regexp.MustCompile(`^([A-Za-z0-9_.-]+):`)
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if m := re.FindStringSubmatch(sc.Text()); m != nil {
+			targets = append(targets, m[1])
+		}
+	}
+	require.NoError(t, sc.Err())
+	return targets
+}
+
+// A dockerfile is what the checks read from a Dockerfile: its stages, the
+// sources of its COPY lines (from the context), and its RUN lines.
+type dockerfile struct {
+	stages  []string
+	copies  []string // context-relative sources
+	copyDst map[string]string
+	runs    []string
+}
+
+func parseDockerfile(t *testing.T, path string) dockerfile {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	text := strings.ReplaceAll(string(data), "\\\n", " ")
+	d := dockerfile{copyDst: map[string]string{}}
+	for _, line := range strings.Split(text, "\n") {
+		words := strings.Fields(line)
+		if len(words) == 0 || strings.HasPrefix(words[0], "#") {
+			continue
+		}
+		switch strings.ToUpper(words[0]) {
+		case "FROM":
+			if len(words) == 4 && strings.EqualFold(words[2], "AS") {
+				d.stages = append(d.stages, words[3])
+			}
+		case "COPY":
+			args := words[1:]
+			fromStage := false
+			for len(args) > 0 && strings.HasPrefix(args[0], "--") {
+				fromStage = fromStage || strings.HasPrefix(args[0], "--from=")
+				args = args[1:]
+			}
+			require.GreaterOrEqual(t, len(args), 2, "COPY without source and destination: %s", line)
+			if !fromStage {
+				for _, src := range args[:len(args)-1] {
+					d.copies = append(d.copies, src)
+					d.copyDst[filepath.Base(src)] = args[len(args)-1]
+				}
+			}
+		case "RUN":
+			d.runs = append(d.runs, strings.Join(words[1:], " "))
+		}
+	}
+	return d
+}
+
+// TestComposeFile checks docker-compose.yml without a Docker engine: it
+// parses, every build context, Dockerfile, stage, copied file, script and
+// Makefile target it relies on exists, the scripts are valid bash, and the
+// services it waits for are defined.
+func TestComposeFile(t *testing.T) {
+	data, err := os.ReadFile("../docker-compose.yml")
+	require.NoError(t, err)
+	var c composeFile
+	require.NoError(t, yaml.Unmarshal(data, &c), "docker-compose.yml does not parse")
+	for _, name := range []string{"vault", "setup", "gateway", "device"} {
+		require.Contains(t, c.Services, name, "service %s", name)
+	}
+	targets := makeTargets(t)
+	for _, want := range []string{"build", "demo", "kube-apiserver", "test", "dev"} {
+		require.Contains(t, targets, want, "Makefile target %s", want)
+	}
+
+	dockerfiles := map[string]dockerfile{}
+	for name, s := range c.Services {
+		require.NotNil(t, s.Build, "service %s is built from this repository", name)
+		ctx := filepath.Join("..", s.Build.Context)
+		st, err := os.Stat(ctx)
+		require.NoError(t, err, "service %s: build context", name)
+		require.True(t, st.IsDir())
+		dfPath := filepath.Join(ctx, s.Build.Dockerfile)
+		df, ok := dockerfiles[dfPath]
+		if !ok {
+			df = parseDockerfile(t, dfPath)
+			dockerfiles[dfPath] = df
+			for _, src := range df.copies {
+				matches, err := filepath.Glob(filepath.Join(ctx, src))
+				require.NoError(t, err)
+				require.NotEmpty(t, matches, "%s: COPY %s: no such file in the build context", dfPath, src)
+			}
+			for _, run := range df.runs {
+				for _, m := range regexp.MustCompile(`\bmake\s+([A-Za-z0-9_.-]+)`).FindAllStringSubmatch(run, -1) {
+					require.Contains(t, targets, m[1], "%s: RUN %s: no such Makefile target", dfPath, run)
+				}
+			}
+		}
+		require.Contains(t, df.stages, s.Build.Target, "service %s: no stage %q in %s", name, s.Build.Target, dfPath)
+
+		for dep, cond := range s.DependsOn {
+			require.Contains(t, c.Services, dep, "service %s depends on an undefined service", name)
+			switch cond["condition"] {
+			case "service_started", "service_completed_successfully":
+			case "service_healthy":
+				require.NotEmpty(t, c.Services[dep].Healthcheck, "service %s waits for %s to be healthy, which has no healthcheck", name, dep)
+			default:
+				t.Errorf("service %s: depends_on %s: condition %v", name, dep, cond["condition"])
+			}
+		}
+		for _, v := range s.Volumes {
+			src := strings.Split(v, ":")[0]
+			if strings.HasPrefix(src, ".") || strings.HasPrefix(src, "/") {
+				_, err := os.Stat(filepath.Join("..", src))
+				require.NoError(t, err, "service %s: bind mount %s", name, src)
+			} else {
+				require.Contains(t, c.Volumes, src, "service %s: volume %s is not declared", name, src)
+			}
+		}
+		if slices.Contains(s.Devices, "/dev/net/tun:/dev/net/tun") {
+			require.Contains(t, s.CapAdd, "NET_ADMIN", "service %s has a TUN device but cannot configure it", name)
+		}
+
+		// A command that is one of our scripts must be copied into the image,
+		// exist in the repository, be executable and be valid bash.
+		cmd := s.command()
+		require.NotEmpty(t, cmd, "service %s has a command", name)
+		if strings.HasSuffix(cmd[0], ".sh") {
+			dst, copied := df.copyDst[cmd[0]]
+			require.True(t, copied, "service %s runs %s, which %s does not copy in", name, cmd[0], dfPath)
+			require.Equal(t, "/usr/local/bin/", dst, "service %s: %s must be on PATH", name, cmd[0])
+			script := filepath.Join("../scripts/docker", cmd[0])
+			st, err := os.Stat(script)
+			require.NoError(t, err)
+			require.NotZero(t, st.Mode().Perm()&0o111, "%s is executable", script)
+			if bash, err := exec.LookPath("bash"); err == nil {
+				out, err := exec.Command(bash, "-n", script).CombinedOutput()
+				require.NoError(t, err, "bash -n %s: %s", script, out)
+			}
+		}
+	}
+
+	// The set-up script loads the policies the image carries.
+	setup, err := os.ReadFile("../scripts/docker/setup.sh")
+	require.NoError(t, err)
+	for _, m := range regexp.MustCompile(`/etc/wg-demo/policies/(\S+\.hcl)`).FindAllStringSubmatch(string(setup), -1) {
+		_, err := os.Stat(filepath.Join("../scripts/policies", m[1]))
+		require.NoError(t, err, "setup.sh loads policy %s", m[1])
+	}
+}
