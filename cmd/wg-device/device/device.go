@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/backoff"
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgkey"
 )
 
@@ -31,7 +32,7 @@ type Device struct {
 	SwitchDelay time.Duration
 	// RetryFor bounds how long Issue retries transient failures.
 	RetryFor time.Duration
-	Backoff  Backoff
+	Backoff  backoff.Backoff
 	Logger   hclog.Logger
 
 	// Now, Jitter (in [0, 1)) and Generate default to the clock,

@@ -11,6 +11,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/stretchr/testify/require"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/backoff"
 )
 
 // fakeSource issues grants of a fixed lifetime, failing with the queued
@@ -92,7 +94,7 @@ func testDevice(t *testing.T, ttl time.Duration) (*Device, *fakeSource, *eventLo
 		RetireReplaced: true,
 		SwitchDelay:    5 * time.Millisecond,
 		RetryFor:       100 * time.Millisecond,
-		Backoff:        Backoff{Min: time.Millisecond, Max: 5 * time.Millisecond},
+		Backoff:        backoff.Backoff{Min: time.Millisecond, Max: 5 * time.Millisecond},
 		Logger:         hclog.NewNullLogger(),
 		Jitter:         func() float64 { return 0 },
 	}, src, log

@@ -2,8 +2,9 @@ package device
 
 import (
 	"context"
-	"math/rand/v2"
 	"time"
+
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/backoff"
 )
 
 // rotateFraction is the share of a certificate's lifetime after which the
@@ -39,28 +40,10 @@ func Deadline(g *Grant, jitter float64) time.Time {
 	return at
 }
 
-// Backoff is an exponential retry delay with jitter, between Min and Max.
-type Backoff struct {
-	Min, Max time.Duration
-	attempt  int
-}
-
 // DefaultBackoff is the retry delay towards Vault.
-func DefaultBackoff() Backoff { return Backoff{Min: 250 * time.Millisecond, Max: 30 * time.Second} }
-
-// Next returns the next delay: random in [d/2, d] where d doubles per
-// attempt from Min up to Max.
-func (b *Backoff) Next() time.Duration {
-	d := b.Min << min(b.attempt, 20)
-	if d <= 0 || d > b.Max {
-		d = b.Max
-	}
-	b.attempt++
-	return d/2 + rand.N(d/2+1)
+func DefaultBackoff() backoff.Backoff {
+	return backoff.Backoff{Min: 250 * time.Millisecond, Max: 30 * time.Second}
 }
-
-// Reset starts over after a success.
-func (b *Backoff) Reset() { b.attempt = 0 }
 
 // sleep waits for d; it reports false when ctx ended first.
 func sleep(ctx context.Context, d time.Duration) bool {

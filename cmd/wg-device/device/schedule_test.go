@@ -47,18 +47,3 @@ func TestDeadline(t *testing.T) {
 		})
 	}
 }
-
-func TestBackoff(t *testing.T) {
-	b := Backoff{Min: 100 * time.Millisecond, Max: time.Second}
-	for i, top := range []time.Duration{100, 200, 400, 800, 1000, 1000} {
-		d := b.Next()
-		top *= time.Millisecond
-		if top == 1000*time.Millisecond {
-			top = time.Second
-		}
-		require.GreaterOrEqual(t, d, top/2, "attempt %d", i)
-		require.LessOrEqual(t, d, top, "attempt %d", i)
-	}
-	b.Reset()
-	require.LessOrEqual(t, b.Next(), 100*time.Millisecond)
-}

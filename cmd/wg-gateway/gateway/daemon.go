@@ -204,7 +204,7 @@ func (d *Daemon) requestFull() {
 // poll long-polls the feed and hands each answer to Run.
 func (d *Daemon) poll(ctx context.Context, out chan<- pollResult) {
 	var index uint64
-	var b backoff
+	b := newBackoff()
 	for ctx.Err() == nil {
 		d.pollMu.Lock()
 		if d.wantFull {
@@ -229,10 +229,10 @@ func (d *Daemon) poll(ctx context.Context, out chan<- pollResult) {
 			case <-ctx.Done():
 				return
 			}
-			b.sleep(ctx)
+			b.Sleep(ctx)
 			continue
 		}
-		b.reset()
+		b.Reset()
 		if resp.Index == index && !resp.Full && len(resp.Peers) == 0 && len(resp.Removed) == 0 {
 			continue // the wait ran out with nothing new
 		}

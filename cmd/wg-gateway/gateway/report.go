@@ -24,7 +24,7 @@ func (d *Daemon) offerStatus(st status) {
 // reportStatus writes the latest status to Vault, at most once per
 // StatusInterval.
 func (d *Daemon) reportStatus(ctx context.Context) {
-	var b backoff
+	b := newBackoff()
 	for {
 		var st status
 		select {
@@ -39,12 +39,12 @@ func (d *Daemon) reportStatus(ctx context.Context) {
 			d.logger.Warn("reporting status failed", "error", err)
 			d.metrics.vaultErrors.WithLabelValues("status").Inc()
 			d.offerStatusIfNone(st)
-			if !b.sleep(ctx) {
+			if !b.Sleep(ctx) {
 				return
 			}
 			continue
 		}
-		b.reset()
+		b.Reset()
 		select {
 		case <-ctx.Done():
 			return

@@ -146,7 +146,7 @@ func (v *vaultClient) watch(ctx context.Context, w *vault.LifetimeWatcher) bool 
 
 // loginRetry logs in until it succeeds or ctx is done (then nil).
 func (v *vaultClient) loginRetry(ctx context.Context) *vault.Secret {
-	var b backoff
+	b := newBackoff()
 	for {
 		secret, err := v.login(ctx)
 		if err == nil {
@@ -154,7 +154,7 @@ func (v *vaultClient) loginRetry(ctx context.Context) *vault.Secret {
 			return secret
 		}
 		v.logger.Error("login failed", "error", err)
-		if !b.sleep(ctx) {
+		if !b.Sleep(ctx) {
 			return nil
 		}
 	}
