@@ -32,7 +32,7 @@ type Daemon struct {
 
 	verifier Verifier
 	pools    []netip.Prefix
-	set      Set
+	peers    *peerState
 	index    uint64
 	rejected map[string]string // serial → reason
 	applied  Interface         // what the interface holds; nil: read it first
@@ -71,7 +71,7 @@ func New(cfg Config, api *vault.Client, dev Device, logger hclog.Logger) (*Daemo
 		now:      time.Now,
 		Reload:   make(chan struct{}, 1),
 		verifier: Verifier{Gateway: cfg.Gateway},
-		set:      make(Set),
+		peers:    newPeerState(),
 		rejected: make(map[string]string),
 		statusCh: make(chan status, 1),
 	}, nil
@@ -127,7 +127,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}
 			d.handle(ctx, r.resp)
 		case <-expiry.C:
-			d.apply(false)
+			d.apply(false, nil)
 		case <-resync.C:
 			d.requestFull()
 		case <-d.Reload:
@@ -245,7 +245,9 @@ func (d *Daemon) poll(ctx context.Context, out chan<- pollResult) {
 	}
 }
 
-// handle verifies a feed answer into the peer set and applies it.
+// handle verifies a feed answer into the peer state and applies it: a
+// full answer replaces the state and is compared with the interface as it
+// is; a delta touches only the keys it names.
 func (d *Daemon) handle(ctx context.Context, resp *peerfeed.Response) {
 	start := d.now()
 	if resp.Full && d.cfg.CAFile == "" {
@@ -256,11 +258,12 @@ func (d *Daemon) handle(ctx context.Context, resp *peerfeed.Response) {
 	}
 	d.pools = parsePools(resp.AddressPool)
 	if resp.Full {
-		d.set = make(Set, len(resp.Peers))
+		d.peers = newPeerState()
 		d.rejected = make(map[string]string)
 	}
+	touched := make(map[wgtypes.Key]bool)
 	for _, r := range resp.Removed {
-		delete(d.set, r.SerialNumber)
+		d.peers.remove(r.SerialNumber, touched)
 		delete(d.rejected, r.SerialNumber)
 	}
 	peers, rejections := d.verifier.VerifyAll(start, resp.Peers, d.pools)
@@ -269,26 +272,34 @@ func (d *Daemon) handle(ctx context.Context, resp *peerfeed.Response) {
 			d.logger.Warn("not applying peer", "serial", e.SerialNumber, "public_key", e.PublicKey, "reason", rej.Reason, "error", rej.Err)
 			d.metrics.rejected.WithLabelValues(rej.Reason).Inc()
 			d.rejected[e.SerialNumber] = rej.Reason
-			delete(d.set, e.SerialNumber)
+			d.peers.remove(e.SerialNumber, touched)
 			continue
 		}
 		delete(d.rejected, e.SerialNumber)
-		d.set[e.SerialNumber] = peers[i]
+		d.peers.put(peers[i], touched)
 	}
 	d.index = resp.Index
-	if d.apply(resp.Full) {
+	if d.apply(resp.Full, touched) {
 		d.metrics.applySeconds.Observe(d.now().Sub(start).Seconds())
 	}
 }
 
-// apply brings the interface to the set's desired state, reading the
-// interface first when readDevice is set or the last apply failed. It
-// reports whether the interface is now up to date.
-func (d *Daemon) apply(readDevice bool) bool {
+// apply brings the interface to the desired state and reports whether it
+// is now up to date. With full set (or after a failed apply) it reads the
+// interface and compares every peer; otherwise it changes only the keys in
+// touched and those whose certificate just expired, trusting what it
+// applied before.
+func (d *Daemon) apply(full bool, touched map[wgtypes.Key]bool) bool {
 	now := d.now()
-	d.dropExpired(now)
-	desired := d.set.Desired(now)
-	if readDevice || d.applied == nil {
+	if touched == nil {
+		touched = make(map[wgtypes.Key]bool)
+	}
+	for _, p := range d.peers.dropExpired(now, touched) {
+		d.metrics.expired.Inc()
+		d.logger.Info("certificate expired; removing the peer", "serial", p.Serial, "public_key", p.Key)
+	}
+	var changes []wgtypes.PeerConfig
+	if full || d.applied == nil {
 		dev, err := d.device.Device(d.cfg.Interface)
 		if err != nil {
 			d.logger.Error("reading the interface failed", "interface", d.cfg.Interface, "error", err)
@@ -296,12 +307,23 @@ func (d *Daemon) apply(readDevice bool) bool {
 			return false
 		}
 		d.applied = FromDevice(dev.Peers)
+		var keep func(wgtypes.Key, []netip.Prefix) bool
+		if d.cfg.KeepUnmanaged {
+			keep = func(_ wgtypes.Key, ips []netip.Prefix) bool { return !anyInPools(ips, d.pools) }
+		}
+		changes = Diff(d.applied, d.peers.bySerial.Desired(now), keep)
+	} else {
+		have, want := make(Interface, len(touched)), make(Interface, len(touched))
+		for key := range touched {
+			if ips, ok := d.applied[key]; ok {
+				have[key] = ips
+			}
+			if ips := d.peers.desiredFor(key, now); ips != nil {
+				want[key] = ips
+			}
+		}
+		changes = Diff(have, want, nil)
 	}
-	var keep func(wgtypes.Key, []netip.Prefix) bool
-	if d.cfg.KeepUnmanaged {
-		keep = func(_ wgtypes.Key, ips []netip.Prefix) bool { return !anyInPools(ips, d.pools) }
-	}
-	changes := Diff(d.applied, desired, keep)
 	if len(changes) > 0 {
 		if err := d.device.ConfigureDevice(d.cfg.Interface, wgtypes.Config{Peers: changes}); err != nil {
 			d.logger.Error("configuring the interface failed", "interface", d.cfg.Interface, "error", err)
@@ -312,23 +334,12 @@ func (d *Daemon) apply(readDevice bool) bool {
 		d.applied.Apply(changes)
 		d.logChanges(changes)
 	}
-	d.metrics.peers.Set(float64(len(desired)))
+	d.metrics.peers.Set(float64(len(d.peers.byKey)))
 	d.metrics.appliedIndex.Set(float64(d.index))
 	d.metrics.lastSync.Set(float64(now.Unix()))
 	d.setHealthy(true)
-	d.offerStatus(status{index: d.index, peers: len(desired), rejected: len(d.rejected)})
+	d.offerStatus(status{index: d.index, peers: len(d.peers.byKey), rejected: len(d.rejected)})
 	return true
-}
-
-// dropExpired removes the peers whose certificate expired before now.
-func (d *Daemon) dropExpired(now time.Time) {
-	for serial, p := range d.set {
-		if now.After(p.NotAfter) {
-			delete(d.set, serial)
-			d.metrics.expired.Inc()
-			d.logger.Info("certificate expired; removing the peer", "serial", serial, "public_key", p.Key)
-		}
-	}
 }
 
 // logChanges logs how many peers an apply added or removed.
@@ -342,16 +353,10 @@ func (d *Daemon) logChanges(changes []wgtypes.PeerConfig) {
 	d.logger.Debug("applied", "index", d.index, "added_or_updated", len(changes)-removed, "removed", removed)
 }
 
-// schedule sets the expiry timer to the earliest NotAfter in the set.
+// schedule sets the expiry timer to the earliest NotAfter of a peer.
 func (d *Daemon) schedule(t *time.Timer) {
-	next := time.Time{}
-	for _, p := range d.set {
-		if next.IsZero() || p.NotAfter.Before(next) {
-			next = p.NotAfter
-		}
-	}
 	wait := time.Hour
-	if !next.IsZero() {
+	if next := d.peers.nextExpiry(); !next.IsZero() {
 		// NotAfter is inclusive: the peer goes just after it.
 		wait = max(next.Sub(d.now())+time.Millisecond, 0)
 	}

@@ -30,18 +30,18 @@ func FuzzFeed(f *testing.F) {
 			return
 		}
 		// One fixture for every input (its CA signed the seed), reset each time.
-		fx.d.set, fx.d.rejected, fx.d.applied, fx.dev.peers = Set{}, map[string]string{}, nil, Interface{}
+		fx.d.peers, fx.d.rejected, fx.d.applied, fx.dev.peers = newPeerState(), map[string]string{}, nil, Interface{}
 		fx.d.handle(context.Background(), &doc.Data)
 		for key := range fx.dev.peers {
 			found := false
-			for _, p := range fx.d.set {
+			for _, p := range fx.d.peers.bySerial {
 				found = found || p.Key == key
 			}
 			if !found {
 				t.Fatalf("key %s on the device without a verified certificate", key)
 			}
 		}
-		for serial, p := range fx.d.set {
+		for serial, p := range fx.d.peers.bySerial {
 			var e *peerfeed.Peer
 			for i := range doc.Data.Peers {
 				if doc.Data.Peers[i].SerialNumber == serial {

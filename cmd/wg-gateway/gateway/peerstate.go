@@ -1,0 +1,116 @@
+package gateway
+
+import (
+	"container/heap"
+	"net/netip"
+	"time"
+
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+)
+
+// peerState is the daemon's verified peers, indexed so that a change costs
+// in proportion to its size, not to the number of peers: by serial, by key
+// (a key may be certified more than once during a re-issue), and by expiry.
+type peerState struct {
+	bySerial Set
+	byKey    map[wgtypes.Key]map[string]bool
+	expiry   expiryHeap
+}
+
+func newPeerState() *peerState {
+	return &peerState{bySerial: make(Set), byKey: make(map[wgtypes.Key]map[string]bool)}
+}
+
+// len is the number of verified certificates.
+func (s *peerState) len() int { return len(s.bySerial) }
+
+// put adds or replaces a peer and returns the keys whose desired state may
+// have changed.
+func (s *peerState) put(p Peer, touched map[wgtypes.Key]bool) {
+	s.remove(p.Serial, touched)
+	s.bySerial[p.Serial] = p
+	if s.byKey[p.Key] == nil {
+		s.byKey[p.Key] = make(map[string]bool)
+	}
+	s.byKey[p.Key][p.Serial] = true
+	heap.Push(&s.expiry, expiryEntry{at: p.NotAfter, serial: p.Serial})
+	touched[p.Key] = true
+}
+
+// remove drops a serial, noting its key in touched.
+func (s *peerState) remove(serial string, touched map[wgtypes.Key]bool) {
+	p, ok := s.bySerial[serial]
+	if !ok {
+		return
+	}
+	delete(s.bySerial, serial)
+	delete(s.byKey[p.Key], serial)
+	if len(s.byKey[p.Key]) == 0 {
+		delete(s.byKey, p.Key)
+	}
+	touched[p.Key] = true
+}
+
+// dropExpired removes the peers whose certificate expired before now and
+// returns them.
+func (s *peerState) dropExpired(now time.Time, touched map[wgtypes.Key]bool) []Peer {
+	var out []Peer
+	for s.expiry.Len() > 0 && now.After(s.expiry[0].at) {
+		e := heap.Pop(&s.expiry).(expiryEntry)
+		p, ok := s.bySerial[e.serial]
+		if !ok || !p.NotAfter.Equal(e.at) {
+			continue // removed or replaced since: a stale entry
+		}
+		s.remove(e.serial, touched)
+		out = append(out, p)
+	}
+	return out
+}
+
+// nextExpiry is the earliest NotAfter of a live peer, or zero.
+func (s *peerState) nextExpiry() time.Time {
+	for s.expiry.Len() > 0 {
+		e := s.expiry[0]
+		if p, ok := s.bySerial[e.serial]; ok && p.NotAfter.Equal(e.at) {
+			return e.at
+		}
+		heap.Pop(&s.expiry) // stale
+	}
+	return time.Time{}
+}
+
+// desiredFor is what the interface should hold for key at now: the
+// addresses of its unexpired certificates, or nil for no peer.
+func (s *peerState) desiredFor(key wgtypes.Key, now time.Time) []netip.Prefix {
+	var ips []netip.Prefix
+	for serial := range s.byKey[key] {
+		if p := s.bySerial[serial]; !now.After(p.NotAfter) {
+			ips = append(ips, p.AllowedIPs...)
+		}
+	}
+	if ips == nil {
+		return nil
+	}
+	return sortPrefixes(ips)
+}
+
+// expiryEntry is one certificate's expiry in the heap.
+type expiryEntry struct {
+	at     time.Time
+	serial string
+}
+
+// expiryHeap is a min-heap of expiries; entries of removed or replaced
+// peers stay until they surface and are skipped then.
+type expiryHeap []expiryEntry
+
+func (h expiryHeap) Len() int           { return len(h) }
+func (h expiryHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h expiryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *expiryHeap) Push(x any)        { *h = append(*h, x.(expiryEntry)) }
+func (h *expiryHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return e
+}
