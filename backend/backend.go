@@ -29,6 +29,8 @@ type backend struct {
 	config *configCache
 	// reg is the in-memory registry of certificates, pools and feeds.
 	reg *registry
+	// entities caches identity entities for common names.
+	entities entityCache
 	// maxTTL caches the mount's maximum lease TTL.
 	maxTTL maxTTLCache
 	// now is the clock; tests replace it.
