@@ -29,10 +29,6 @@ type backend struct {
 	config *configCache
 	// reg is the in-memory registry of certificates, pools and feeds.
 	reg *registry
-	// entities caches identity entities for common names.
-	entities entityCache
-	// maxTTL caches the mount's maximum lease TTL.
-	maxTTL maxTTLCache
 	// now is the clock; tests replace it.
 	now func() time.Time
 
@@ -45,7 +41,9 @@ type backend struct {
 func NewFactory(version string) logical.Factory {
 	return func(ctx context.Context, conf *logical.BackendConfig) (logical.Backend, error) {
 		b := newBackend(version)
-		if err := b.Setup(ctx, conf); err != nil {
+		cached := *conf
+		cached.System = newCachedSystemView(conf.System, b.now)
+		if err := b.Setup(ctx, &cached); err != nil {
 			return nil, err
 		}
 		return b, nil

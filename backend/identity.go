@@ -33,7 +33,7 @@ func (b *backend) identify(req *logical.Request, tmpl string) (*caller, error) {
 		return c, nil
 	}
 	c.key = "entity:" + req.EntityID
-	entity, err := b.entities.get(b.now(), req.EntityID, b.System().EntityInfo)
+	entity, err := b.System().EntityInfo(req.EntityID)
 	if err != nil {
 		return nil, fmt.Errorf("look up entity %s: %w", req.EntityID, err)
 	}

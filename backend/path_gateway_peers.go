@@ -16,6 +16,11 @@ import (
 // max_request_duration (90s); a long-poll holds Vault's state read-lock.
 const maxPeersWait = 60 * time.Second
 
+// feedCoalesce is how long a woken long-poll waits for more changes before
+// it answers: a small price on one revocation's enforcement, and far fewer
+// round trips when many arrive together.
+const feedCoalesce = 2 * time.Millisecond
+
 func pathGatewayPeers(b *backend) []*framework.Path {
 	return []*framework.Path{{
 		Pattern: "gateways/" + framework.GenericNameRegex("name") + "/peers",
@@ -82,6 +87,14 @@ func (r *registry) poll(ctx context.Context, gateway string, since uint64, wait 
 		}
 		select {
 		case <-wake:
+			// A burst of changes (a mass revocation, say) goes out as one
+			// delta: give it a moment to gather.
+			coalesce := time.NewTimer(feedCoalesce)
+			select {
+			case <-coalesce.C:
+			case <-ctx.Done():
+			}
+			coalesce.Stop()
 		case <-timer:
 			return resp
 		case <-ctx.Done():

@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -134,7 +135,7 @@ func (b *backend) issueTTL(role *roleEntry, d *framework.FieldData) (time.Durati
 			return 0, fmt.Errorf("must be positive")
 		}
 	}
-	maxTTL := b.maxTTL.get(b.now(), b.System().MaxLeaseTTL)
+	maxTTL := b.System().MaxLeaseTTL()
 	if role.MaxTTL > 0 && role.MaxTTL < maxTTL {
 		maxTTL = role.MaxTTL
 	}
@@ -205,7 +206,7 @@ func (b *backend) issueLocked(ctx context.Context, s logical.Storage, ir *issueR
 		b.reg.abort(rec)
 		return nil, nil, fmt.Errorf("sign certificate: %w", err)
 	}
-	rec.Certificate = der
+	rec.Certificate = bytes.Clone(der) // without the encoder's spare capacity: the registry keeps it
 	if err := putJSON(ctx, s, certStoragePrefix+rec.SerialNumber, rec); err != nil {
 		b.reg.abort(rec)
 		return nil, nil, err
