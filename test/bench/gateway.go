@@ -1,0 +1,215 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// A gatewayProc is a wg-gateway daemon of the bench. Its log (debug level)
+// is kept in a file; each "applied" line, logged right after the daemon's
+// wgctrl ConfigureDevice returned, is timestamped as it arrives, so that
+// convergence is seen without polling the interface (which would compete
+// with the daemon for wireguard-go's device lock and the CPU).
+type gatewayProc struct {
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	once    sync.Once
+	started time.Time
+	metrics string
+	logPath string
+	profile string // CPU profile written at exit, in profile mode
+
+	applied chan struct{} // a token after each applied line, capacity 1
+	evMu    sync.Mutex
+	events  []applyEvent // every applied line, in order
+}
+
+// An applyEvent is one "applied" line of the daemon: when it arrived and
+// how many peers the apply added (or updated) and removed.
+type applyEvent struct {
+	At      time.Time
+	Added   int
+	Removed int
+}
+
+// eventCount is how many applied lines arrived so far.
+func (g *gatewayProc) eventCount() int {
+	g.evMu.Lock()
+	defer g.evMu.Unlock()
+	return len(g.events)
+}
+
+// eventsSince returns the applied lines after the first n.
+func (g *gatewayProc) eventsSince(n int) []applyEvent {
+	g.evMu.Lock()
+	defer g.evMu.Unlock()
+	return append([]applyEvent(nil), g.events[min(n, len(g.events)):]...)
+}
+
+// waitEvent waits for an applied line after the first n for which ok
+// holds, and returns it.
+func (g *gatewayProc) waitEvent(n int, ok func(applyEvent) bool, limit time.Duration) (applyEvent, error) {
+	timeout := time.After(limit)
+	for {
+		for _, ev := range g.eventsSince(n) {
+			if ok(ev) {
+				return ev, nil
+			}
+		}
+		select {
+		case <-g.applied:
+		case <-g.exited:
+			return applyEvent{}, fmt.Errorf("wg-gateway exited; see %s", g.logPath)
+		case <-timeout:
+			return applyEvent{}, fmt.Errorf("no such applied line from wg-gateway in %s; see %s", limit, g.logPath)
+		}
+	}
+}
+
+// parseApplied reads "... applied: index=N added_or_updated=A removed=R".
+func parseApplied(line string, at time.Time) applyEvent {
+	ev := applyEvent{At: at}
+	for _, f := range strings.Fields(line) {
+		if v, ok := strings.CutPrefix(f, "added_or_updated="); ok {
+			ev.Added, _ = strconv.Atoi(v)
+		} else if v, ok := strings.CutPrefix(f, "removed="); ok {
+			ev.Removed, _ = strconv.Atoi(v)
+		}
+	}
+	return ev
+}
+
+// startGateway starts wg-gateway for mount m's gateway on iface, logged in
+// with the bench-gateway AppRole.
+func (b *bench) startGateway(m *wgMount, iface *wgIface, tag string) (*gatewayProc, error) {
+	dir := filepath.Join(b.p.Out, "gateway-"+tag)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	roleID, secretID, err := b.approleCredentials("bench-gateway")
+	if err != nil {
+		return nil, err
+	}
+	files := map[string]string{"role-id": roleID, "secret-id": secretID, "private-key": m.gwKey.String()}
+	for name, content := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content+"\n"), 0o600); err != nil {
+			return nil, err
+		}
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	g := &gatewayProc{
+		metrics: fmt.Sprintf("127.0.0.1:%d", port),
+		logPath: filepath.Join(dir, "wg-gateway.log"),
+		exited:  make(chan struct{}),
+		applied: make(chan struct{}, 1),
+	}
+	logFile, err := os.Create(g.logPath)
+	if err != nil {
+		return nil, err
+	}
+	g.cmd = exec.Command(b.bins.gateway, "-gateway", m.gateway, "-mount", m.path, "-interface", iface.name,
+		"-private-key-file", filepath.Join(dir, "private-key"),
+		"-role-id-file", filepath.Join(dir, "role-id"), "-secret-id-file", filepath.Join(dir, "secret-id"),
+		"-metrics-addr", g.metrics, "-poll-wait", "30s", "-log-level", "debug", "-instance-id", "bench-"+tag)
+	g.cmd.Env = append(os.Environ(), "VAULT_ADDR="+b.vault.addr, "VAULT_TOKEN=")
+	if b.p.Profile {
+		g.profile = filepath.Join(dir, "wg-gateway.cpu.pprof")
+		g.cmd.Env = append(g.cmd.Env, "WG_BENCH_CPUPROFILE="+g.profile)
+	}
+	pipe, err := g.cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	g.cmd.Stdout = logFile
+	g.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	g.started = time.Now()
+	if err := g.cmd.Start(); err != nil {
+		return nil, err
+	}
+	scanned := make(chan struct{})
+	go func() {
+		defer close(scanned)
+		sc := bufio.NewScanner(pipe)
+		sc.Buffer(make([]byte, 64*1024), 4*1024*1024)
+		for sc.Scan() {
+			line := sc.Text()
+			if strings.Contains(line, "applied: index=") {
+				ev := parseApplied(line, time.Now())
+				g.evMu.Lock()
+				g.events = append(g.events, ev)
+				g.evMu.Unlock()
+				select {
+				case g.applied <- struct{}{}:
+				default:
+				}
+			}
+			fmt.Fprintln(logFile, line)
+		}
+		_, _ = io.Copy(logFile, pipe)
+	}()
+	go func() { <-scanned; _ = g.cmd.Wait(); logFile.Close(); close(g.exited) }()
+	atExit(g.stop)
+	return g, nil
+}
+
+// stop sends SIGTERM and waits for the daemon (SIGKILL after 10 s).
+func (g *gatewayProc) stop() {
+	g.once.Do(func() {
+		_ = g.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-g.exited:
+		case <-time.After(10 * time.Second):
+			_ = g.cmd.Process.Kill()
+			<-g.exited
+		}
+	})
+}
+
+// waitConverged waits until iface holds want peers, checking the interface
+// after each applied line of the daemon, and returns when the line that
+// completed it arrived. Lines are the only signal: the interface is read
+// only after one, so nothing polls wireguard-go while the daemon works.
+func (g *gatewayProc) waitConverged(iface *wgIface, want int, limit time.Duration) (time.Time, error) {
+	timeout := time.After(limit)
+	for {
+		select {
+		case <-g.applied:
+			n, err := iface.peerCount()
+			if err != nil {
+				return time.Time{}, err
+			}
+			if n == want {
+				// The line of the apply that completed the interface has
+				// arrived, or follows at once: give it a moment.
+				c := g.eventCount()
+				select {
+				case <-g.applied:
+				case <-time.After(200 * time.Millisecond):
+				}
+				evs := g.eventsSince(0)
+				if len(evs) > c {
+					logf("note: an applied line arrived after the interface was complete; taking it")
+				}
+				return evs[len(evs)-1].At, nil
+			}
+		case <-g.exited:
+			return time.Time{}, fmt.Errorf("wg-gateway exited; see %s", g.logPath)
+		case <-timeout:
+			n, _ := iface.peerCount()
+			return time.Time{}, fmt.Errorf("interface %s holds %d peers, not %d, %s after wg-gateway started; see %s",
+				iface.name, n, want, limit, g.logPath)
+		}
+	}
+}

@@ -1,0 +1,235 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// params are the sizes of the runs, from flags.
+type params struct {
+	Only        map[string]bool `json:"-"`
+	OnlyList    string          `json:"only"`
+	Clients     int             `json:"clients"`
+	N           int             `json:"p1_requests_per_round"`
+	Warmup      int             `json:"p1_warmup"`
+	Rounds      int             `json:"rounds"`
+	RevokeN     int             `json:"p2_leases"`
+	Samples     int             `json:"p3_samples"`
+	ColdN       int             `json:"p4_peers"`
+	ScaleMax    int             `json:"p5_max_live"`
+	ScaleSample int             `json:"p5_sample"`
+	Profile     bool            `json:"profile"`
+	Overlay     string          `json:"overlay,omitempty"`
+	Out         string          `json:"-"`
+}
+
+// parts in the order they run.
+var allParts = []string{"P1", "P2", "P3", "P4", "P5", "P6"}
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	var p params
+	fs := flag.NewFlagSet("bench", flag.ExitOnError)
+	fs.StringVar(&p.OnlyList, "only", strings.Join(allParts, ","), "comma-separated parts to run: P1,P2,P3,P4,P5,P6 (P6 needs P5's certificates and runs it)")
+	fs.IntVar(&p.Clients, "c", 8, "concurrent clients of the load generator")
+	fs.IntVar(&p.N, "n", 5000, "P1: requests per round and engine")
+	fs.IntVar(&p.Warmup, "warmup", 1000, "P1: warm-up requests per engine before measuring")
+	fs.IntVar(&p.Rounds, "rounds", 5, "P1, P4: measured rounds (medians are reported)")
+	fs.IntVar(&p.RevokeN, "revoke-n", 5000, "P2: live leases revoked by prefix")
+	fs.IntVar(&p.Samples, "samples", 200, "P3: single-lease revocations timed")
+	fs.IntVar(&p.ColdN, "cold-n", 10000, "P4: live certificates at the gateway's cold start")
+	fs.IntVar(&p.ScaleMax, "scale-max", 50000, "P5, P6: live certificates at the end of the growth")
+	fs.IntVar(&p.ScaleSample, "scale-sample", 1000, "P5: issues timed at each checkpoint")
+	fs.BoolVar(&p.Profile, "profile", false, "run the plugin and wg-gateway from profiling wrappers (test/bench/prof*) and save CPU profiles with their top functions")
+	fs.StringVar(&p.Overlay, "overlay", "", "build the plugin and wg-gateway with `go build -overlay FILE`: measure a candidate change without editing the tree")
+	fs.StringVar(&p.Out, "out", "", "results directory (default results/bench-<time>)")
+	_ = fs.Parse(os.Args[1:])
+	p.Only = map[string]bool{}
+	for _, s := range strings.Split(p.OnlyList, ",") {
+		s = strings.ToUpper(strings.TrimSpace(s))
+		if s == "" {
+			continue
+		}
+		if !contains(allParts, s) {
+			fmt.Fprintf(os.Stderr, "bench: unknown part %q (want P1..P6)\n", s)
+			return 2
+		}
+		p.Only[s] = true
+	}
+	if p.Only["P6"] {
+		p.Only["P5"] = true
+	}
+
+	if os.Geteuid() != 0 && (p.Only["P2"] || p.Only["P3"] || p.Only["P4"] || p.Only["P6"]) {
+		fmt.Fprintln(os.Stderr, "bench: P2, P3, P4 and P6 create network namespaces and wireguard-go interfaces: run as root")
+		return 2
+	}
+	root, err := repoRoot()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 1
+	}
+	if p.Out == "" {
+		p.Out = filepath.Join(root, "results", "bench-"+time.Now().UTC().Format("20060102T150405Z"))
+	}
+	if err := os.MkdirAll(p.Out, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 1
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		s := <-sigs
+		logf("%s: cleaning up", s)
+		cancel()
+		runCleanups()
+		os.Exit(130)
+	}()
+	defer runCleanups()
+
+	b := &bench{p: p, root: root, ctx: ctx, report: newReport(p)}
+	if err := b.run(); err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("interrupted; partial results (%v)", err)
+		}
+		fmt.Fprintln(os.Stderr, "bench: FAILED:", err)
+		b.report.Error = err.Error()
+		b.finish()
+		return 1
+	}
+	b.finish()
+	return 0
+}
+
+// A bench is one run: its parameters, its Vault, its results.
+type bench struct {
+	p      params
+	root   string
+	ctx    context.Context
+	vault  *vaultServer
+	bins   binaries
+	report *report
+	device string // a device token (AppRole) for issuing on every mount
+}
+
+func (b *bench) run() error {
+	b.report.Machine = machineInfo(b.root)
+	logf("machine: %s, %d cores, %s; commit %s", b.report.Machine.CPU, b.report.Machine.Cores, b.report.Machine.Kernel, b.report.Machine.Commit)
+	var err error
+	if b.bins, err = buildBinaries(b.root, b.p.Out, b.p.Profile, b.p.Overlay); err != nil {
+		return err
+	}
+	if b.vault, err = startVault(b.ctx, b.bins, b.p); err != nil {
+		return err
+	}
+	b.report.Machine.Vault = b.vault.version
+	if err := b.setupAuth(); err != nil {
+		return err
+	}
+	steps := []struct {
+		part string
+		fn   func() error
+	}{
+		{"P1", b.runP1}, {"P2", b.runP2}, {"P3", b.runP3}, {"P4", b.runP4}, {"P5", b.runP5P6},
+	}
+	defer func() {
+		b.report.note("load average (1, 5, 15 min) at start %s, at end %s on %d cores: other work on the machine shares the CPUs with the run",
+			b.report.Machine.LoadAvg, loadAvg(), b.report.Machine.Cores)
+	}()
+	for _, s := range steps {
+		if !b.p.Only[s.part] {
+			continue
+		}
+		if err := b.ctx.Err(); err != nil {
+			return err
+		}
+		load := loadAvg()
+		logf("=== %s (load average %s)", s.part, load)
+		b.report.raw("loadavg_before_"+s.part, load)
+		start := time.Now()
+		if err := s.fn(); err != nil {
+			return fmt.Errorf("%s: %w", s.part, err)
+		}
+		logf("=== %s done in %s", s.part, time.Since(start).Round(time.Second))
+	}
+	return nil
+}
+
+// finish prints the table and writes the JSON.
+func (b *bench) finish() {
+	path := filepath.Join(b.p.Out, "bench.json")
+	if err := b.report.write(path); err != nil {
+		logf("writing %s: %v", path, err)
+	}
+	fmt.Println()
+	b.report.printTable(os.Stdout)
+	fmt.Printf("\nraw figures: %s\n", path)
+}
+
+var (
+	cleanupMu sync.Mutex
+	cleanups  []func()
+)
+
+// atExit registers f to run at exit or Ctrl-C, last registered first.
+func atExit(f func()) {
+	cleanupMu.Lock()
+	defer cleanupMu.Unlock()
+	cleanups = append(cleanups, f)
+}
+
+func runCleanups() {
+	cleanupMu.Lock()
+	fs := cleanups
+	cleanups = nil
+	cleanupMu.Unlock()
+	for i := len(fs) - 1; i >= 0; i-- {
+		fs[i]()
+	}
+}
+
+// logf prints a progress line to stderr.
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s bench: %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, args...))
+}
+
+func contains(xs []string, s string) bool {
+	for _, x := range xs {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// repoRoot is the directory holding go.mod, from the working directory up.
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}

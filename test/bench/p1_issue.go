@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// p1Round is one measured round of both engines.
+type p1Round struct {
+	WG  loadResult `json:"wg"`
+	PKI loadResult `json:"pki"`
+}
+
+// runP1 measures issuance: wg/issue/<role> with a device-supplied key
+// against pki/sign/<role> with a CSR and generate_lease=true, each with
+// the same clients, requests and device token; warm-up first, then
+// rounds alternating which engine goes first.
+func (b *bench) runP1() error {
+	wm, err := b.newWGMount("wg-p1", 101)
+	if err != nil {
+		return err
+	}
+	pm, err := b.newPKIMount("pki-p1", false)
+	if err != nil {
+		return err
+	}
+	n, c := b.p.N, b.p.Clients
+	if b.p.Warmup > 0 {
+		for _, jobs := range [][]job{wm.jobs(b.p.Warmup), pm.jobs(b.p.Warmup)} {
+			if r := b.vault.load(b.ctx, b.device, c, jobs, nil); r.Errors > 0 {
+				return fmt.Errorf("warm-up: %d errors, first: %s", r.Errors, r.FirstError)
+			}
+		}
+	}
+	var rounds []p1Round
+	for i := range b.p.Rounds {
+		wgJobs, pkiJobs := wm.jobs(n), pm.jobs(n) // keys are made before the clock starts
+		var r p1Round
+		runWG := func() { r.WG = b.vault.load(b.ctx, b.device, c, wgJobs, nil) }
+		runPKI := func() { r.PKI = b.vault.load(b.ctx, b.device, c, pkiJobs, nil) }
+		if i%2 == 0 {
+			runWG()
+			runPKI()
+		} else {
+			runPKI()
+			runWG()
+		}
+		if err := b.ctx.Err(); err != nil {
+			return err
+		}
+		for name, lr := range map[string]loadResult{"wg": r.WG, "pki": r.PKI} {
+			if lr.Errors > 0 {
+				return fmt.Errorf("round %d, %s: %d errors, first: %s", i+1, name, lr.Errors, lr.FirstError)
+			}
+		}
+		logf("P1 round %d: wg %.0f/s p50 %.2f ms p99 %.2f ms | pki %.0f/s p50 %.2f ms p99 %.2f ms", i+1,
+			r.WG.Throughput, ms(r.WG.P50), ms(r.WG.P99), r.PKI.Throughput, ms(r.PKI.P50), ms(r.PKI.P99))
+		rounds = append(rounds, r)
+	}
+	b.report.raw("P1", map[string]any{"requests_per_round": n, "clients": c, "warmup": b.p.Warmup, "rounds": rounds})
+
+	med := func(f func(p1Round) float64) float64 {
+		xs := make([]float64, len(rounds))
+		for i, r := range rounds {
+			xs[i] = f(r)
+		}
+		return median(xs)
+	}
+	wgT, pkiT := med(func(r p1Round) float64 { return r.WG.Throughput }), med(func(r p1Round) float64 { return r.PKI.Throughput })
+	wg50, pki50 := med(func(r p1Round) float64 { return ms(r.WG.P50) }), med(func(r p1Round) float64 { return ms(r.PKI.P50) })
+	wg99, pki99 := med(func(r p1Round) float64 { return ms(r.WG.P99) }), med(func(r p1Round) float64 { return ms(r.PKI.P99) })
+	what := fmt.Sprintf("issue, %d clients × %d req", c, n)
+	b.report.add(row{ID: "P1", What: what + ": throughput", Ours: fmt.Sprintf("%.0f/s", wgT), Anchor: fmt.Sprintf("%.0f/s pki/sign", pkiT),
+		Ratio: fmt.Sprintf("%.2f", wgT/pkiT), Goal: "wg/pki ≥ 1.0", Verdict: verdict(wgT/pkiT >= 1.0)})
+	b.report.add(row{ID: "P1", What: what + ": latency p50", Ours: fmt.Sprintf("%.2f ms", wg50), Anchor: fmt.Sprintf("%.2f ms", pki50),
+		Ratio: fmt.Sprintf("%.2f", wg50/pki50)})
+	b.report.add(row{ID: "P1", What: what + ": latency p99", Ours: fmt.Sprintf("%.2f ms", wg99), Anchor: fmt.Sprintf("%.2f ms", pki99),
+		Ratio: fmt.Sprintf("%.2f", wg99/pki99)})
+
+	b.profileDuring("p1-wg-issue", 15, func(ctx context.Context) {
+		r := b.vault.load(ctx, b.device, c, wm.jobs(20000), nil)
+		logf("profiled wg issue load: %d requests in %s (%.0f/s)", r.N, r.Elapsed.Round(time.Millisecond), r.Throughput)
+		b.report.raw("P1_profiled_wg", r)
+	})
+	b.profileDuring("p1-pki-sign", 15, func(ctx context.Context) {
+		r := b.vault.load(ctx, b.device, c, pm.jobs(40000), nil)
+		logf("profiled pki sign load: %d requests in %s (%.0f/s)", r.N, r.Elapsed.Round(time.Millisecond), r.Throughput)
+		b.report.raw("P1_profiled_pki", r)
+	})
+
+	// The mount's certificates would stay live in the plugin process and
+	// count in P6's memory: disabling it revokes them (not measured).
+	start := time.Now()
+	if _, err := b.vault.cli("secrets", "disable", wm.path); err != nil {
+		return err
+	}
+	logf("disabled %s (revoking its leases) in %s", wm.path, time.Since(start).Round(time.Millisecond))
+	return nil
+}

@@ -1,0 +1,181 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+)
+
+// coldRound is one round of P4.
+type coldRound struct {
+	Gateway  time.Duration `json:"gateway_ns"`
+	Syncconf time.Duration `json:"syncconf_ns"`
+}
+
+// runP4 measures wg-gateway's cold start with n live certificates: from
+// starting the process (login, CA, full feed, verifying every
+// certificate, applying) to the interface holding every peer, against
+// `wg syncconf` of an identical n-peer configuration onto an empty
+// interface. Each round uses fresh wireguard-go interfaces.
+func (b *bench) runP4() error {
+	n := b.p.ColdN
+	wm, err := b.newWGMount("wg-p4", 104)
+	if err != nil {
+		return err
+	}
+	certs, err := b.issueMany(wm, n)
+	if err != nil {
+		return err
+	}
+	conf, err := writeSyncconf(filepath.Join(b.p.Out, "p4-syncconf.conf"), wm.gwKey, certs)
+	if err != nil {
+		return err
+	}
+	want := wantPeers(certs)
+	ns, err := newNetns()
+	if err != nil {
+		return err
+	}
+	defer ns.del()
+
+	var rounds []coldRound
+	for i := range b.p.Rounds {
+		var r coldRound
+		// wg-gateway onto an empty interface.
+		iface, err := newWG(ns, b.p.Out)
+		if err != nil {
+			return err
+		}
+		var g *gatewayProc
+		var at time.Time
+		start := func() {
+			if g, err = b.startGateway(wm, iface, fmt.Sprintf("p4-%d", i+1)); err == nil {
+				at, err = g.waitConverged(iface, n, 5*time.Minute)
+			}
+		}
+		if b.p.Profile && i == 0 {
+			// The plugin's and Vault's side of the cold start too.
+			b.profileDuring("p4-cold-start", 10, func(context.Context) { start() })
+		} else {
+			start()
+		}
+		if err != nil {
+			return err
+		}
+		r.Gateway = at.Sub(g.started)
+		if i == 0 {
+			if err := checkPeers(iface, want); err != nil {
+				return fmt.Errorf("wg-gateway: %w", err)
+			}
+		}
+		g.stop()
+		iface.stop()
+		if b.p.Profile && i == 0 {
+			b.savedProfile("p4-gateway-cold-start", g.profile)
+		}
+
+		// wg syncconf onto an empty interface.
+		iface, err = newWG(ns, b.p.Out)
+		if err != nil {
+			return err
+		}
+		if r.Syncconf, err = iface.syncconf(conf); err != nil {
+			return err
+		}
+		if i == 0 {
+			if err := checkPeers(iface, want); err != nil {
+				return fmt.Errorf("wg syncconf: %w", err)
+			}
+		} else if c, err := iface.peerCount(); err != nil || c != n {
+			return fmt.Errorf("wg syncconf left %d peers, not %d (%v)", c, n, err)
+		}
+		iface.stop()
+		logf("P4 round %d: wg-gateway %s, wg syncconf %s", i+1, r.Gateway.Round(time.Millisecond), r.Syncconf.Round(time.Millisecond))
+		rounds = append(rounds, r)
+		if err := b.ctx.Err(); err != nil {
+			return err
+		}
+	}
+	// Breakdown: one full feed read as the daemon makes it at start (the
+	// plugin builds the set, Vault re-encodes it), without the daemon.
+	var feed []float64
+	for range 3 {
+		start := time.Now()
+		code, body, err := b.vault.do("GET", wm.path+"/gateways/gw/peers", rootToken, nil)
+		if err != nil || code != 200 {
+			return fmt.Errorf("full feed read: status %d: %v", code, err)
+		}
+		feed = append(feed, time.Since(start).Seconds())
+		if len(feed) == 1 {
+			logf("P4 full feed of %d peers: %d bytes", n, len(body))
+		}
+	}
+	logf("P4 breakdown: one full feed read takes %.3f s (median of 3)", median(feed))
+	b.report.raw("P4", map[string]any{"peers": n, "rounds": rounds, "full_feed_read_s": feed})
+	var gw, sc []float64
+	for _, r := range rounds {
+		gw, sc = append(gw, r.Gateway.Seconds()), append(sc, r.Syncconf.Seconds())
+	}
+	ratio := median(gw) / median(sc)
+	b.report.add(row{ID: "P4", What: fmt.Sprintf("cold start, %d live certificates → converged interface", n),
+		Ours: fmt.Sprintf("%.3f s", median(gw)), Anchor: fmt.Sprintf("%.3f s wg syncconf", median(sc)),
+		Ratio: fmt.Sprintf("%.2f", ratio), Goal: "≤ 1.5× syncconf", Verdict: verdict(ratio <= 1.5)})
+	return nil
+}
+
+// writeSyncconf writes the wg(8) configuration of the gateway with every
+// certificate's key and addresses as its peers.
+func writeSyncconf(path string, key wgtypes.Key, certs []issued) (string, error) {
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "[Interface]\nPrivateKey = %s\n", key)
+	for _, c := range certs {
+		fmt.Fprintf(&sb, "\n[Peer]\nPublicKey = %s\nAllowedIPs = %s\n", c.PublicKey, strings.Join(c.Addresses, ", "))
+	}
+	return path, os.WriteFile(path, []byte(sb.String()), 0o600)
+}
+
+// wantPeers is the interface the certificates call for.
+func wantPeers(certs []issued) map[string][]string {
+	out := make(map[string][]string, len(certs))
+	for _, c := range certs {
+		ips := append([]string(nil), c.Addresses...)
+		slices.Sort(ips)
+		out[c.PublicKey] = ips
+	}
+	return out
+}
+
+// checkPeers reads the interface and compares it with want, peer by peer.
+func checkPeers(iface *wgIface, want map[string][]string) error {
+	peers, err := iface.peers()
+	if err != nil {
+		return err
+	}
+	if len(peers) != len(want) {
+		return fmt.Errorf("interface holds %d peers, want %d", len(peers), len(want))
+	}
+	for _, p := range peers {
+		w, ok := want[p.PublicKey.String()]
+		if !ok {
+			return fmt.Errorf("unexpected peer %s", p.PublicKey)
+		}
+		var got []string
+		for _, ip := range p.AllowedIPs {
+			a, _ := netip.AddrFromSlice(ip.IP)
+			ones, _ := ip.Mask.Size()
+			got = append(got, netip.PrefixFrom(a.Unmap(), ones).String())
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, w) {
+			return fmt.Errorf("peer %s: allowed IPs %v, want %v", p.PublicKey, got, w)
+		}
+	}
+	return nil
+}

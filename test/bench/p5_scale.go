@@ -1,0 +1,191 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+	"time"
+)
+
+// scalePoint is the issue cost measured as the live count reached Live.
+type scalePoint struct {
+	Live       int           `json:"live_after"`
+	P50        time.Duration `json:"p50_ns"`
+	P99        time.Duration `json:"p99_ns"`
+	Throughput float64       `json:"throughput_per_s"`
+}
+
+// runP5P6 grows one gateway's live certificates to ScaleMax, timing a
+// sample of issues at each checkpoint (the sample's issues are the last
+// ones before the checkpoint), then measures the bytes each live
+// certificate costs in Vault's storage and, for P6, the memory of the
+// plugin and of a wg-gateway holding them all.
+func (b *bench) runP5P6() error {
+	wm, err := b.newWGMount("wg-scale", 105)
+	if err != nil {
+		return err
+	}
+	sample := b.p.ScaleSample
+	var checkpoints []int
+	for _, c := range []int{1000, 5000, 10000, 25000, 50000} {
+		if c < b.p.ScaleMax && c >= sample {
+			checkpoints = append(checkpoints, c)
+		}
+	}
+	checkpoints = append(checkpoints, b.p.ScaleMax)
+	live := 0
+	var points []scalePoint
+	var certs []issued
+	for _, cp := range checkpoints {
+		more, err := b.issueMany(wm, cp-sample-live)
+		if err != nil {
+			return err
+		}
+		certs = append(certs, more...)
+		live = cp - sample
+		jobs := wm.jobs(sample)
+		r := b.vault.load(b.ctx, b.device, b.p.Clients, jobs, nil)
+		if r.Errors > 0 {
+			return fmt.Errorf("sample at %d: %d errors, first: %s", cp, r.Errors, r.FirstError)
+		}
+		if err := b.ctx.Err(); err != nil {
+			return err
+		}
+		live += sample
+		pt := scalePoint{Live: live, P50: r.P50, P99: r.P99, Throughput: r.Throughput}
+		logf("P5 %d live: issue p50 %.2f ms, p99 %.2f ms, %.0f/s", live, ms(pt.P50), ms(pt.P99), pt.Throughput)
+		points = append(points, pt)
+	}
+	first, last := points[0], points[len(points)-1]
+	ratio := float64(last.P50) / float64(first.P50)
+	b.report.add(row{ID: "P5", What: fmt.Sprintf("issue p50 at %d vs %d live (%d clients)", last.Live, first.Live, b.p.Clients),
+		Ours:  fmt.Sprintf("%.2f ms vs %.2f ms (p99 %.2f vs %.2f)", ms(last.P50), ms(first.P50), ms(last.P99), ms(first.P99)),
+		Ratio: fmt.Sprintf("%.2f", ratio), Goal: "≤ 1.2", Verdict: verdict(ratio <= 1.2)})
+
+	sizes, err := b.storageSizes(wm, certs)
+	if err != nil {
+		return fmt.Errorf("storage sizes: %w", err)
+	}
+	b.report.raw("P5", map[string]any{"points": points, "storage": sizes})
+	b.report.add(row{ID: "P5", What: "storage bytes per live certificate (sys/raw)",
+		Ours:   fmt.Sprintf("%.0f B (record %.0f + lease %.0f)", sizes.WG.Total, sizes.WG.Record, sizes.WG.Lease),
+		Anchor: fmt.Sprintf("%.0f B pki (record %.0f + lease %.0f)", sizes.PKI.Total, sizes.PKI.Record, sizes.PKI.Lease),
+		Ratio:  fmt.Sprintf("%.2f", sizes.WG.Total/sizes.PKI.Total)})
+
+	if b.p.Only["P6"] {
+		return b.runP6(wm)
+	}
+	return nil
+}
+
+// runP6 measures memory with the scale mount's live certificates: the
+// plugin's RSS as the growth left it, a wg-gateway's (and its
+// wireguard-go's) RSS after it converged on all of them, the enforcement
+// latency with them all present, and the plugin's RSS again in a fresh
+// plugin process that loaded them from storage (`vault plugin reload`).
+func (b *bench) runP6(wm *wgMount) error {
+	pid, err := b.vault.findPlugin()
+	if err != nil {
+		return err
+	}
+	pluginGrown, err := readMem(pid)
+	if err != nil {
+		return err
+	}
+	if b.p.Profile {
+		path := filepath.Join(b.p.Out, "profiles", "p6-plugin.heap.pprof")
+		if err := fetchProfile(fmt.Sprintf("http://%s/debug/pprof/heap?gc=1", b.vault.pprof), path); err != nil {
+			logf("plugin heap profile: %v", err)
+		} else {
+			b.savedProfile("p6 plugin heap (inuse)", path)
+		}
+	}
+	ns, err := newNetns()
+	if err != nil {
+		return err
+	}
+	defer ns.del()
+	iface, err := newWG(ns, b.p.Out)
+	if err != nil {
+		return err
+	}
+	defer iface.stop()
+	g, err := b.startGateway(wm, iface, "p6")
+	if err != nil {
+		return err
+	}
+	defer g.stop()
+	live, err := b.liveCount(wm)
+	if err != nil {
+		return err
+	}
+	at, err := g.waitConverged(iface, live, 10*time.Minute)
+	if err != nil {
+		return err
+	}
+	cold := at.Sub(g.started)
+	logf("P6 wg-gateway converged on %d peers in %s", live, cold.Round(time.Millisecond))
+	time.Sleep(3 * time.Second) // let the daemon finish its status report and settle
+	gwMem, err := readMem(g.cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
+	wgMem, _ := readMem(iface.pid())
+	pluginServing, _ := readMem(pid)
+
+	e, err := b.enforcement(wm, iface, g, 20)
+	if err != nil {
+		return err
+	}
+	gwAfter, _ := readMem(g.cmd.Process.Pid)
+	g.stop()
+	if b.p.Profile {
+		b.savedProfile("p6-gateway-50k", g.profile)
+	}
+
+	// A fresh plugin process: what the certificates cost without the
+	// history of the growth.
+	if _, err := b.vault.cli("plugin", "reload", "-plugin="+pluginName); err != nil {
+		return err
+	}
+	// gateways/gw/status waits for the registry's load from storage and
+	// answers with a count: the load alone, no feed built.
+	start := time.Now()
+	if _, err := b.liveCount(wm); err != nil {
+		return err
+	}
+	load := time.Since(start)
+	time.Sleep(3 * time.Second)
+	var pluginFresh procMem
+	if pid2, err := b.vault.findPlugin(); err == nil {
+		pluginFresh, _ = readMem(pid2)
+	}
+	b.report.raw("P6", map[string]any{
+		"live": live, "gateway_cold_start_ns": cold, "gateway": gwMem, "gateway_after_revocations": gwAfter,
+		"wireguard_go": wgMem, "plugin_after_growth": pluginGrown, "plugin_serving_gateway": pluginServing,
+		"plugin_fresh_after_reload": pluginFresh, "plugin_reload_load_ns": load, "enforcement_at_scale": e,
+	})
+	gwVerdict := verdict(gwMem.MB() <= 150)
+	if gwMem.MB() <= 150 && float64(gwMem.HWMKB)/1024 > 150 {
+		gwVerdict = "met at rest, MISSED at peak"
+	}
+	b.report.add(row{ID: "P6", What: fmt.Sprintf("wg-gateway RSS with %d peers (at rest; peak = VmHWM during its cold start)", live),
+		Ours: fmt.Sprintf("%.0f MB (peak %.0f MB)", gwMem.MB(), float64(gwMem.HWMKB)/1024), Anchor: fmt.Sprintf("wireguard-go itself: %.0f MB", wgMem.MB()),
+		Goal: "≤ 150 MB", Verdict: gwVerdict})
+	b.report.add(row{ID: "P6", What: fmt.Sprintf("plugin RSS with %d live certificates", live),
+		Ours: fmt.Sprintf("%.0f MB after the growth, %.0f MB after serving a full feed; %.0f MB fresh (reload)", pluginGrown.MB(), pluginServing.MB(), pluginFresh.MB()),
+		Goal: "report"})
+	b.report.add(row{ID: "P6", What: fmt.Sprintf("extra: cold start with %d / revocation → gone with %d peers", live, live),
+		Ours: fmt.Sprintf("%.2f s / p50 %.1f ms, max %.1f ms (20 samples)", cold.Seconds(), ms(e.P50), ms(e.Max))})
+	return nil
+}
+
+// liveCount asks the gateway's status how many live peers it has.
+func (b *bench) liveCount(wm *wgMount) (int, error) {
+	var st struct {
+		LivePeers int `json:"live_peers"`
+	}
+	if _, err := b.vault.call("GET", wm.path+"/gateways/gw/status", rootToken, nil, &st); err != nil {
+		return 0, err
+	}
+	return st.LivePeers, nil
+}

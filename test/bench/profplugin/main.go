@@ -1,0 +1,45 @@
+// Command profplugin is the WireGuard secrets engine plugin exactly as
+// cmd/vault-plugin-secrets-wireguard builds it, plus a net/http/pprof
+// listener on $WG_BENCH_PPROF (a loopback address) for the benchmark's
+// CPU profiles. It is a benchmark build only: `go run ./test/bench -profile`
+// registers it in place of the real plugin; nothing ships it.
+package main
+
+import (
+	"net/http"
+	_ "net/http/pprof"
+	"os"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/vault/api"
+	"github.com/hashicorp/vault/sdk/plugin"
+
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend"
+)
+
+var version = "v0.0.0-dev"
+
+func main() {
+	logger := hclog.New(&hclog.LoggerOptions{})
+	if addr := os.Getenv("WG_BENCH_PPROF"); addr != "" {
+		go func() {
+			if err := http.ListenAndServe(addr, nil); err != nil {
+				logger.Error("pprof listener", "error", err)
+			}
+		}()
+	}
+	meta := &api.PluginAPIClientMeta{}
+	flags := meta.FlagSet()
+	if err := flags.Parse(os.Args[1:]); err != nil {
+		logger.Error("parse flags", "error", err)
+		os.Exit(1)
+	}
+	err := plugin.ServeMultiplex(&plugin.ServeOpts{
+		BackendFactoryFunc: backend.NewFactory(version),
+		TLSProviderFunc:    api.VaultPluginTLSProvider(meta.GetTLSConfig()),
+	})
+	if err != nil {
+		logger.Error("plugin shutting down", "error", err)
+		os.Exit(1)
+	}
+}
