@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"crypto/x509"
+	"encoding/json"
 	"math/big"
 	"testing"
 	"time"
@@ -29,13 +30,12 @@ func (e *testEnv) peersWait(since, wait string) peerfeed.Response {
 		data["wait"] = wait
 	}
 	resp := e.ok(logical.ReadOperation, "gateways/gw1/peers", data)
-	return peerfeed.Response{
-		Gateway: resp.Data["gateway"].(string),
-		Index:   resp.Data["index"].(uint64),
-		Full:    resp.Data["full"].(bool),
-		Peers:   resp.Data["peers"].([]peerfeed.Peer),
-		Removed: resp.Data["removed"].([]peerfeed.Removal),
+	require.Equal(e.t, "application/json", resp.Data[logical.HTTPContentType])
+	var body struct {
+		Data peerfeed.Response `json:"data"`
 	}
+	require.NoError(e.t, json.Unmarshal(resp.Data[logical.HTTPRawBody].([]byte), &body))
+	return body.Data
 }
 
 // crlSerials returns the serials listed in the mount's CRL.
