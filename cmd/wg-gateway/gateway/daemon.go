@@ -127,7 +127,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}
 			d.handle(ctx, r.resp)
 		case <-expiry.C:
-			d.apply(false, nil)
+			d.apply(scopeTouched, nil)
 		case <-resync.C:
 			d.requestFull()
 		case <-d.Reload:
@@ -246,8 +246,8 @@ func (d *Daemon) poll(ctx context.Context, out chan<- pollResult) {
 }
 
 // handle verifies a feed answer into the peer state and applies it: a
-// full answer replaces the state and is compared with the interface as it
-// is; a delta touches only the keys it names.
+// full answer replaces the state (handleFull); a delta touches only the
+// keys it names.
 func (d *Daemon) handle(ctx context.Context, resp *peerfeed.Response) {
 	start := d.now()
 	if resp.Full && d.cfg.CAFile == "" {
@@ -258,8 +258,10 @@ func (d *Daemon) handle(ctx context.Context, resp *peerfeed.Response) {
 	}
 	d.pools = parsePools(resp.AddressPool)
 	if resp.Full {
-		d.peers = newPeerState()
-		d.rejected = make(map[string]string)
+		if d.handleFull(resp, start) {
+			d.metrics.applySeconds.Observe(d.now().Sub(start).Seconds())
+		}
+		return
 	}
 	touched := make(map[wgtypes.Key]bool)
 	for _, r := range resp.Removed {
@@ -267,7 +269,71 @@ func (d *Daemon) handle(ctx context.Context, resp *peerfeed.Response) {
 		delete(d.rejected, r.SerialNumber)
 	}
 	peers, rejections := d.verifier.VerifyAll(start, resp.Peers, d.pools)
-	for i, e := range resp.Peers {
+	d.admit(resp.Peers, peers, rejections, touched)
+	d.index = resp.Index
+	if d.apply(scopeTouched, touched) {
+		d.metrics.applySeconds.Observe(d.now().Sub(start).Seconds())
+	}
+}
+
+// fullChunk is how many entries of a full answer are verified and applied
+// at a time.
+const fullChunk = 2000
+
+// handleFull replaces the peer state with a full answer and brings the
+// interface to it. The interface is read once; peers the answer does not
+// list at all leave first; then the entries are verified a chunk at a
+// time, each chunk applied while the next is verified, so that the
+// interface's work and the verification overlap; last, everything is
+// compared, which removes peers whose entries were rejected.
+func (d *Daemon) handleFull(resp *peerfeed.Response, now time.Time) bool {
+	d.peers = newPeerState()
+	d.rejected = make(map[string]string)
+	d.index = resp.Index
+	if !d.readDevice() {
+		return false
+	}
+	listed := make(map[string]bool, len(resp.Peers))
+	for _, e := range resp.Peers {
+		listed[e.PublicKey] = true
+	}
+	unlisted := make(Interface)
+	for key, ips := range d.applied {
+		if !listed[key.String()] {
+			unlisted[key] = ips
+		}
+	}
+	if !d.configure(Diff(unlisted, Interface{}, d.keepUnmanaged())) {
+		return false
+	}
+
+	type verified struct {
+		entries    []peerfeed.Peer
+		peers      []Peer
+		rejections []*Rejection
+	}
+	chunks := make(chan verified, 1)
+	go func() {
+		defer close(chunks)
+		for i := 0; i < len(resp.Peers); i += fullChunk {
+			part := resp.Peers[i:min(i+fullChunk, len(resp.Peers))]
+			peers, rejections := d.verifier.VerifyAll(now, part, d.pools)
+			chunks <- verified{part, peers, rejections}
+		}
+	}()
+	ok := true
+	for c := range chunks {
+		touched := make(map[wgtypes.Key]bool)
+		d.admit(c.entries, c.peers, c.rejections, touched)
+		ok = ok && d.apply(scopeTouched, touched)
+	}
+	return ok && d.apply(scopeAll, nil)
+}
+
+// admit puts verified entries into the peer state and records rejected
+// ones, noting the keys they touch.
+func (d *Daemon) admit(entries []peerfeed.Peer, peers []Peer, rejections []*Rejection, touched map[wgtypes.Key]bool) {
+	for i, e := range entries {
 		if rej := rejections[i]; rej != nil {
 			d.logger.Warn("not applying peer", "serial", e.SerialNumber, "public_key", e.PublicKey, "reason", rej.Reason, "error", rej.Err)
 			d.metrics.rejected.WithLabelValues(rej.Reason).Inc()
@@ -278,18 +344,25 @@ func (d *Daemon) handle(ctx context.Context, resp *peerfeed.Response) {
 		delete(d.rejected, e.SerialNumber)
 		d.peers.put(peers[i], touched)
 	}
-	d.index = resp.Index
-	if d.apply(resp.Full, touched) {
-		d.metrics.applySeconds.Observe(d.now().Sub(start).Seconds())
-	}
 }
 
-// apply brings the interface to the desired state and reports whether it
-// is now up to date. With full set (or after a failed apply) it reads the
-// interface and compares every peer; otherwise it changes only the keys in
-// touched and those whose certificate just expired, trusting what it
-// applied before.
-func (d *Daemon) apply(full bool, touched map[wgtypes.Key]bool) bool {
+// An applyScope says how much of the interface an apply compares.
+type applyScope int
+
+const (
+	// scopeTouched changes only the touched keys (and expired peers),
+	// trusting what was applied before.
+	scopeTouched applyScope = iota
+	// scopeAll compares every peer with what was applied before.
+	scopeAll
+	// scopeReread reads the interface first, then compares every peer.
+	scopeReread
+)
+
+// apply brings the interface to the desired state within scope and
+// reports whether it is now up to date. After a failed apply it rereads
+// the interface whatever the scope.
+func (d *Daemon) apply(scope applyScope, touched map[wgtypes.Key]bool) bool {
 	now := d.now()
 	if touched == nil {
 		touched = make(map[wgtypes.Key]bool)
@@ -298,20 +371,15 @@ func (d *Daemon) apply(full bool, touched map[wgtypes.Key]bool) bool {
 		d.metrics.expired.Inc()
 		d.logger.Info("certificate expired; removing the peer", "serial", p.Serial, "public_key", p.Key)
 	}
-	var changes []wgtypes.PeerConfig
-	if full || d.applied == nil {
-		dev, err := d.device.Device(d.cfg.Interface)
-		if err != nil {
-			d.logger.Error("reading the interface failed", "interface", d.cfg.Interface, "error", err)
-			d.setHealthy(false)
+	if scope == scopeReread || d.applied == nil {
+		if !d.readDevice() {
 			return false
 		}
-		d.applied = FromDevice(dev.Peers)
-		var keep func(wgtypes.Key, []netip.Prefix) bool
-		if d.cfg.KeepUnmanaged {
-			keep = func(_ wgtypes.Key, ips []netip.Prefix) bool { return !anyInPools(ips, d.pools) }
-		}
-		changes = Diff(d.applied, d.peers.bySerial.Desired(now), keep)
+		scope = scopeAll
+	}
+	var changes []wgtypes.PeerConfig
+	if scope == scopeAll {
+		changes = Diff(d.applied, d.peers.bySerial.Desired(now), d.keepUnmanaged())
 	} else {
 		have, want := make(Interface, len(touched)), make(Interface, len(touched))
 		for key := range touched {
@@ -324,15 +392,8 @@ func (d *Daemon) apply(full bool, touched map[wgtypes.Key]bool) bool {
 		}
 		changes = Diff(have, want, nil)
 	}
-	if len(changes) > 0 {
-		if err := d.device.ConfigureDevice(d.cfg.Interface, wgtypes.Config{Peers: changes}); err != nil {
-			d.logger.Error("configuring the interface failed", "interface", d.cfg.Interface, "error", err)
-			d.applied = nil
-			d.setHealthy(false)
-			return false
-		}
-		d.applied.Apply(changes)
-		d.logChanges(changes)
+	if !d.configure(changes) {
+		return false
 	}
 	d.metrics.peers.Set(float64(len(d.peers.byKey)))
 	d.metrics.appliedIndex.Set(float64(d.index))
@@ -340,6 +401,45 @@ func (d *Daemon) apply(full bool, touched map[wgtypes.Key]bool) bool {
 	d.setHealthy(true)
 	d.offerStatus(status{index: d.index, peers: len(d.peers.byKey), rejected: len(d.rejected)})
 	return true
+}
+
+// readDevice reads what the interface holds.
+func (d *Daemon) readDevice() bool {
+	dev, err := d.device.Device(d.cfg.Interface)
+	if err != nil {
+		d.logger.Error("reading the interface failed", "interface", d.cfg.Interface, "error", err)
+		d.applied = nil
+		d.setHealthy(false)
+		return false
+	}
+	d.applied = FromDevice(dev.Peers)
+	return true
+}
+
+// configure applies changes to the interface and to what the daemon
+// believes it holds; after a failure it believes nothing.
+func (d *Daemon) configure(changes []wgtypes.PeerConfig) bool {
+	if len(changes) == 0 {
+		return true
+	}
+	if err := d.device.ConfigureDevice(d.cfg.Interface, wgtypes.Config{Peers: changes}); err != nil {
+		d.logger.Error("configuring the interface failed", "interface", d.cfg.Interface, "error", err)
+		d.applied = nil
+		d.setHealthy(false)
+		return false
+	}
+	d.applied.Apply(changes)
+	d.logChanges(changes)
+	return true
+}
+
+// keepUnmanaged is the rule for peers the daemon did not put on the
+// interface: with -keep-unmanaged, those with no address in the pools stay.
+func (d *Daemon) keepUnmanaged() func(wgtypes.Key, []netip.Prefix) bool {
+	if !d.cfg.KeepUnmanaged {
+		return nil
+	}
+	return func(_ wgtypes.Key, ips []netip.Prefix) bool { return !anyInPools(ips, d.pools) }
 }
 
 // logChanges logs how many peers an apply added or removed.

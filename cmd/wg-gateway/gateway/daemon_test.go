@@ -126,7 +126,7 @@ func TestDaemonAppliesFeed(t *testing.T) {
 	timer := time.NewTimer(time.Hour)
 	f.d.schedule(timer)
 	f.d.now = func() time.Time { return f.now.Add(time.Hour + time.Second) }
-	f.d.apply(false, nil)
+	f.d.apply(scopeTouched, nil)
 	if _, ok := f.dev.peers[keyA]; ok {
 		t.Fatal("expired peer still on the device")
 	}
