@@ -243,8 +243,8 @@ func (s *vaultServer) call(method, path, token string, body any, data any) (*api
 	if err != nil {
 		return nil, fmt.Errorf("%s %s: %w", method, path, err)
 	}
-	if code == http.StatusNoContent {
-		return &apiResponse{}, nil
+	if code == http.StatusNoContent || code == http.StatusAccepted {
+		return &apiResponse{}, nil // no body; 202: queued (revoke-prefix with sync=false)
 	}
 	var r apiResponse
 	if err := json.Unmarshal(b, &r); err != nil {
