@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -327,8 +328,19 @@ func (d *Daemon) handleFull(resp *peerfeed.Response, now time.Time) bool {
 		d.admit(c.entries, c.peers, c.rejections, touched)
 		ok = ok && d.apply(scopeTouched, touched)
 	}
-	return ok && d.apply(scopeAll, nil)
+	ok = ok && d.apply(scopeAll, nil)
+	if len(resp.Peers) >= largeAnswer {
+		// The answer and its decoding are garbage now: give the memory
+		// back to the system instead of keeping the peak as resident.
+		resp.Peers = nil
+		debug.FreeOSMemory()
+	}
+	return ok
 }
+
+// largeAnswer is the size of a full answer after which the daemon returns
+// freed memory to the system at once.
+const largeAnswer = 10000
 
 // admit puts verified entries into the peer state and records rejected
 // ones, noting the keys they touch.
