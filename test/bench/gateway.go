@@ -88,6 +88,27 @@ func parseApplied(line string, at time.Time) applyEvent {
 	return ev
 }
 
+// gatewayRig puts a wireguard-go interface in a fresh namespace and starts
+// wg-gateway on it for mount m; stop undoes all three.
+func (b *bench) gatewayRig(m *wgMount, tag string) (iface *wgIface, g *gatewayProc, stop func(), err error) {
+	ns, err := newNetns()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	iface, err = newWG(ns, b.p.Out)
+	if err != nil {
+		ns.del()
+		return nil, nil, nil, err
+	}
+	g, err = b.startGateway(m, iface, tag)
+	if err != nil {
+		iface.stop()
+		ns.del()
+		return nil, nil, nil, err
+	}
+	return iface, g, func() { g.stop(); iface.stop(); ns.del() }, nil
+}
+
 // startGateway starts wg-gateway for mount m's gateway on iface, logged in
 // with the bench-gateway AppRole.
 func (b *bench) startGateway(m *wgMount, iface *wgIface, tag string) (*gatewayProc, error) {

@@ -31,21 +31,11 @@ func (b *bench) runP2() error {
 	if err != nil {
 		return err
 	}
-	ns, err := newNetns()
+	iface, g, stop, err := b.gatewayRig(wm, "p2")
 	if err != nil {
 		return err
 	}
-	defer ns.del()
-	iface, err := newWG(ns, b.p.Out)
-	if err != nil {
-		return err
-	}
-	defer iface.stop()
-	g, err := b.startGateway(wm, iface, "p2")
-	if err != nil {
-		return err
-	}
-	defer g.stop()
+	defer stop()
 	if _, err := b.issueMany(wm, n); err != nil {
 		return err
 	}

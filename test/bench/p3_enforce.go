@@ -26,21 +26,11 @@ func (b *bench) runP3() error {
 	if err != nil {
 		return err
 	}
-	ns, err := newNetns()
+	iface, g, stop, err := b.gatewayRig(wm, "p3")
 	if err != nil {
 		return err
 	}
-	defer ns.del()
-	iface, err := newWG(ns, b.p.Out)
-	if err != nil {
-		return err
-	}
-	defer iface.stop()
-	g, err := b.startGateway(wm, iface, "p3")
-	if err != nil {
-		return err
-	}
-	defer g.stop()
+	defer stop()
 	if err := waitHealthy(g, 30*time.Second); err != nil {
 		return err
 	}

@@ -99,21 +99,11 @@ func (b *bench) runP6(wm *wgMount) error {
 			b.savedProfile("p6 plugin heap (inuse)", path)
 		}
 	}
-	ns, err := newNetns()
+	iface, g, stop, err := b.gatewayRig(wm, "p6")
 	if err != nil {
 		return err
 	}
-	defer ns.del()
-	iface, err := newWG(ns, b.p.Out)
-	if err != nil {
-		return err
-	}
-	defer iface.stop()
-	g, err := b.startGateway(wm, iface, "p6")
-	if err != nil {
-		return err
-	}
-	defer g.stop()
+	defer stop()
 	live, err := b.liveCount(wm)
 	if err != nil {
 		return err
