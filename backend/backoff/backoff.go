@@ -31,8 +31,15 @@ func (b *Backoff) Next() time.Duration {
 func (b *Backoff) Reset() { b.attempt = 0 }
 
 // Sleep waits for the next delay; it reports false when ctx ended first.
-func (b *Backoff) Sleep(ctx context.Context) bool {
-	t := time.NewTimer(b.Next())
+func (b *Backoff) Sleep(ctx context.Context) bool { return Wait(ctx, b.Next()) }
+
+// Wait waits for d; it reports false when ctx ended first (or was already
+// done when d is not positive).
+func Wait(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():

@@ -93,14 +93,14 @@ func (d *Device) Run(ctx context.Context) error {
 		at := Deadline(cur, d.jitter())
 		d.Logger.Info("next rotation", "serial", cur.Lease.SerialNumber, "at", at.Format(time.RFC3339),
 			"certificate_expires", cur.Lease.Expiration.Format(time.RFC3339))
-		if !sleep(ctx, at.Sub(d.now())) {
+		if !backoff.Wait(ctx, at.Sub(d.now())) {
 			return nil
 		}
 		next, err := d.obtain(ctx, time.Time{}, retry)
 		if err != nil {
 			return quiet(ctx, err)
 		}
-		if !sleep(ctx, d.SwitchDelay) {
+		if !backoff.Wait(ctx, d.SwitchDelay) {
 			d.retire(context.WithoutCancel(ctx), next, 1) // never installed
 			return nil
 		}
@@ -146,7 +146,7 @@ func (d *Device) obtain(ctx context.Context, giveUp time.Time, retry func(error)
 			return nil, fmt.Errorf("still failing after retrying for %s: %w", d.RetryFor, err)
 		}
 		d.Logger.Warn("could not get a certificate; retrying", "error", err, "in", delay.Round(time.Millisecond))
-		if !sleep(ctx, delay) {
+		if !backoff.Wait(ctx, delay) {
 			return nil, ctx.Err()
 		}
 	}
@@ -172,7 +172,7 @@ func (d *Device) retire(ctx context.Context, g *Grant, attempts int) {
 			d.Logger.Info("revoked the replaced certificate", "serial", g.Lease.SerialNumber, "lease_id", g.Lease.LeaseID)
 			return
 		}
-		if i >= attempts || !Transient(err) || !sleep(ctx, b.Next()) {
+		if i >= attempts || !Transient(err) || !backoff.Wait(ctx, b.Next()) {
 			d.Logger.Warn("could not revoke the replaced certificate; it ends at its expiry",
 				"serial", g.Lease.SerialNumber, "expires", g.Lease.Expiration.Format(time.RFC3339), "error", err)
 			return

@@ -1,7 +1,6 @@
 package device
 
 import (
-	"context"
 	"time"
 
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/backoff"
@@ -43,19 +42,4 @@ func Deadline(g *Grant, jitter float64) time.Time {
 // DefaultBackoff is the retry delay towards Vault.
 func DefaultBackoff() backoff.Backoff {
 	return backoff.Backoff{Min: 250 * time.Millisecond, Max: 30 * time.Second}
-}
-
-// sleep waits for d; it reports false when ctx ended first.
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
