@@ -79,6 +79,7 @@ func TestGatewayValidation(t *testing.T) {
 		{"no key", with("public_key", ""), "public_key: is required"},
 		{"bad key", with("public_key", "abc"), "public_key: not valid base64"},
 		{"low-order key", with("public_key", zero), "public_key: a low-order point"},
+		{"key split by a line break", with("public_key", env.gwKey[:20]+"\n"+env.gwKey[20:]), "public_key: not valid base64"},
 		{"no pool", with("address_pool", ""), "address_pool: at least one CIDR is required"},
 		{"pool not a CIDR", with("address_pool", "10.8.0.0/33"), `address_pool: "10.8.0.0/33" is not a CIDR`},
 		{"pool host bits", with("address_pool", "10.8.0.5/24"), "address_pool: \"10.8.0.5/24\" has host bits set; did you mean 10.8.0.0/24?"},

@@ -12,6 +12,12 @@ const KeyLen = wgtypes.KeyLen
 
 // ParsePublic parses a base64 WireGuard public key and rejects keys no peer
 // may use. Its errors wrap ErrEncoding, ErrLength or ErrLowOrder.
+//
+// It accepts exactly what wg(8) accepts (key_from_base64 in wireguard-tools):
+// 44 characters of standard base64, the last one '=', whose final character
+// leaves no bits set beyond the key's. That is one text per key, the one
+// Key.String returns, so a parsed key may be stored or echoed as given. Go's
+// decoder alone is looser: it skips CR and LF even in strict mode.
 func ParsePublic(s string) (wgtypes.Key, error) {
 	raw, err := base64.StdEncoding.Strict().DecodeString(s)
 	if err != nil {
@@ -23,6 +29,11 @@ func ParsePublic(s string) (wgtypes.Key, error) {
 	key, err := wgtypes.NewKey(raw)
 	if err != nil {
 		return wgtypes.Key{}, fmt.Errorf("%w", ErrLength)
+	}
+	if key.String() != s {
+		// Strict decoding already refuses stray low bits; this catches the
+		// line breaks it skips, and any other second spelling of a key.
+		return wgtypes.Key{}, fmt.Errorf("%w (not the canonical 44-character encoding; a line break?)", ErrEncoding)
 	}
 	if err := CheckPublic(key); err != nil {
 		return wgtypes.Key{}, err

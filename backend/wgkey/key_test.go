@@ -38,6 +38,16 @@ func TestParsePublic(t *testing.T) {
 		{"url alphabet", strings.NewReplacer("+", "-", "/", "_").Replace(strings.Repeat("+/", 21) + "+w=="), ErrEncoding},
 		{"31 bytes", base64.StdEncoding.EncodeToString(make([]byte, 31)), ErrLength},
 		{"33 bytes", base64.StdEncoding.EncodeToString(make([]byte, 33)), ErrLength},
+		// Go's decoder skips CR and LF even in strict mode; wg does not.
+		{"embedded LF", pub.String()[:26] + "\n" + pub.String()[26:], ErrEncoding},
+		{"embedded CR", pub.String()[:10] + "\r" + pub.String()[10:], ErrEncoding},
+		{"trailing LF", pub.String() + "\n", ErrEncoding},
+		{"fuzz: LF splits a 43-char key", "00000000000000000000000000\n00000000000000000=", ErrEncoding},
+		{"no padding", strings.TrimSuffix(pub.String(), "="), ErrEncoding},
+		{"space", " " + pub.String(), ErrEncoding},
+		// The last character carries 4 bits of key and 2 zero bits; wg refuses
+		// a key whose zero bits are set (it is not the canonical encoding).
+		{"non-canonical last char", pub.String()[:42] + nonCanonical(pub.String()[42]) + "=", ErrEncoding},
 	}
 	for i, h := range lowOrder {
 		tests = append(tests, struct {
@@ -57,6 +67,13 @@ func TestParsePublic(t *testing.T) {
 			}
 		})
 	}
+}
+
+// nonCanonical returns the base64 character that encodes the same 4 high
+// bits as c with a low bit set.
+func nonCanonical(c byte) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	return string(alphabet[strings.IndexByte(alphabet, c)|1])
 }
 
 func hexToBase64(t *testing.T, h string) string {
