@@ -1,6 +1,7 @@
 package wgcert
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -194,4 +195,80 @@ func ParseCertificatesPEM(pemText []byte) ([]*x509.Certificate, error) {
 		certs = append(certs, c)
 	}
 	return certs, nil
+}
+
+// CrossSign certifies the CA newCA with the CA issuer and its key: the
+// result has newCA's subject, public key (the same SubjectPublicKeyInfo),
+// subject key identifier, key usage and path length, is a CA, names issuer
+// as its issuer with issuer's key identifier as authority key identifier,
+// and is valid only while both CAs are. A party that trusts issuer can
+// then trust newCA, which is how a CA rotation keeps pinned trust anchors
+// (RFC 4210, section 4.4: "new with old").
+//
+// Errors wrap ErrInvalidCA when either certificate cannot play its part,
+// when signer is not issuer's key, or when the two validity periods do not
+// overlap.
+func CrossSign(newCA, issuer *x509.Certificate, signer crypto.Signer) ([]byte, error) {
+	if newCA == nil || issuer == nil || signer == nil {
+		return nil, fmt.Errorf("%w: missing certificate or key", ErrInvalidCA)
+	}
+	if err := checkCACertificate(newCA); err != nil {
+		return nil, err
+	}
+	if err := checkCACertificate(issuer); err != nil {
+		return nil, err
+	}
+	if !keysMatch(signer, issuer.PublicKey) {
+		return nil, fmt.Errorf("%w: the key does not match the issuing CA", ErrInvalidCA)
+	}
+	notBefore, notAfter := newCA.NotBefore, newCA.NotAfter
+	if issuer.NotBefore.After(notBefore) {
+		notBefore = issuer.NotBefore
+	}
+	if issuer.NotAfter.Before(notAfter) {
+		notAfter = issuer.NotAfter
+	}
+	if !notAfter.After(notBefore) {
+		return nil, fmt.Errorf("%w: %q (until %s) and %q (from %s) are never valid together",
+			ErrInvalidCA, issuer.Subject, issuer.NotAfter.Format(time.RFC3339), newCA.Subject, newCA.NotBefore.Format(time.RFC3339))
+	}
+	serial, err := NewSerial()
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		RawSubject:            newCA.RawSubject,
+		NotBefore:             notBefore,
+		NotAfter:              notAfter,
+		KeyUsage:              newCA.KeyUsage,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLen:            newCA.MaxPathLen,
+		MaxPathLenZero:        newCA.MaxPathLenZero,
+		SubjectKeyId:          newCA.SubjectKeyId,
+		// Set here: x509.CreateCertificate fills it in only when the
+		// issuer's name differs from the subject, and two CAs of a
+		// rotation often share a name.
+		AuthorityKeyId: issuer.SubjectKeyId,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, issuer, newCA.PublicKey, signer)
+	if err != nil {
+		return nil, fmt.Errorf("%w: cross-sign %q with %q: %w", ErrInvalidCA, newCA.Subject, issuer.Subject, err)
+	}
+	cross, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("parse cross-signed certificate: %w", err)
+	}
+	if !bytes.Equal(cross.RawSubjectPublicKeyInfo, newCA.RawSubjectPublicKeyInfo) {
+		return nil, fmt.Errorf("%w: %q encodes its public key in a form that cannot be reproduced", ErrInvalidCA, newCA.Subject)
+	}
+	return der, nil
+}
+
+// SelfSigned reports whether c is signed by its own key: a trust anchor
+// candidate, as opposed to a cross-signed certificate, whose subject may
+// equal its issuer's when two CAs share a name.
+func SelfSigned(c *x509.Certificate) bool {
+	return c != nil && bytes.Equal(c.RawIssuer, c.RawSubject) && c.CheckSignatureFrom(c) == nil
 }

@@ -206,3 +206,89 @@ func caWithoutCRLSign(t *testing.T) (certDER, keyDER []byte) {
 func pemBlock(typ string, der []byte) string {
 	return string(pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}))
 }
+
+func TestCrossSign(t *testing.T) {
+	for _, tt := range []struct{ oldType, newType string }{
+		{KeyTypeEd25519, KeyTypeEC},
+		{KeyTypeEC, KeyTypeEd25519},
+		{KeyTypeEd25519, KeyTypeEd25519},
+	} {
+		t.Run(tt.oldType+" signs "+tt.newType, func(t *testing.T) {
+			old := newCA(t, tt.oldType, "old CA")
+			next := newCA(t, tt.newType, "new CA")
+			der, err := CrossSign(next.Cert, old.Cert, old.Signer)
+			require.NoError(t, err)
+			cross, err := x509.ParseCertificate(der)
+			require.NoError(t, err)
+
+			require.Equal(t, next.Cert.RawSubject, cross.RawSubject)
+			require.Equal(t, next.Cert.RawSubjectPublicKeyInfo, cross.RawSubjectPublicKeyInfo)
+			require.Equal(t, next.Cert.SubjectKeyId, cross.SubjectKeyId)
+			require.Equal(t, old.Cert.RawSubject, cross.RawIssuer)
+			require.Equal(t, old.Cert.SubjectKeyId, cross.AuthorityKeyId)
+			require.True(t, cross.BasicConstraintsValid)
+			require.True(t, cross.IsCA)
+			require.True(t, cross.MaxPathLenZero)
+			require.Equal(t, x509.KeyUsageCertSign|x509.KeyUsageCRLSign, cross.KeyUsage)
+			require.NoError(t, cross.CheckSignatureFrom(old.Cert))
+			require.False(t, SelfSigned(cross))
+			require.True(t, SelfSigned(next.Cert))
+
+			// A leaf of the new CA chains to the old one through it.
+			leaf := issue(t, next, newTemplate(t, newKey(t)))
+			require.NoError(t, leaf.X509.CheckSignatureFrom(cross))
+		})
+	}
+
+	t.Run("same name is still not self-signed", func(t *testing.T) {
+		old, next := newCA(t, KeyTypeEd25519, "CA"), newCA(t, KeyTypeEd25519, "CA")
+		der, err := CrossSign(next.Cert, old.Cert, old.Signer)
+		require.NoError(t, err)
+		cross, err := x509.ParseCertificate(der)
+		require.NoError(t, err)
+		require.Equal(t, cross.RawSubject, cross.RawIssuer)
+		require.Equal(t, old.Cert.SubjectKeyId, cross.AuthorityKeyId, "the AKI even when the names are equal")
+		require.False(t, SelfSigned(cross))
+	})
+
+	t.Run("validity within both CAs", func(t *testing.T) {
+		oldDER, oldKey, err := GenerateCA(KeyTypeEd25519, "old", testNow.Add(-time.Hour), testNow.Add(time.Hour))
+		require.NoError(t, err)
+		old := parseTestCA(t, oldDER, oldKey)
+		next := newCA(t, KeyTypeEd25519, "new") // a day before testNow, ten years
+		der, err := CrossSign(next.Cert, old.Cert, old.Signer)
+		require.NoError(t, err)
+		cross, err := x509.ParseCertificate(der)
+		require.NoError(t, err)
+		require.True(t, cross.NotBefore.Equal(testNow.Add(-time.Hour)))
+		require.True(t, cross.NotAfter.Equal(testNow.Add(time.Hour)))
+	})
+
+	t.Run("rejects", func(t *testing.T) {
+		old, next := newCA(t, KeyTypeEd25519, "old"), newCA(t, KeyTypeEC, "new")
+		_, err := CrossSign(next.Cert, old.Cert, next.Signer)
+		require.ErrorIs(t, err, ErrInvalidCA)
+		require.ErrorContains(t, err, "the key does not match the issuing CA")
+
+		_, err = CrossSign(notCA(t).Cert, old.Cert, old.Signer)
+		require.ErrorIs(t, err, ErrInvalidCA)
+		require.ErrorContains(t, err, "is not a CA")
+
+		expiredDER, expiredKey, err := GenerateCA(KeyTypeEd25519, "expired", testNow.AddDate(-2, 0, 0), testNow.AddDate(-1, 0, 0))
+		require.NoError(t, err)
+		expired := parseTestCA(t, expiredDER, expiredKey)
+		_, err = CrossSign(next.Cert, expired.Cert, expired.Signer)
+		require.ErrorIs(t, err, ErrInvalidCA)
+		require.ErrorContains(t, err, "are never valid together")
+	})
+}
+
+// parseTestCA parses a CA from GenerateCA.
+func parseTestCA(t *testing.T, certDER, keyDER []byte) testCA {
+	t.Helper()
+	cert, err := x509.ParseCertificate(certDER)
+	require.NoError(t, err)
+	signer, err := ParsePKCS8Signer(keyDER)
+	require.NoError(t, err)
+	return testCA{Cert: cert, Signer: signer}
+}

@@ -88,6 +88,24 @@ func TestOpenSSL(t *testing.T) {
 		require.NotContains(t, out, ": OK")
 	})
 
+	t.Run("new CA through its cross-signature", func(t *testing.T) {
+		old := newCA(t, KeyTypeEd25519, "test CA")
+		next := newCA(t, KeyTypeEC, "test CA") // the same name, as after a rotation with defaults
+		crossDER, err := CrossSign(next.Cert, old.Cert, old.Signer)
+		require.NoError(t, err)
+		c := issue(t, next, newTemplate(t, newKey(t)))
+		dir := t.TempDir()
+		oldPath := writeFile(t, dir, "old.pem", []byte(EncodePEM(old.Cert.Raw)))
+		crossPath := writeFile(t, dir, "cross.pem", []byte(EncodePEM(crossDER)))
+		certPath := writeFile(t, dir, "cert.pem", []byte(EncodePEM(c.X509.Raw)))
+		at := strconv.FormatInt(testNow.Unix(), 10)
+		out := run(t, bin, "verify", "-x509_strict", "-attime", at, "-CAfile", oldPath, "-untrusted", crossPath, certPath)
+		require.Contains(t, out, certPath+": OK")
+		out, err = runErr(bin, "verify", "-attime", at, "-CAfile", oldPath, certPath)
+		require.Error(t, err, "without the cross-signature the old CA alone does not vouch for the new one")
+		require.NotContains(t, out, ": OK")
+	})
+
 	t.Run("IPv6 address", func(t *testing.T) {
 		ca := newCA(t, KeyTypeEd25519, "test CA")
 		tmpl := newTemplate(t, newKey(t))
