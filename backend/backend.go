@@ -65,6 +65,7 @@ func newBackend(version string) *backend {
 			SealWrapStorage: []string{caStorageKey},
 		},
 		Paths: framework.PathAppend(
+			pathConfigCAPrevious(b),
 			pathConfigCA(b),
 			pathCA(b),
 			pathCRL(b),

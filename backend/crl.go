@@ -13,49 +13,73 @@ import (
 // even when nothing was revoked.
 const crlValidity = 24 * time.Hour
 
-// crlCache holds the last CRL built. The registry's lock guards dirty;
-// build guards the rest, so building never holds up issuing.
+// crlCache holds the last CRLs built, one per kept CA with a key. The
+// registry's lock guards dirty; build guards the rest, so building never
+// holds up issuing.
 type crlCache struct {
 	dirty bool
 
 	build  sync.Mutex
-	der    []byte
+	crls   []caCRL
 	built  time.Time
-	issuer *x509.Certificate
+	issuer *caBundle // the CA set the CRLs were built for
 	number int64
 }
 
-// crl returns a current CRL signed by ca: the cached one, or a new one when
-// a revocation happened since, the CA changed, or half its validity passed.
-// A burst of revocations between two reads costs one rebuild.
-func (r *registry) crl(ca *caBundle, now time.Time) ([]byte, error) {
+// caCRL is the CRL of one CA.
+type caCRL struct {
+	keyID string
+	der   []byte
+}
+
+// crls returns current CRLs, one per CA of ca that has its key, in ca's
+// order (the current CA's first). Each CA's CRL lists the revoked,
+// unexpired certificates it signed; a certificate whose record names no CA
+// (an older record of a CA without a subject key identifier) is listed by
+// the current CA. The cached CRLs are returned unless a revocation
+// happened since, the CAs changed, or half their validity passed, so a
+// burst of revocations between two reads costs one rebuild.
+func (r *registry) crls(ca *caBundle, now time.Time) ([]caCRL, error) {
 	c := &r.crlCache
 	c.build.Lock()
 	defer c.build.Unlock()
 
 	r.mu.Lock()
-	fresh := !c.dirty && c.issuer == ca.cert && now.Sub(c.built) < crlValidity/2
-	var entries []x509.RevocationListEntry
+	fresh := !c.dirty && c.issuer == ca && now.Sub(c.built) < crlValidity/2
+	byIssuer := make(map[string][]x509.RevocationListEntry)
 	if !fresh {
 		for _, d := range r.dead {
 			if !d.revokedAt.IsZero() && d.expiresAt.After(now) {
-				entries = append(entries, x509.RevocationListEntry{SerialNumber: d.serial, RevocationTime: d.revokedAt})
+				issuer := d.issuer
+				if issuer == "" {
+					issuer = ca.keyID
+				}
+				byIssuer[issuer] = append(byIssuer[issuer],
+					x509.RevocationListEntry{SerialNumber: d.serial, RevocationTime: d.revokedAt})
 			}
 		}
 		c.dirty = false
 	}
 	r.mu.Unlock()
 	if fresh {
-		return c.der, nil
+		return c.crls, nil
 	}
 
-	// CRL numbers follow the clock so that they grow across restarts.
+	// CRL numbers follow the clock so that they grow across restarts; one
+	// number for every CA's CRL of a build keeps each CA's growing.
 	c.number = max(c.number+1, now.UnixMicro())
-	der, err := wgcert.CreateCRL(ca.cert, ca.signer, entries, big.NewInt(c.number), now, crlValidity)
-	if err != nil {
-		r.markCRLDirty()
-		return nil, err
+	out := make([]caCRL, 0, len(ca.authorities))
+	for _, a := range ca.authorities {
+		if a.signer == nil {
+			continue
+		}
+		der, err := wgcert.CreateCRL(a.cert, a.signer, byIssuer[a.keyID], big.NewInt(c.number), now, crlValidity)
+		if err != nil {
+			r.markCRLDirty()
+			return nil, err
+		}
+		out = append(out, caCRL{keyID: a.keyID, der: der})
 	}
-	c.der, c.built, c.issuer = der, now, ca.cert
-	return der, nil
+	c.crls, c.built, c.issuer = out, now, ca
+	return out, nil
 }

@@ -2,14 +2,15 @@ package backend
 
 import (
 	"context"
-	"crypto"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
+	"github.com/hashicorp/vault/sdk/helper/locksutil"
 	"github.com/hashicorp/vault/sdk/logical"
 
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgcert"
@@ -17,46 +18,6 @@ import (
 
 // defaultCATTL is the lifetime of a generated CA.
 const defaultCATTL = 10 * 365 * 24 * time.Hour
-
-// caEntry is the stored CA.
-type caEntry struct {
-	// Certificate is the CA certificate, PEM.
-	Certificate string `json:"certificate"`
-	// PrivateKey is the CA key, PKCS#8 PEM. It is never returned.
-	PrivateKey string `json:"private_key"`
-	// Previous are earlier CA certificates (PEM) still served in ca/pem so
-	// that gateways keep trusting certificates issued before a rotation.
-	Previous []string `json:"previous,omitempty"`
-}
-
-// caBundle is a parsed caEntry.
-type caBundle struct {
-	entry  *caEntry
-	cert   *x509.Certificate
-	signer crypto.Signer
-	// chainPEM is the current CA followed by the previous ones.
-	chainPEM string
-}
-
-func parseCAEntry(e *caEntry) (*caBundle, error) {
-	block, _ := pem.Decode([]byte(e.PrivateKey))
-	if block == nil {
-		return nil, fmt.Errorf("stored CA key is not PEM")
-	}
-	signer, err := wgcert.ParsePKCS8Signer(block.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("stored CA key: %w", err)
-	}
-	certs, err := wgcert.ParseCertificatesPEM([]byte(e.Certificate))
-	if err != nil || len(certs) == 0 {
-		return nil, fmt.Errorf("stored CA certificate: %v", err)
-	}
-	chain := []string{strings.TrimSpace(e.Certificate)}
-	for _, p := range e.Previous {
-		chain = append(chain, strings.TrimSpace(p))
-	}
-	return &caBundle{entry: e, cert: certs[0], signer: signer, chainPEM: strings.Join(chain, "\n") + "\n"}, nil
-}
 
 // getCA returns the mount's CA, or nil when none is configured.
 func (b *backend) getCA(ctx context.Context, s logical.Storage) (*caBundle, error) {
@@ -132,79 +93,93 @@ func (b *backend) pathConfigCARead(ctx context.Context, req *logical.Request, _ 
 	return &logical.Response{Data: caResponseData(ca)}, nil
 }
 
-func caResponseData(ca *caBundle) map[string]any {
-	return map[string]any{
-		"certificate":   ca.entry.Certificate,
-		"ca_chain":      ca.chainPEM,
-		"common_name":   ca.cert.Subject.CommonName,
-		"serial_number": formatSerial(ca.cert.SerialNumber),
-		"key_type":      keyTypeOf(ca.cert),
-		"expiration":    ca.cert.NotAfter.Unix(),
-	}
-}
-
-func keyTypeOf(c *x509.Certificate) string {
-	if c.PublicKeyAlgorithm == x509.Ed25519 {
-		return "ed25519"
-	}
-	return "ec"
-}
-
 func (b *backend) pathConfigCAWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	var certPEM, keyPEM string
-	if bundle := d.Get("pem_bundle").(string); bundle != "" {
-		cert, signer, err := wgcert.ParseCABundle([]byte(bundle))
-		if err != nil {
-			return logical.ErrorResponse("pem_bundle: %s", err), nil
-		}
-		keyDER, err := x509.MarshalPKCS8PrivateKey(signer)
-		if err != nil {
-			return logical.ErrorResponse("pem_bundle: %s", err), nil
-		}
-		certPEM = wgcert.EncodePEM(cert.Raw)
-		keyPEM = string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
-	} else {
-		keyType := d.Get("key_type").(string)
-		if keyType != "ed25519" && keyType != "ec" {
-			return logical.ErrorResponse(`key_type: %q is not "ed25519" or "ec"`, keyType), nil
-		}
-		cn := strings.TrimSpace(d.Get("common_name").(string))
-		if cn == "" {
-			return logical.ErrorResponse("common_name: must not be empty"), nil
-		}
-		ttl := time.Duration(d.Get("ttl").(int)) * time.Second
-		if ttl <= 0 {
-			return logical.ErrorResponse("ttl: must be positive"), nil
-		}
-		now := b.now()
-		certDER, keyDER, err := wgcert.GenerateCA(keyType, cn, now.Add(-time.Minute), now.Add(ttl))
-		if err != nil {
-			return nil, fmt.Errorf("generate CA: %w", err)
-		}
-		certPEM = wgcert.EncodePEM(certDER)
-		keyPEM = string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
+	now := b.now()
+	_, importing := d.GetOk("pem_bundle")
+	next, resp, err := b.newAuthority(d, now)
+	if resp != nil || err != nil {
+		return resp, err
 	}
 
-	entry := &caEntry{Certificate: certPEM, PrivateKey: keyPEM}
+	lock := locksutil.LockForKey(b.locks, caStorageKey)
+	lock.Lock()
+	defer lock.Unlock()
 	old, err := b.getCA(ctx, req.Storage)
 	if err != nil {
 		return nil, err
 	}
+	entry := &caEntry{Certificate: next.certPEM, PrivateKey: next.keyPEM}
 	if old != nil {
-		entry.Previous = append([]string{old.entry.Certificate}, old.entry.Previous...)
+		if entry, err = old.rotated(next, now); err != nil {
+			if importing && (errors.Is(err, errKeyReused) || errors.Is(err, wgcert.ErrInvalidCA)) {
+				return logical.ErrorResponse("pem_bundle: %s", err), nil
+			}
+			return nil, err
+		}
 	}
+	ca, err := b.putCA(ctx, req.Storage, entry)
+	if err != nil {
+		return nil, err
+	}
+	return &logical.Response{Data: caResponseData(ca)}, nil
+}
+
+// putCA stores entry as the mount's CA set and makes it current in memory.
+// The caller holds the CA's lock.
+func (b *backend) putCA(ctx context.Context, s logical.Storage, entry *caEntry) (*caBundle, error) {
 	ca, err := parseCAEntry(entry)
 	if err != nil {
 		return nil, err
 	}
-	if err := putJSON(ctx, req.Storage, caStorageKey, entry); err != nil {
+	if err := putJSON(ctx, s, caStorageKey, entry); err != nil {
 		return nil, err
 	}
 	b.config.mu.Lock()
 	b.config.ca = ca
 	b.config.mu.Unlock()
 	b.reg.markCRLDirty()
-	return &logical.Response{Data: caResponseData(ca)}, nil
+	return ca, nil
+}
+
+// newAuthority generates the new CA or parses the imported one.
+func (b *backend) newAuthority(d *framework.FieldData, now time.Time) (*authority, *logical.Response, error) {
+	var certDER, keyDER []byte
+	if bundle := d.Get("pem_bundle").(string); bundle != "" {
+		cert, signer, err := wgcert.ParseCABundle([]byte(bundle))
+		if err != nil {
+			return nil, logical.ErrorResponse("pem_bundle: %s", err), nil
+		}
+		if !now.Before(cert.NotAfter) {
+			return nil, logical.ErrorResponse("pem_bundle: the CA expired at %s", cert.NotAfter.UTC().Format(time.RFC3339)), nil
+		}
+		if keyDER, err = x509.MarshalPKCS8PrivateKey(signer); err != nil {
+			return nil, logical.ErrorResponse("pem_bundle: %s", err), nil
+		}
+		certDER = cert.Raw
+	} else {
+		keyType := d.Get("key_type").(string)
+		if keyType != "ed25519" && keyType != "ec" {
+			return nil, logical.ErrorResponse(`key_type: %q is not "ed25519" or "ec"`, keyType), nil
+		}
+		cn := strings.TrimSpace(d.Get("common_name").(string))
+		if cn == "" {
+			return nil, logical.ErrorResponse("common_name: must not be empty"), nil
+		}
+		ttl := time.Duration(d.Get("ttl").(int)) * time.Second
+		if ttl <= 0 {
+			return nil, logical.ErrorResponse("ttl: must be positive"), nil
+		}
+		var err error
+		if certDER, keyDER, err = wgcert.GenerateCA(keyType, cn, now.Add(-time.Minute), now.Add(ttl)); err != nil {
+			return nil, nil, fmt.Errorf("generate CA: %w", err)
+		}
+	}
+	a, err := parseAuthority(wgcert.EncodePEM(certDER),
+		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})))
+	if err != nil {
+		return nil, nil, err
+	}
+	return a, nil, nil
 }
 
 const pathConfigCAHelpSyn = `Generate or import the CA that signs WireGuard certificates.`
@@ -212,7 +187,12 @@ const pathConfigCAHelpSyn = `Generate or import the CA that signs WireGuard cert
 const pathConfigCAHelpDesc = `
 Writing generates a new CA (key_type "ed25519" or "ec", common_name, ttl) or
 imports one from pem_bundle (a CA certificate and its PKCS#8 private key).
-Replacing a CA keeps the previous certificates in ca/pem, so gateways keep
-trusting certificates issued before the rotation. Reading returns the CA
-certificate; the private key is never returned.
+Replacing a CA (a rotation) keeps the previous CAs, with their keys, in
+ca/pem and on crl/pem, so certificates issued before the rotation keep
+verifying and each CA signs the CRL of its own certificates; every kept CA
+that has not expired cross-signs the new one, so that gateways that pinned an
+older CA can trust it. A new CA with the key of a kept one, or an expired
+one, is refused. Drop a previous CA with config/ca/previous/:issuer_ref once
+nothing live chains to it. Reading returns the CA certificates (issuers, with
+the expiry of each); a private key is never returned.
 `

@@ -24,16 +24,19 @@ func TestConfigCA(t *testing.T) {
 	env.fails(logical.UpdateOperation, "config/ca", map[string]any{"pem_bundle": "junk"}, "pem_bundle:")
 	require.Equal(t, first, env.ok(logical.ReadOperation, "config/ca", nil).Data["certificate"], "a refused write changes nothing")
 
-	// Rotating to an ECDSA CA keeps the old one in the served chain.
+	// Rotating to an ECDSA CA keeps the old one in the served chain, after
+	// the new one cross-signed by the old.
 	resp = env.ok(logical.UpdateOperation, "config/ca", map[string]any{"key_type": "ec", "common_name": "Second CA"})
 	require.Equal(t, "ec", resp.Data["key_type"])
 	chain := env.ok(logical.ReadOperation, "ca/pem", nil)
 	require.Equal(t, http.StatusOK, chain.Data[logical.HTTPStatusCode])
 	certs, err := wgcert.ParseCertificatesPEM(chain.Data[logical.HTTPRawBody].([]byte))
 	require.NoError(t, err)
-	require.Len(t, certs, 2)
+	require.Len(t, certs, 3)
 	require.Equal(t, "Second CA", certs[0].Subject.CommonName)
-	require.Equal(t, "Test CA", certs[1].Subject.CommonName)
+	require.Equal(t, "Second CA", certs[1].Subject.CommonName)
+	require.Equal(t, "Test CA", certs[1].Issuer.CommonName)
+	require.Equal(t, "Test CA", certs[2].Subject.CommonName)
 
 	// Certificates are now signed by the new CA.
 	issued := env.issue("alice")

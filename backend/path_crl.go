@@ -42,22 +42,28 @@ func (b *backend) pathCRLRead(asPEM bool) framework.OperationFunc {
 		if err := b.reg.wait(ctx, req.Storage); err != nil {
 			return nil, err
 		}
-		der, err := b.reg.crl(ca, b.now())
+		crls, err := b.reg.crls(ca, b.now())
 		if err != nil {
 			return nil, err
 		}
 		if asPEM {
-			return rawResponse(http.StatusOK, "application/x-pem-file",
-				pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der})), nil
+			var body []byte
+			for _, c := range crls {
+				body = append(body, pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: c.der})...)
+			}
+			return rawResponse(http.StatusOK, "application/x-pem-file", body), nil
 		}
-		return rawResponse(http.StatusOK, "application/pkix-crl", der), nil
+		return rawResponse(http.StatusOK, "application/pkix-crl", crls[0].der), nil
 	}
 }
 
-const pathCRLHelpSyn = `The certificate revocation list, DER (crl) or PEM (crl/pem). No token needed.`
+const pathCRLHelpSyn = `The certificate revocation lists: the current CA's as DER (crl), every CA's as PEM (crl/pem). No token needed.`
 
 const pathCRLHelpDesc = `
-The CRL lists every revoked certificate that has not yet expired. It is rebuilt
-on the first read after a revocation, so it is always current, and a burst of
-revocations costs one rebuild.
+Each kept CA signs its own CRL, listing the revoked certificates it issued
+that have not yet expired. crl returns the current CA's CRL (DER); crl/pem
+returns the CRL of every kept CA, the current CA's first, as concatenated
+X509 CRL PEM blocks, ready for openssl verify -crl_check -CRLfile. The CRLs
+are rebuilt on the first read after a revocation, so they are always current,
+and a burst of revocations costs one rebuild.
 `

@@ -54,6 +54,7 @@ type issueRequest struct {
 	privateKey *wgtypes.Key // set when the engine generated the pair
 	ttl        time.Duration
 	caller     *caller
+	now        time.Time // when it is issued, in whole seconds
 }
 
 func (b *backend) pathIssueWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
@@ -116,6 +117,11 @@ func (b *backend) parseIssue(ctx context.Context, req *logical.Request, d *frame
 	if ir.ttl, err = b.issueTTL(role, d); err != nil {
 		return nil, logical.ErrorResponse("ttl: %s", err), nil
 	}
+	ir.now = b.now().UTC().Truncate(time.Second)
+	_, ttlAsked := d.GetOk("ttl")
+	if ir.ttl, err = ca.leafTTL(ir.now, ir.ttl, ttlAsked); err != nil { // no leaf outlives its CA
+		return nil, logical.ErrorResponse("ttl: %s", err), nil
+	}
 	if ir.caller, err = b.identify(req, role.CommonNameTemplate); err != nil {
 		if errors.Is(err, errTemplate) {
 			return nil, logical.ErrorResponse("%s", err), nil
@@ -151,7 +157,7 @@ func (b *backend) issue(ctx context.Context, s logical.Storage, ir *issueRequest
 	if err != nil {
 		return nil, nil, err
 	}
-	now := b.now().UTC().Truncate(time.Second)
+	now := ir.now
 	rec := &certRecord{
 		SerialNumber: formatSerial(serial),
 		PublicKey:    ir.publicKey.String(),
@@ -164,6 +170,7 @@ func (b *backend) issue(ctx context.Context, s logical.Storage, ir *issueRequest
 		AuthMounts:   ir.caller.authMounts,
 		IssuedAt:     now,
 		ExpiresAt:    now.Add(ir.ttl),
+		IssuerKeyID:  ir.ca.keyID,
 	}
 
 	lock := locksutil.LockForKey(b.locks, rec.SerialNumber)

@@ -1,6 +1,8 @@
 package backend
 
 import (
+	"crypto/x509"
+	"encoding/hex"
 	"math/big"
 	"net/netip"
 	"strings"
@@ -28,10 +30,27 @@ type certRecord struct {
 	IssuedAt     time.Time `json:"issued_at"`
 	ExpiresAt    time.Time `json:"expires_at"`
 	RevokedAt    time.Time `json:"revoked_at,omitzero"`
+	// IssuerKeyID is the key id of the CA that signed the certificate.
+	// Records written before it was kept have none: issuerKeyID derives it.
+	IssuerKeyID string `json:"issuer_key_id,omitempty"`
 }
 
 // revoked reports whether the certificate has been revoked.
 func (r *certRecord) revoked() bool { return !r.RevokedAt.IsZero() }
+
+// issuerKeyID is the key id of the CA that signed the certificate: the
+// stored one, or for an older record its certificate's authority key id
+// (empty when it has none).
+func (r *certRecord) issuerKeyID() string {
+	if r.IssuerKeyID != "" {
+		return r.IssuerKeyID
+	}
+	c, err := x509.ParseCertificate(r.Certificate)
+	if err != nil {
+		return ""
+	}
+	return formatKeyID(c.AuthorityKeyId)
+}
 
 // addrs parses the record's addresses.
 func (r *certRecord) addrs() []netip.Addr {
@@ -72,6 +91,7 @@ func (r *certRecord) responseData() map[string]any {
 		"expiration":    r.ExpiresAt.UTC().Format(time.RFC3339),
 		"revoked":       r.revoked(),
 		"revoked_at":    "",
+		"issuer_key_id": r.issuerKeyID(),
 	}
 	if r.revoked() {
 		d["revoked_at"] = r.RevokedAt.UTC().Format(time.RFC3339)
@@ -108,4 +128,17 @@ func normalizeSerial(s string) (string, bool) {
 		return "", false
 	}
 	return formatSerial(n), true
+}
+
+// formatKeyID writes a key identifier as colon-separated lowercase hex,
+// leading zeros kept.
+func formatKeyID(id []byte) string {
+	var sb strings.Builder
+	for i, c := range id {
+		if i > 0 {
+			sb.WriteByte(':')
+		}
+		sb.WriteString(hex.EncodeToString([]byte{c}))
+	}
+	return sb.String()
 }

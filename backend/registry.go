@@ -55,6 +55,8 @@ type deadCert struct {
 	serial    *big.Int
 	revokedAt time.Time
 	expiresAt time.Time
+	// issuer is the key id of the CA that signed it, whose CRL lists it.
+	issuer string
 }
 
 func newRegistry(now func() time.Time) *registry {
@@ -184,7 +186,7 @@ func (r *registry) addDead(rec *certRecord) {
 	if err != nil {
 		return
 	}
-	r.dead[rec.SerialNumber] = deadCert{serial: n, revokedAt: rec.RevokedAt, expiresAt: rec.ExpiresAt}
+	r.dead[rec.SerialNumber] = deadCert{serial: n, revokedAt: rec.RevokedAt, expiresAt: rec.ExpiresAt, issuer: rec.issuerKeyID()}
 }
 
 // addLive indexes a live record; the caller holds mu.
