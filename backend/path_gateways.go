@@ -14,6 +14,7 @@ import (
 
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/ippool"
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgkey"
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgquick"
 )
 
 // gatewayEntry is a stored gateway.
@@ -243,6 +244,9 @@ func (g *gatewayEntry) validate() string {
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 		return fmt.Sprintf("endpoint: port %q is not a number from 1 to 65535", port)
 	}
+	if err := wgquick.CheckEndpoint(g.Endpoint); err != nil {
+		return fmt.Sprintf("endpoint: %v", err)
+	}
 	if g.PublicKey == "" {
 		return "public_key: is required (the gateway's WireGuard public key)"
 	}
@@ -268,8 +272,10 @@ func (g *gatewayEntry) validate() string {
 		return err.Error()
 	}
 	for _, s := range g.Address {
-		if _, err := parseAddr(s); err != nil {
+		if a, err := parseAddr(s); err != nil {
 			return fmt.Sprintf("address: %q is not an IP address", s)
+		} else if a.Zone() != "" {
+			return fmt.Sprintf("address: %q has a zone", s)
 		}
 	}
 	for _, s := range g.AllowedIPs {
@@ -280,6 +286,9 @@ func (g *gatewayEntry) validate() string {
 	for _, s := range g.DNS {
 		if _, err := netip.ParseAddr(s); err != nil {
 			return fmt.Sprintf("dns: %q is not an IP address", s)
+		}
+		if err := wgquick.CheckAddr(s); err != nil {
+			return fmt.Sprintf("dns: %v", err)
 		}
 	}
 	if g.MTU != 0 && (g.MTU < 1280 || g.MTU > 9000) {

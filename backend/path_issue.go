@@ -55,6 +55,7 @@ type issueRequest struct {
 	ttl        time.Duration
 	caller     *caller
 	now        time.Time // when it is issued, in whole seconds
+	wgQuick    string    // the device's wg-quick file, rendered before the record is written
 }
 
 func (b *backend) pathIssueWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
@@ -128,6 +129,9 @@ func (b *backend) parseIssue(ctx context.Context, req *logical.Request, d *frame
 		}
 		return nil, nil, err
 	}
+	if err := checkCommonName(ir.caller.commonName); err != nil {
+		return nil, logical.ErrorResponse("%s", err), nil
+	}
 	return ir, nil, nil
 }
 
@@ -200,6 +204,12 @@ func (b *backend) issueLocked(ctx context.Context, s logical.Storage, ir *issueR
 		}
 		return nil, nil, err
 	}
+	wgQuick, err := ir.wgQuickConfig(rec).Render()
+	if err != nil {
+		b.reg.abort(rec)
+		return nil, wgQuickRefusal(ir.gateway.Name, err), nil
+	}
+	ir.wgQuick = wgQuick
 	der, err := wgcert.Create(&wgcert.Template{
 		SerialNumber: serial,
 		CommonName:   rec.CommonName,
@@ -221,9 +231,9 @@ func (b *backend) issueLocked(ctx context.Context, s logical.Storage, ir *issueR
 	return b.reg.commit(rec, ir.role.MaxActivePerIdentity), nil, nil
 }
 
-// issueResponse is the secret handed to the device: its lease is the
-// certificate's lifetime and cannot be renewed.
-func (b *backend) issueResponse(ir *issueRequest, rec *certRecord) *logical.Response {
+// wgQuickConfig is the device's wg-quick configuration for rec; the
+// private key is there only when the engine generated it.
+func (ir *issueRequest) wgQuickConfig(rec *certRecord) wgquick.Config {
 	gw := ir.gateway
 	conf := wgquick.Config{
 		Comment: []string{
@@ -240,6 +250,35 @@ func (b *backend) issueResponse(ir *issueRequest, rec *certRecord) *logical.Resp
 			PersistentKeepalive: gw.PersistentKeepalive,
 		},
 	}
+	if ir.privateKey != nil {
+		conf.PrivateKey = ir.privateKey.String()
+	}
+	return conf
+}
+
+// wgQuickFields are the settings each key of a device's wg-quick file comes
+// from.
+var wgQuickFields = map[string]string{
+	"comment": "common_name_template", "Address": "address_pool", "DNS": "dns", "MTU": "mtu",
+	"PublicKey": "public_key", "Endpoint": "endpoint", "AllowedIPs": "allowed_ips",
+	"PersistentKeepalive": "persistent_keepalive", "PrivateKey": "public_key",
+}
+
+// wgQuickRefusal is the answer when a value would not fit into a device's
+// wg-quick file: a gateway stored before its values were checked as they
+// are now (by an older version, or restored from a backup).
+func wgQuickRefusal(gateway string, err error) *logical.Response {
+	var ve *wgquick.ValueError
+	if errors.As(err, &ve) && wgQuickFields[ve.Key] != "" {
+		return logical.ErrorResponse("%s: gateway %q: %v; write the gateway's %s again", wgQuickFields[ve.Key], gateway, ve.Err, wgQuickFields[ve.Key])
+	}
+	return logical.ErrorResponse("gateway %q: %v", gateway, err)
+}
+
+// issueResponse is the secret handed to the device: its lease is the
+// certificate's lifetime and cannot be renewed.
+func (b *backend) issueResponse(ir *issueRequest, rec *certRecord) *logical.Response {
+	gw := ir.gateway
 	data := map[string]any{
 		"certificate":          wgcert.EncodePEM(rec.Certificate),
 		"issuing_ca":           ir.ca.entry.Certificate,
@@ -257,10 +296,9 @@ func (b *backend) issueResponse(ir *issueRequest, rec *certRecord) *logical.Resp
 		"expiration":           rec.ExpiresAt.Unix(),
 	}
 	if ir.privateKey != nil {
-		conf.PrivateKey = ir.privateKey.String()
 		data["private_key"] = ir.privateKey.String()
 	}
-	data["wg_quick"] = conf.String()
+	data["wg_quick"] = ir.wgQuick
 
 	resp := b.Secret(secretCertificateType).Response(data, map[string]any{
 		"serial_number": rec.SerialNumber,

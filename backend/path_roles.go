@@ -9,6 +9,8 @@ import (
 	"github.com/hashicorp/vault/sdk/helper/identitytpl"
 	"github.com/hashicorp/vault/sdk/helper/locksutil"
 	"github.com/hashicorp/vault/sdk/logical"
+
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgquick"
 )
 
 // Defaults of a role.
@@ -186,6 +188,9 @@ func (r *roleEntry) validate() string {
 	}
 	if r.CommonNameTemplate == "" {
 		return "common_name_template: must not be empty"
+	}
+	if err := wgquick.CheckText(r.CommonNameTemplate); err != nil {
+		return fmt.Sprintf("common_name_template: %v", err)
 	}
 	if _, _, err := identitytpl.PopulateString(identitytpl.PopulateStringInput{
 		String: r.CommonNameTemplate, ValidityCheckOnly: true, Mode: identitytpl.ACLTemplating,

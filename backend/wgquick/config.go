@@ -29,8 +29,16 @@ type Peer struct {
 	PersistentKeepalive int
 }
 
-// String renders the configuration in wg-quick's INI format.
-func (c Config) String() string {
+// Render returns the configuration in wg-quick's INI format. Each value is
+// checked for what its key holds (keys, IP addresses, CIDRs, host:port,
+// numbers; comments are one line of text), so that no value can add a line
+// or a key to the file: wg-quick runs the commands of PreUp, PostUp and the
+// like as root. The first value that does not fit is a *ValueError naming
+// its key, wrapping ErrValue.
+func (c Config) Render() (string, error) {
+	if err := c.check(); err != nil {
+		return "", err
+	}
 	var sb strings.Builder
 	for _, line := range c.Comment {
 		fmt.Fprintf(&sb, "# %s\n", line)
@@ -55,5 +63,42 @@ func (c Config) String() string {
 	if c.Peer.PersistentKeepalive > 0 {
 		fmt.Fprintf(&sb, "PersistentKeepalive = %d\n", c.Peer.PersistentKeepalive)
 	}
-	return sb.String()
+	return sb.String(), nil
+}
+
+// check returns the first value of c that cannot go where Render puts it.
+func (c Config) check() error {
+	type item struct {
+		key   string
+		check func(string) error
+		vals  []string
+	}
+	items := []item{
+		{"comment", CheckText, c.Comment},
+		{"Address", checkPrefix, c.Addresses},
+		{"DNS", CheckAddr, c.DNS},
+		{"PublicKey", checkPublicKey, []string{c.Peer.PublicKey}},
+		{"Endpoint", CheckEndpoint, []string{c.Peer.Endpoint}},
+		{"AllowedIPs", checkPrefix, c.Peer.AllowedIPs},
+	}
+	if c.PrivateKey != "" {
+		items = append(items, item{"PrivateKey", checkPrivateKey, []string{c.PrivateKey}})
+	}
+	for _, it := range items {
+		for _, v := range it.vals {
+			if err := it.check(v); err != nil {
+				return &ValueError{Key: it.key, Err: err}
+			}
+		}
+	}
+	if len(c.Addresses) == 0 {
+		return &ValueError{Key: "Address", Err: fmt.Errorf("%w: none", ErrValue)}
+	}
+	if c.MTU < 0 {
+		return &ValueError{Key: "MTU", Err: fmt.Errorf("%w: %d", ErrValue, c.MTU)}
+	}
+	if c.Peer.PersistentKeepalive < 0 || c.Peer.PersistentKeepalive > 65535 {
+		return &ValueError{Key: "PersistentKeepalive", Err: fmt.Errorf("%w: %d", ErrValue, c.Peer.PersistentKeepalive)}
+	}
+	return nil
 }

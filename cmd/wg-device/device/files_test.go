@@ -18,8 +18,10 @@ func TestFilesInstall(t *testing.T) {
 	require.NoError(t, os.WriteFile(conf, []byte("old, world-readable"), 0o644))
 
 	require.NoError(t, Files{Config: conf}.Install(t.Context(), &Grant{Lease: l, Private: priv}))
+	text, err := l.WGQuick(priv).Render()
+	require.NoError(t, err)
 	for path, want := range map[string]string{
-		conf:                          l.WGQuick(priv).String(),
+		conf:                          text,
 		filepath.Join(dir, "wg0.pem"): l.Certificate,
 	} {
 		st, err := os.Stat(path)

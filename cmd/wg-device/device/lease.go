@@ -105,11 +105,28 @@ func ParseIssue(sec *vault.Secret, public wgtypes.Key, now time.Time) (*Lease, e
 		Endpoint:     d.Endpoint,
 		DNS:          d.DNS,
 	}
+	// Text that goes into comment lines of the wg-quick file must stay on
+	// its line; so must the values below, each checked for what it is.
+	for field, v := range map[string]string{
+		"common_name": d.CommonName, "serial_number": d.SerialNumber, "gateway": d.Gateway, "lease": sec.LeaseID,
+	} {
+		if err := wgquick.CheckText(v); err != nil {
+			return nil, bad(field, "%v", err)
+		}
+	}
 	if l.GatewayPublicKey, err = wgkey.ParsePublic(d.GatewayPublicKey); err != nil {
 		return nil, bad("gateway_public_key", "%v", err)
 	}
 	if _, _, err := net.SplitHostPort(d.Endpoint); err != nil {
 		return nil, bad("endpoint", "%v", err)
+	}
+	if err := wgquick.CheckEndpoint(d.Endpoint); err != nil {
+		return nil, bad("endpoint", "%v", err)
+	}
+	for _, s := range d.DNS {
+		if err := wgquick.CheckAddr(s); err != nil {
+			return nil, bad("dns", "%v", err)
+		}
 	}
 	if len(d.Addresses) == 0 {
 		return nil, bad("addresses", "none")
@@ -164,7 +181,8 @@ func prefixStrings(ps []netip.Prefix) []string {
 }
 
 // WGQuick is the device's complete wg-quick configuration for the lease,
-// with its own private key.
+// with its own private key. Its Render refuses a value that ParseIssue
+// would have refused.
 func (l *Lease) WGQuick(private wgtypes.Key) wgquick.Config {
 	return wgquick.Config{
 		Comment: []string{

