@@ -95,7 +95,7 @@ func (b *backend) pathConfigCARead(ctx context.Context, req *logical.Request, _ 
 
 func (b *backend) pathConfigCAWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	now := b.now()
-	_, importing := d.GetOk("pem_bundle")
+	importing := d.Get("pem_bundle").(string) != ""
 	next, resp, err := b.newAuthority(d, now)
 	if resp != nil || err != nil {
 		return resp, err
