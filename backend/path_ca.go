@@ -63,7 +63,10 @@ func rawResponse(status int, contentType string, body []byte) *logical.Response 
 const pathCAHelpSyn = `The CA certificate, as JSON (ca) or PEM (ca/pem). No token needed.`
 
 const pathCAHelpDesc = `
-ca returns the current CA certificate and the chain of CA certificates still
-trusted (the current one first, then those it replaced). ca/pem returns that
-chain as raw PEM, ready for a gateway's -ca-file or openssl verify -CAfile.
+ca returns the current CA certificate, every kept CA (issuers, each with its
+key id and expiration) and the cross-signed certificates. ca/pem returns the
+bundle as raw PEM: the current CA (self-signed), the current and previous CAs
+cross-signed by older ones, then the previous CAs (self-signed), ready for a
+gateway's -ca-file or openssl verify -CAfile. A gateway that pinned an older
+CA trusts a newer one through its cross-signature.
 `
