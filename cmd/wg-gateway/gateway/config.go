@@ -29,6 +29,10 @@ type Config struct {
 	// CAFile pins the trusted CA bundle (PEM); empty fetches ca/pem from
 	// the mount at start and on every full resync.
 	CAFile string
+	// StateDir holds what the daemon pins without -ca-file: the CAs it
+	// trusts (<gateway>.trust.pem) and the address pools it manages
+	// (<gateway>.pools).
+	StateDir string
 
 	// MetricsAddr is where /metrics and /healthz listen; empty disables.
 	MetricsAddr string
@@ -59,8 +63,12 @@ func (c *Config) Validate() error {
 		return errors.New("-role-id-file and -secret-id-file are required")
 	case c.ResyncInterval <= 0:
 		return errors.New("-resync-interval must be positive")
-	case c.PollWait <= 0 || c.PollWait > 60*time.Second:
+	case c.PollWait < time.Second || c.PollWait > 60*time.Second:
+		// The feed takes whole seconds: less than one would be wait=0s,
+		// and the daemon would poll in a loop.
 		return errors.New("-poll-wait must be between 1s and 60s")
+	case c.CAFile == "" && c.StateDir == "":
+		return errors.New("-state-dir is required without -ca-file (it keeps the pinned CAs)")
 	case c.InstanceID == "":
 		return errors.New("-instance-id is required")
 	}

@@ -59,11 +59,22 @@ func (v *vaultClient) login(ctx context.Context) (*vault.Secret, error) {
 	if err != nil {
 		return nil, err
 	}
-	v.api.ClearToken()
-	secret, err := v.api.Auth().Login(ctx, auth)
+	// The login goes through a clone without a token: the client the poll
+	// and status loops share keeps its token, valid or not, until the new
+	// one replaces it, and never sends a request with none.
+	loginClient, err := v.api.CloneWithHeaders()
 	if err != nil {
 		return nil, fmt.Errorf("approle login: %w", err)
 	}
+	loginClient.ClearToken()
+	secret, err := loginClient.Auth().Login(ctx, auth)
+	if err != nil {
+		return nil, fmt.Errorf("approle login: %w", err)
+	}
+	if secret == nil || secret.Auth == nil || secret.Auth.ClientToken == "" {
+		return nil, errors.New("approle login: Vault returned no token")
+	}
+	v.api.SetToken(secret.Auth.ClientToken)
 	return secret, nil
 }
 
