@@ -13,6 +13,7 @@ import (
 	vault "github.com/hashicorp/vault/api"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/backoff"
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/peerfeed"
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgcert"
 )
@@ -39,6 +40,12 @@ type Daemon struct {
 	applied  Interface         // what the interface holds; nil: read it first
 	synced   bool
 
+	// retry re-reads and re-applies the interface after a device error,
+	// with retryBackoff between attempts; retryPending says it is armed.
+	retry        *time.Timer
+	retryBackoff backoff.Backoff
+	retryPending bool
+
 	health   sync.Mutex
 	healthy  bool
 	lastSync time.Time
@@ -63,18 +70,22 @@ func New(cfg Config, api *vault.Client, dev Device, logger hclog.Logger) (*Daemo
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
 	return &Daemon{
-		cfg:      cfg,
-		logger:   logger,
-		device:   dev,
-		vault:    newVaultClient(api, &cfg, logger),
-		metrics:  newMetrics(),
-		now:      time.Now,
-		Reload:   make(chan struct{}, 1),
-		verifier: Verifier{Gateway: cfg.Gateway},
-		peers:    newPeerState(),
-		rejected: make(map[string]string),
-		statusCh: make(chan status, 1),
+		cfg:          cfg,
+		logger:       logger,
+		device:       dev,
+		vault:        newVaultClient(api, &cfg, logger),
+		metrics:      newMetrics(),
+		now:          time.Now,
+		Reload:       make(chan struct{}, 1),
+		verifier:     Verifier{Gateway: cfg.Gateway},
+		peers:        newPeerState(),
+		rejected:     make(map[string]string),
+		statusCh:     make(chan status, 1),
+		retry:        retry,
+		retryBackoff: newBackoff(),
 	}, nil
 }
 
@@ -129,6 +140,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.handle(ctx, r.resp)
 		case <-expiry.C:
 			d.apply(scopeTouched, nil)
+		case <-d.retry.C:
+			d.retryDevice()
 		case <-resync.C:
 			d.requestFull()
 		case <-d.Reload:
@@ -288,12 +301,14 @@ const fullChunk = 2000
 // interface's work and the verification overlap; last, everything is
 // compared, which removes peers whose entries were rejected.
 func (d *Daemon) handleFull(resp *peerfeed.Response, now time.Time) bool {
+	// The new state is complete before anything is compared with it: a
+	// device error below only leaves the interface behind the state (and
+	// d.applied unknown), which the retry or the next apply repairs; it
+	// never leaves a partial state that would remove certified peers.
 	d.peers = newPeerState()
 	d.rejected = make(map[string]string)
 	d.index = resp.Index
-	if !d.readDevice() {
-		return false
-	}
+	ok := d.readDevice()
 	listed := make(map[string]bool, len(resp.Peers))
 	for _, e := range resp.Peers {
 		listed[e.PublicKey] = true
@@ -304,9 +319,7 @@ func (d *Daemon) handleFull(resp *peerfeed.Response, now time.Time) bool {
 			unlisted[key] = ips
 		}
 	}
-	if !d.configure(Diff(unlisted, Interface{}, d.keepUnmanaged())) {
-		return false
-	}
+	ok = ok && d.configure(Diff(unlisted, Interface{}, d.keepUnmanaged()))
 
 	type verified struct {
 		entries    []peerfeed.Peer
@@ -322,7 +335,6 @@ func (d *Daemon) handleFull(resp *peerfeed.Response, now time.Time) bool {
 			chunks <- verified{part, peers, rejections}
 		}
 	}()
-	ok := true
 	for c := range chunks {
 		touched := make(map[wgtypes.Key]bool)
 		d.admit(c.entries, c.peers, c.rejections, touched)
@@ -407,6 +419,11 @@ func (d *Daemon) apply(scope applyScope, touched map[wgtypes.Key]bool) bool {
 	if !d.configure(changes) {
 		return false
 	}
+	d.retryBackoff.Reset()
+	if d.retryPending {
+		d.retry.Stop()
+		d.retryPending = false
+	}
 	d.metrics.peers.Set(float64(len(d.peers.byKey)))
 	d.metrics.appliedIndex.Set(float64(d.index))
 	d.metrics.lastSync.Set(float64(now.Unix()))
@@ -420,8 +437,7 @@ func (d *Daemon) readDevice() bool {
 	dev, err := d.device.Device(d.cfg.Interface)
 	if err != nil {
 		d.logger.Error("reading the interface failed", "interface", d.cfg.Interface, "error", err)
-		d.applied = nil
-		d.setHealthy(false)
+		d.deviceFailed()
 		return false
 	}
 	d.applied = FromDevice(dev.Peers)
@@ -436,13 +452,32 @@ func (d *Daemon) configure(changes []wgtypes.PeerConfig) bool {
 	}
 	if err := d.device.ConfigureDevice(d.cfg.Interface, wgtypes.Config{Peers: changes}); err != nil {
 		d.logger.Error("configuring the interface failed", "interface", d.cfg.Interface, "error", err)
-		d.applied = nil
-		d.setHealthy(false)
+		d.deviceFailed()
 		return false
 	}
 	d.applied.Apply(changes)
 	d.logChanges(changes)
 	return true
+}
+
+// deviceFailed forgets what the daemon believes the interface holds and
+// arms the retry, unless it is armed already.
+func (d *Daemon) deviceFailed() {
+	d.applied = nil
+	d.setHealthy(false)
+	if !d.retryPending {
+		d.retryPending = true
+		d.retry.Reset(d.retryBackoff.Next())
+	}
+}
+
+// retryDevice re-reads the interface and brings it to the desired state;
+// after another failure the retry is armed again, a little later.
+func (d *Daemon) retryDevice() {
+	d.retryPending = false
+	if d.apply(scopeReread, nil) {
+		d.logger.Info("the interface is up to date again after a device error")
+	}
 }
 
 // keepUnmanaged is the rule for peers the daemon did not put on the

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -18,13 +19,23 @@ import (
 )
 
 // fakeDevice is an interface in memory that records every configuration.
+// failReads and failConfigures make that many next calls fail.
 type fakeDevice struct {
-	peers   Interface
-	configs []wgtypes.Config
-	reads   int
+	peers          Interface
+	configs        []wgtypes.Config
+	reads          int
+	failReads      int
+	failConfigures int
 }
 
+// errDevice is the failure of a fakeDevice told to fail.
+var errDevice = errors.New("device busy")
+
 func (f *fakeDevice) Device(string) (*wgtypes.Device, error) {
+	if f.failReads > 0 {
+		f.failReads--
+		return nil, errDevice
+	}
 	f.reads++
 	dev := &wgtypes.Device{}
 	for k, ips := range f.peers {
@@ -34,6 +45,10 @@ func (f *fakeDevice) Device(string) (*wgtypes.Device, error) {
 }
 
 func (f *fakeDevice) ConfigureDevice(_ string, cfg wgtypes.Config) error {
+	if f.failConfigures > 0 {
+		f.failConfigures--
+		return errDevice
+	}
 	f.configs = append(f.configs, cfg)
 	f.peers.Apply(cfg.Peers)
 	return nil
@@ -172,5 +187,62 @@ func TestVerifyAllKeepsOrder(t *testing.T) {
 		if rejections[i] == nil && (peers[i].Serial != e.SerialNumber || peers[i].Key.String() != e.PublicKey) {
 			t.Fatalf("entry %d: peer %+v for entry %+v", i, peers[i], e)
 		}
+	}
+}
+
+// TestDaemonSurvivesDeviceFailure makes the device fail once while a full
+// answer is applied: no certified, unexpired peer leaves because of it, not
+// on the next expiry tick nor on the next delta, and the daemon retries on
+// its own until the device holds the feed.
+func TestDaemonSurvivesDeviceFailure(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		fail func(*fakeDevice)
+		next func(*Daemon) // what happens after the failure
+	}{
+		{"read fails, then the expiry tick", func(d *fakeDevice) { d.failReads = 1 }, func(d *Daemon) { d.apply(scopeTouched, nil) }},
+		{"read fails, then the retry", func(d *fakeDevice) { d.failReads = 1 }, func(d *Daemon) { d.retryDevice() }},
+		{"configure fails, then the expiry tick", func(d *fakeDevice) { d.failConfigures = 1 }, func(d *Daemon) { d.apply(scopeTouched, nil) }},
+		{"configure fails, then the retry", func(d *fakeDevice) { d.failConfigures = 1 }, func(d *Daemon) { d.retryDevice() }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newDaemonFixture(t, false, Interface{})
+			ctx := context.Background()
+			pools := []string{"10.77.0.0/24"}
+			a, keyA := f.entry(t, "10.77.0.2", time.Hour)
+			b, keyB := f.entry(t, "10.77.0.3", time.Hour)
+			c, keyC := f.entry(t, "10.77.0.4", time.Hour)
+			d, keyD := f.entry(t, "10.77.0.5", time.Hour)
+			onDevice := func(keys ...wgtypes.Key) {
+				t.Helper()
+				for _, k := range keys {
+					if f.dev.peers[k] == nil {
+						t.Fatalf("peer %s is not on the device: %v", k, f.dev.peers)
+					}
+				}
+				if len(f.dev.peers) != len(keys) {
+					t.Fatalf("device holds %d peers, want %d", len(f.dev.peers), len(keys))
+				}
+			}
+			f.d.handle(ctx, &peerfeed.Response{Index: 1, Full: true, AddressPool: pools, Peers: []peerfeed.Peer{a, b}})
+			onDevice(keyA, keyB)
+
+			tt.fail(f.dev)
+			f.d.handle(ctx, &peerfeed.Response{Index: 2, Full: true, AddressPool: pools, Peers: []peerfeed.Peer{a, b, c}})
+			onDevice(keyA, keyB)
+			if !f.d.retryPending {
+				t.Fatal("no retry pending after the failure")
+			}
+			tt.next(f.d)
+			onDevice(keyA, keyB, keyC)
+			if f.d.retryPending {
+				t.Fatal("a retry is still pending after the device took the changes")
+			}
+			f.d.handle(ctx, &peerfeed.Response{Index: 3, AddressPool: pools, Peers: []peerfeed.Peer{d}})
+			onDevice(keyA, keyB, keyC, keyD)
+			if f.d.index != 3 {
+				t.Fatalf("index = %d", f.d.index)
+			}
+		})
 	}
 }
