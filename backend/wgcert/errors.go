@@ -17,6 +17,9 @@ var (
 	ErrNotX25519 = errors.New("certificate public key is not an X25519 key")
 	// ErrUnknownAuthority means a certificate is not signed by any trusted CA.
 	ErrUnknownAuthority = errors.New("certificate signed by unknown authority")
+	// ErrCAExpired means the CA that signed a certificate is not valid at
+	// the time of verification: expired, or not valid yet.
+	ErrCAExpired = errors.New("issuing CA not valid")
 	// ErrExpired means the time is after a certificate's NotAfter.
 	ErrExpired = errors.New("certificate expired")
 	// ErrNotYetValid means the time is before a certificate's NotBefore.

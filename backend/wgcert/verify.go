@@ -32,7 +32,8 @@ type VerifyOptions struct {
 // Verify reports why c is not to be trusted at time now, or nil.
 //
 // The checks, in order: the signature chains directly to one of
-// opts.Roots (ErrUnknownAuthority), now lies within the validity period
+// opts.Roots (ErrUnknownAuthority) that is valid at now (ErrCAExpired),
+// now lies within the validity period
 // (ErrNotYetValid, ErrExpired; both bounds inclusive), the key is not a
 // low-order point (wgkey.ErrLowOrder), then the gateway (ErrWrongGateway),
 // the key (ErrKeyMismatch) and the addresses (ErrAddressOutsidePool) that
@@ -42,7 +43,7 @@ func Verify(now time.Time, c *Certificate, opts VerifyOptions) error {
 	if c == nil || c.X509 == nil {
 		return errors.New("no certificate to verify")
 	}
-	if err := checkAuthority(c.X509, opts.Roots); err != nil {
+	if err := checkAuthority(now, c.X509, opts.Roots); err != nil {
 		return err
 	}
 	signed, err := fromX509(c.X509)
@@ -77,15 +78,31 @@ func Verify(now time.Time, c *Certificate, opts VerifyOptions) error {
 }
 
 // checkAuthority reports ErrUnknownAuthority unless one of roots issued
-// cert: same name as cert's issuer and a valid signature.
-func checkAuthority(cert *x509.Certificate, roots []*x509.Certificate) error {
+// cert: same name as cert's issuer and a valid signature; and
+// ErrCAExpired when every root that issued it is outside its validity
+// period at now.
+func checkAuthority(now time.Time, cert *x509.Certificate, roots []*x509.Certificate) error {
+	var invalid error
 	for _, root := range roots {
 		if root == nil || !bytes.Equal(cert.RawIssuer, root.RawSubject) {
 			continue
 		}
-		if cert.CheckSignatureFrom(root) == nil {
+		if cert.CheckSignatureFrom(root) != nil {
+			continue
+		}
+		switch {
+		case now.Before(root.NotBefore):
+			invalid = fmt.Errorf("%w: issuing CA %q valid from %s, now is %s", ErrCAExpired,
+				root.Subject.String(), root.NotBefore.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+		case now.After(root.NotAfter):
+			invalid = fmt.Errorf("%w: issuing CA %q expired at %s, now is %s", ErrCAExpired,
+				root.Subject.String(), root.NotAfter.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+		default:
 			return nil
 		}
+	}
+	if invalid != nil {
+		return invalid
 	}
 	return fmt.Errorf("%w: issuer %q (authority key id %x) matches none of the %d trusted CAs",
 		ErrUnknownAuthority, cert.Issuer.String(), cert.AuthorityKeyId, len(roots))

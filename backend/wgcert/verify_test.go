@@ -1,6 +1,7 @@
 package wgcert
 
 import (
+	"crypto/rand"
 	"crypto/x509"
 	"net/netip"
 	"testing"
@@ -109,4 +110,47 @@ func TestVerifyReadsTheSignedCertificate(t *testing.T) {
 func TestVerifyNil(t *testing.T) {
 	require.Error(t, Verify(testNow, nil, VerifyOptions{}))
 	require.Error(t, Verify(testNow, &Certificate{PublicKey: wgtypes.Key{1}}, VerifyOptions{}))
+}
+
+// reissueCA returns ca's certificate issued again, self-signed with the
+// same name and key, for another validity period.
+func reissueCA(t testing.TB, ca testCA, notBefore, notAfter time.Time) *x509.Certificate {
+	t.Helper()
+	tmpl := *ca.Cert
+	tmpl.NotBefore, tmpl.NotAfter = notBefore, notAfter
+	der, err := x509.CreateCertificate(rand.Reader, &tmpl, &tmpl, ca.Signer.Public(), ca.Signer)
+	require.NoError(t, err)
+	cert, err := x509.ParseCertificate(der)
+	require.NoError(t, err)
+	return cert
+}
+
+// TestVerifyChecksTheCAValidity: a leaf is worth nothing once its CA has
+// expired (or before the CA is valid), even while the leaf itself is.
+func TestVerifyChecksTheCAValidity(t *testing.T) {
+	ca := newCA(t, KeyTypeEd25519, "test CA")
+	c := issue(t, ca, newTemplate(t, newKey(t))) // valid testNow-1m .. testNow+1h
+	expired := reissueCA(t, ca, testNow.Add(-48*time.Hour), testNow.Add(-time.Second))
+	future := reissueCA(t, ca, testNow.Add(time.Second), testNow.AddDate(1, 0, 0))
+
+	tests := []struct {
+		name    string
+		roots   []*x509.Certificate
+		wantMsg string
+	}{
+		{"CA expired", []*x509.Certificate{expired}, "issuing CA \"CN=test CA\" expired at 2026-03-01T11:59:59Z, now is 2026-03-01T12:00:00Z"},
+		{"CA not yet valid", []*x509.Certificate{future}, "issuing CA \"CN=test CA\" valid from 2026-03-01T12:00:01Z, now is 2026-03-01T12:00:00Z"},
+		{"CA expired, its renewal valid", []*x509.Certificate{expired, ca.Cert}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := Verify(testNow, c, VerifyOptions{Roots: tt.roots})
+			if tt.wantMsg == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, ErrCAExpired)
+			require.Contains(t, err.Error(), tt.wantMsg)
+		})
+	}
 }

@@ -112,6 +112,7 @@ func reasonOf(err error) string {
 		label string
 	}{
 		{wgcert.ErrUnknownAuthority, "authority"},
+		{wgcert.ErrCAExpired, "ca_expired"},
 		{wgcert.ErrExpired, "expired"},
 		{wgcert.ErrNotYetValid, "not_yet_valid"},
 		{wgcert.ErrWrongGateway, "gateway"},

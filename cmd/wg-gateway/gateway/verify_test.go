@@ -90,6 +90,15 @@ func TestVerifierRejects(t *testing.T) {
 			return e
 		}(), "serial"},
 	}
+	t.Run("CA expired", func(t *testing.T) {
+		// A day later the CA (valid for 24 h) has expired; the leaf has not.
+		later := now.Add(25 * time.Hour)
+		e := entry(sign(tmpl(func(t *wgcert.Template) { t.NotAfter = later.Add(time.Hour) })), pub.String())
+		_, rej := v.Verify(later, e, pools)
+		if rej == nil || rej.Reason != "ca_expired" {
+			t.Fatalf("rejection %v, want ca_expired", rej)
+		}
+	})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, rej := v.Verify(now, tt.entry, pools)
