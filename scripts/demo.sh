@@ -209,7 +209,7 @@ say "wg-gateway: keeps ${gw_if} equal to the certified, unrevoked peers of gw1"
 background wg-gateway env VAULT_TOKEN= bin/wg-gateway -gateway gw1 -interface "${gw_if}" \
   -private-key-file "${work}/gateway.key" -listen-port 51820 \
   -role-id-file "${work}/gateway-gw1.role-id" -secret-id-file "${work}/gateway-gw1.secret-id" \
-  -metrics-addr "" -instance-id demo-gateway
+  -metrics-addr "" -instance-id demo-gateway -state-dir "${work}"
 gateway_reported() { "${vault}" read -field=instances wg/gateways/gw1/status | grep -q demo-gateway; }
 until_ok 20 gateway_reported || die "wg-gateway never reported to wg/gateways/gw1/status"
 ok "wg-gateway is running and reporting to wg/gateways/gw1/status"

@@ -43,7 +43,10 @@ func startGateway(t *testing.T, vaultAddr string, args ...string) *gatewayProc {
 		env:     append(os.Environ(), "VAULT_ADDR="+vaultAddr, "VAULT_TOKEN="),
 		out:     &syncBuffer{},
 	}
-	g.args = append([]string{"-metrics-addr", g.metrics, "-status-interval", "50ms", "-log-level", "debug"}, args...)
+	// The CAs it pins on first contact stay in a directory of the test's
+	// own, kept across restarts of the daemon.
+	g.args = append([]string{"-metrics-addr", g.metrics, "-status-interval", "50ms", "-log-level", "debug",
+		"-state-dir", t.TempDir()}, args...)
 	g.start()
 	t.Cleanup(func() {
 		g.stop()

@@ -136,6 +136,12 @@ func (b *bench) startGateway(m *wgMount, iface *wgIface, tag string) (*gatewayPr
 		exited:  make(chan struct{}),
 		applied: make(chan struct{}, 1),
 	}
+	// A fresh state directory: the CAs of an earlier run's Vault are not
+	// this one's, and the daemon pins this one's on first contact.
+	stateDir := filepath.Join(dir, "state")
+	if err := os.RemoveAll(stateDir); err != nil {
+		return nil, err
+	}
 	logFile, err := os.Create(g.logPath)
 	if err != nil {
 		return nil, err
@@ -143,7 +149,8 @@ func (b *bench) startGateway(m *wgMount, iface *wgIface, tag string) (*gatewayPr
 	g.cmd = exec.Command(b.bins.gateway, "-gateway", m.gateway, "-mount", m.path, "-interface", iface.name,
 		"-private-key-file", filepath.Join(dir, "private-key"),
 		"-role-id-file", filepath.Join(dir, "role-id"), "-secret-id-file", filepath.Join(dir, "secret-id"),
-		"-metrics-addr", g.metrics, "-poll-wait", "30s", "-log-level", "debug", "-instance-id", "bench-"+tag)
+		"-metrics-addr", g.metrics, "-poll-wait", "30s", "-log-level", "debug", "-instance-id", "bench-"+tag,
+		"-state-dir", stateDir)
 	g.cmd.Env = append(os.Environ(), "VAULT_ADDR="+b.vault.addr, "VAULT_TOKEN=")
 	if b.p.Profile {
 		g.profile = filepath.Join(dir, "wg-gateway.cpu.pprof")

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"errors"
+	"strings"
 	"time"
 )
 
@@ -26,8 +27,9 @@ type Config struct {
 	RoleIDFile   string
 	SecretIDFile string
 
-	// CAFile pins the trusted CA bundle (PEM); empty fetches ca/pem from
-	// the mount at start and on every full resync.
+	// CAFile, if set, is the trusted CA bundle (PEM), read at start and on
+	// SIGHUP. Empty pins the mount's CAs in StateDir on first contact and
+	// trusts a new CA of ca/pem only when a pinned one cross-signs it.
 	CAFile string
 	// StateDir holds what the daemon pins without -ca-file: the CAs it
 	// trusts (<gateway>.trust.pem) and the address pools it manages
@@ -57,6 +59,8 @@ func (c *Config) Validate() error {
 	switch {
 	case c.Gateway == "":
 		return errors.New("-gateway is required")
+	case strings.ContainsAny(c.Gateway, `/\`) || strings.HasPrefix(c.Gateway, "."):
+		return errors.New("-gateway must not contain a slash or start with a dot")
 	case c.Interface == "":
 		return errors.New("-interface is required")
 	case c.RoleIDFile == "" || c.SecretIDFile == "":

@@ -15,7 +15,6 @@ import (
 
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/backoff"
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/peerfeed"
-	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgcert"
 )
 
 // A Daemon keeps one WireGuard interface equal to the certified,
@@ -145,15 +144,26 @@ func (d *Daemon) Run(ctx context.Context) error {
 		case <-resync.C:
 			d.requestFull()
 		case <-d.Reload:
-			d.logger.Info("reloading files")
-			if err := d.configureInterface(); err != nil {
-				d.logger.Error("reload private key", "error", err)
-			}
-			d.vault.forgetSecretID()
-			d.requestFull()
+			d.reload()
 		}
 		d.schedule(expiry)
 	}
+}
+
+// reload re-reads the files (private key, CA file, credentials) and asks
+// for the full set, which is verified again with the CAs read.
+func (d *Daemon) reload() {
+	d.logger.Info("reloading files")
+	if err := d.configureInterface(); err != nil {
+		d.logger.Error("reload private key", "error", err)
+	}
+	if d.cfg.CAFile != "" {
+		if err := d.readCAFile(); err != nil {
+			d.logger.Error("reload CA file; keeping the CAs we trust", "error", err)
+		}
+	}
+	d.vault.forgetSecretID()
+	d.requestFull()
 }
 
 // configureInterface sets the interface's private key and port, if given.
@@ -179,28 +189,6 @@ func (d *Daemon) configureInterface() error {
 	if err := d.device.ConfigureDevice(d.cfg.Interface, cfg); err != nil {
 		return fmt.Errorf("configure %s: %w", d.cfg.Interface, err)
 	}
-	return nil
-}
-
-// loadCA sets the trusted roots from -ca-file or from the mount's ca/pem.
-func (d *Daemon) loadCA(ctx context.Context) error {
-	var pemText []byte
-	var err error
-	if d.cfg.CAFile != "" {
-		var s string
-		s, err = readFile(d.cfg.CAFile)
-		pemText = []byte(s)
-	} else {
-		pemText, err = d.vault.caBundle(ctx)
-	}
-	if err != nil {
-		return fmt.Errorf("CA: %w", err)
-	}
-	roots, err := wgcert.ParseCertificatesPEM(pemText)
-	if err != nil || len(roots) == 0 {
-		return fmt.Errorf("CA: no certificate in the bundle (%v)", err)
-	}
-	d.verifier.Roots = roots
 	return nil
 }
 
@@ -265,10 +253,7 @@ func (d *Daemon) poll(ctx context.Context, out chan<- pollResult) {
 func (d *Daemon) handle(ctx context.Context, resp *peerfeed.Response) {
 	start := d.now()
 	if resp.Full && d.cfg.CAFile == "" {
-		if err := d.loadCA(ctx); err != nil {
-			d.logger.Warn("refreshing the CA failed; keeping the one we have", "error", err)
-			d.metrics.vaultErrors.WithLabelValues("ca").Inc()
-		}
+		d.refreshCA(ctx)
 	}
 	d.pools = parsePools(resp.AddressPool)
 	if resp.Full {

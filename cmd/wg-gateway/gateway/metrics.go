@@ -15,6 +15,8 @@ type metrics struct {
 	rejected     *prometheus.CounterVec
 	vaultErrors  *prometheus.CounterVec
 	expired      prometheus.Counter
+	caExpiry     *prometheus.GaugeVec
+	caRefused    prometheus.Counter
 }
 
 func newMetrics() *metrics {
@@ -43,8 +45,15 @@ func newMetrics() *metrics {
 		expired: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "wg_gateway_expired_peers_total", Help: "Peers removed because their certificate expired.",
 		}),
+		caExpiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "wg_gateway_ca_expiry_seconds", Help: "When each trusted CA expires (its NotAfter, Unix time), by subject key id.",
+		}, []string{"subject_key_id"}),
+		caRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "wg_gateway_ca_refused_total", Help: "CAs of the mount's bundle not trusted: neither pinned nor cross-signed by a pinned CA.",
+		}),
 	}
 	m.registry.MustRegister(m.peers, m.appliedIndex, m.lastSync, m.applySeconds, m.rejected, m.vaultErrors, m.expired,
+		m.caExpiry, m.caRefused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -1,0 +1,13 @@
+package gateway
+
+import "errors"
+
+// Sentinel errors of the daemon, compared with errors.Is.
+var (
+	// ErrNoTrustedCA means a CA bundle leaves the daemon no CA to trust:
+	// none of the pinned CAs is in it and no new one is cross-signed by
+	// one of them. The daemon keeps the CAs it trusted.
+	ErrNoTrustedCA = errors.New("no trusted CA in the bundle")
+	// ErrNoCA means a CA bundle or state file holds no CA certificate.
+	ErrNoCA = errors.New("no CA certificate")
+)

@@ -1,0 +1,68 @@
+package gateway
+
+import (
+	"crypto/x509"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgcert"
+)
+
+// trustFile is where the daemon pins the CAs it trusts when no -ca-file
+// is given: <state dir>/<gateway>.trust.pem.
+func (c *Config) trustFile() string {
+	return filepath.Join(c.StateDir, c.Gateway+".trust.pem")
+}
+
+// readCAs reads a PEM file of CA certificates. A file that does not exist
+// is an error satisfying errors.Is(err, fs.ErrNotExist); one without a
+// certificate is ErrNoCA.
+func readCAs(path string) ([]*x509.Certificate, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	cas, err := wgcert.ParseCertificatesPEM(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(cas) == 0 {
+		return nil, fmt.Errorf("%s: %w", path, ErrNoCA)
+	}
+	return cas, nil
+}
+
+// writeCAs replaces path with the CAs as PEM, atomically: a reader (or a
+// crash) sees the old file or the new one, never a part.
+func writeCAs(path string, cas []*x509.Certificate) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	var b strings.Builder
+	for _, c := range cas {
+		b.WriteString(wgcert.EncodePEM(c.Raw))
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) // after the rename, a no-op
+	if _, err := tmp.WriteString(b.String()); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(0o644); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
