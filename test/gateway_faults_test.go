@@ -3,6 +3,7 @@ package test
 import (
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -23,6 +24,13 @@ type gatewayOnly struct {
 
 func newGatewayOnly(t *testing.T) *gatewayOnly {
 	t.Helper()
+	return newGatewayOnlyWith(t, nil)
+}
+
+// newGatewayOnlyWith is newGatewayOnly with more arguments for the daemon,
+// made by args (if not nil) once Vault and the engine are set up.
+func newGatewayOnlyWith(t *testing.T, args func(*vaultServer) []string) *gatewayOnly {
+	t.Helper()
 	requireNetTools(t)
 	g := &gatewayOnly{vault: startVault(t)}
 	s := g.vault
@@ -36,8 +44,12 @@ func newGatewayOnly(t *testing.T) *gatewayOnly {
 	roleID, secretID := writeAppRoleCredentials(t, s, t.TempDir(), "gateway-gw1", false)
 	g.gwIf = newWG(t, newNetns(t), "10.77.0.1/16", 0)
 	g.proxy = newFeedTamperer(t, s.addr)
-	g.daemon = startGateway(t, g.proxy.url, "-gateway", "gw1", "-interface", g.gwIf.name,
-		"-role-id-file", roleID, "-secret-id-file", secretID, "-poll-wait", "30s")
+	daemonArgs := []string{"-gateway", "gw1", "-interface", g.gwIf.name,
+		"-role-id-file", roleID, "-secret-id-file", secretID, "-poll-wait", "30s"}
+	if args != nil {
+		daemonArgs = append(daemonArgs, args(s)...)
+	}
+	g.daemon = startGateway(t, g.proxy.url, daemonArgs...)
 	g.daemon.waitHealthy()
 	return g
 }
@@ -150,4 +162,30 @@ func TestGatewayPartition(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return g.equalKeys(t, map[wgtypes.Key]bool{longKey: true, laterKey: true})
 	}, 20*time.Second, 50*time.Millisecond, "the gateway did not converge after the partition")
+}
+
+// TestGatewayCAFileReload takes a CA out of -ca-file and sends SIGHUP: the
+// daemon no longer trusts it, and the peers it signed leave; put back, they
+// return.
+func TestGatewayCAFileReload(t *testing.T) {
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	_, otherCA := foreignEntry(t)
+	var mountCA string
+	g := newGatewayOnlyWith(t, func(s *vaultServer) []string {
+		mountCA = mountCAPEM(t, s)
+		require.NoError(t, os.WriteFile(caFile, []byte(mountCA+otherCA), 0o644))
+		return []string{"-ca-file", caFile}
+	})
+	key, _ := g.issue(t, "")
+	require.Eventually(t, func() bool { return g.interfaceKeys(t)[key] }, 5*time.Second, 10*time.Millisecond)
+
+	require.NoError(t, os.WriteFile(caFile, []byte(otherCA), 0o644))
+	g.daemon.hup()
+	require.Eventually(t, func() bool { return !g.interfaceKeys(t)[key] }, 10*time.Second, 10*time.Millisecond,
+		"the peer of a CA taken out of -ca-file stayed after SIGHUP")
+
+	require.NoError(t, os.WriteFile(caFile, []byte(mountCA), 0o644))
+	g.daemon.hup()
+	require.Eventually(t, func() bool { return g.interfaceKeys(t)[key] }, 10*time.Second, 10*time.Millisecond,
+		"the peer did not come back when its CA was put back")
 }

@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -92,6 +94,27 @@ func (g *gatewayProc) kill() {
 	<-g.exited
 }
 
+// hup sends SIGHUP: the daemon re-reads its files and resyncs.
+func (g *gatewayProc) hup() {
+	g.t.Helper()
+	require.NoError(g.t, g.cmd.Process.Signal(syscall.SIGHUP))
+}
+
+// metric returns the value of one series of the daemon's /metrics (its
+// name with labels, as exposed), or -1 when it is not there.
+func (g *gatewayProc) metric(series string) float64 {
+	_, text := g.get("/metrics")
+	for _, line := range strings.Split(text, "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err == nil {
+				return f
+			}
+		}
+	}
+	return -1
+}
+
 // get fetches a path of the daemon's metrics listener.
 func (g *gatewayProc) get(path string) (int, string) {
 	resp, err := http.Get("http://" + g.metrics + path)
@@ -113,14 +136,16 @@ func (g *gatewayProc) waitHealthy() {
 }
 
 // feedTamperer is a reverse proxy in front of Vault that adds entries to
-// the peers of every peer-feed answer while inject is set: what a
-// compromised or buggy path between Vault and a gateway could do.
+// the peers of every peer-feed answer while inject is set, and CAs of its
+// own to ca/pem while extraCA is set: what a compromised or buggy path
+// between Vault and a gateway could do.
 type feedTamperer struct {
-	mu     sync.Mutex
-	inject []peerfeed.Peer
-	down   bool // answer nothing: Vault unreachable
-	conns  map[net.Conn]bool
-	url    string
+	mu      sync.Mutex
+	inject  []peerfeed.Peer
+	extraCA string
+	down    bool // answer nothing: Vault unreachable
+	conns   map[net.Conn]bool
+	url     string
 }
 
 func newFeedTamperer(t *testing.T, vaultAddr string) *feedTamperer {
@@ -158,6 +183,13 @@ func (ft *feedTamperer) set(entries []peerfeed.Peer) {
 	ft.inject = entries
 }
 
+// addCA makes ca/pem answer with pemText after the mount's CAs ("" stops).
+func (ft *feedTamperer) addCA(pemText string) {
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	ft.extraCA = pemText
+}
+
 // partition makes Vault unreachable through the proxy (down), cutting the
 // connections in flight, or reachable again.
 func (ft *feedTamperer) partition(down bool) {
@@ -191,28 +223,37 @@ func (ft *feedTamperer) isDown() bool {
 
 func (ft *feedTamperer) modify(resp *http.Response) error {
 	ft.mu.Lock()
-	inject := ft.inject
+	inject, extraCA := ft.inject, ft.extraCA
 	ft.mu.Unlock()
+	if extraCA != "" && resp.StatusCode == http.StatusOK && resp.Request.URL.Path == "/v1/wg/ca/pem" {
+		return replaceBody(resp, func(body []byte) ([]byte, error) { return append(body, extraCA...), nil })
+	}
 	if len(inject) == 0 || resp.StatusCode != http.StatusOK || !isPeersPath(resp.Request.URL.Path) {
 		return nil
 	}
+	return replaceBody(resp, func(body []byte) ([]byte, error) {
+		var doc map[string]any
+		if err := json.Unmarshal(body, &doc); err != nil {
+			return nil, err
+		}
+		data := doc["data"].(map[string]any)
+		peers, _ := data["peers"].([]any)
+		for _, e := range inject {
+			peers = append(peers, e)
+		}
+		data["peers"] = peers
+		return json.Marshal(doc)
+	})
+}
+
+// replaceBody replaces resp's body with what edit makes of it.
+func replaceBody(resp *http.Response, edit func([]byte) ([]byte, error)) error {
 	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if err != nil {
 		return err
 	}
-	var doc map[string]any
-	if err := json.Unmarshal(body, &doc); err != nil {
-		return err
-	}
-	data := doc["data"].(map[string]any)
-	peers, _ := data["peers"].([]any)
-	for _, e := range inject {
-		peers = append(peers, e)
-	}
-	data["peers"] = peers
-	body, err = json.Marshal(doc)
-	if err != nil {
+	if body, err = edit(body); err != nil {
 		return err
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(body))

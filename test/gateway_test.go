@@ -3,6 +3,8 @@ package test
 import (
 	"crypto/x509"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -222,7 +224,7 @@ func TestGatewayEnforcesCertificates(t *testing.T) {
 	// 6. Entries whose certificate is signed by another CA, bound to another
 	// gateway, expired, or for another key than the entry's are never
 	// applied, even on the gateway's own feed.
-	foreign := foreignEntry(t)
+	foreign, foreignCA := foreignEntry(t)
 	otherGW, err := s.root.Logical().Write("wg/issue/gw2-laptop", map[string]any{"public_key": mustPub(t)})
 	require.NoError(t, err)
 	expired, err := s.root.Logical().Write("wg/issue/laptop", map[string]any{"public_key": mustPub(t), "ttl": "1s"})
@@ -257,6 +259,34 @@ func TestGatewayEnforcesCertificates(t *testing.T) {
 		}
 		return true
 	}, 5*time.Second, 50*time.Millisecond, "rejections are counted by reason")
+
+	// 7. The proxy also serves its own CA in ca/pem, beside the mount's: a
+	// full resync (SIGHUP) does not make the daemon trust it, nor does a
+	// restart (the CA was pinned on first contact).
+	tt.tamperer.addCA(foreignCA)
+	foreignKey, err := wgtypes.ParseKey(foreign.PublicKey)
+	require.NoError(t, err)
+	authority := `wg_gateway_rejected_certificates_total{reason="authority"}`
+	foreignOrRejected := func(before float64) func() bool {
+		return func() bool { return tt.gwIf.hasPeer(t, foreignKey) || tt.daemon.metric(authority) > before }
+	}
+	before := tt.daemon.metric(authority)
+	tt.daemon.hup()
+	require.Eventually(t, foreignOrRejected(before), 10*time.Second, 20*time.Millisecond, "no full resync after SIGHUP")
+	require.False(t, tt.gwIf.hasPeer(t, foreignKey), "the peer signed by the proxy's CA reached the interface after a resync")
+	require.GreaterOrEqual(t, tt.daemon.metric("wg_gateway_ca_refused_total"), 1.0, "the proxy's CA is counted as refused")
+	require.True(t, tt.daemon.stop())
+	tt.daemon.start()
+	tt.daemon.waitHealthy()
+	require.Eventually(t, foreignOrRejected(0), 10*time.Second, 20*time.Millisecond, "no full sync after the restart")
+	require.False(t, tt.gwIf.hasPeer(t, foreignKey), "the peer signed by the proxy's CA reached the interface after a restart")
+	require.True(t, tt.gatewayHasDevice(), "the certified device left")
+	mountCAs, err := wgcert.ParseCertificatesPEM([]byte(mountCAPEM(t, s)))
+	require.NoError(t, err)
+	require.Equal(t, float64(mountCAs[0].NotAfter.Unix()),
+		tt.daemon.metric(fmt.Sprintf(`wg_gateway_ca_expiry_seconds{subject_key_id="%x"}`, mountCAs[0].SubjectKeyId)),
+		"the metric shows when the trusted CA expires")
+	tt.tamperer.addCA("")
 	tt.tamperer.set(nil)
 	s.cli("lease", "revoke", third.LeaseID)
 	require.Eventually(t, func() bool { return !tt.gatewayHasDevice() }, 2*time.Second, time.Millisecond)
@@ -344,8 +374,8 @@ func TestGatewayPolicy(t *testing.T) {
 }
 
 // foreignEntry is a feed entry for a fresh key with a certificate from a
-// CA that is not the mount's.
-func foreignEntry(t *testing.T) peerfeed.Peer {
+// CA that is not the mount's (with the same name), and that CA.
+func foreignEntry(t *testing.T) (entry peerfeed.Peer, caPEM string) {
 	t.Helper()
 	now := time.Now()
 	certDER, keyDER, err := wgcert.GenerateCA("ed25519", "Tunnel Test CA", now.Add(-time.Hour), now.Add(time.Hour))
@@ -367,7 +397,7 @@ func foreignEntry(t *testing.T) peerfeed.Peer {
 	return peerfeed.Peer{
 		SerialNumber: serial.Text(16), PublicKey: pub.String(), AllowedIPs: []string{"10.77.0.98/32"},
 		Certificate: wgcert.EncodePEM(der), Expiration: now.Add(time.Hour),
-	}
+	}, wgcert.EncodePEM(certDER)
 }
 
 func wgtypesGenerate() (wgtypes.Key, wgtypes.Key, error) {
@@ -381,4 +411,15 @@ func jsonInt(t *testing.T, v any) int64 {
 	n, err := v.(json.Number).Int64()
 	require.NoError(t, err)
 	return n
+}
+
+// mountCAPEM is what the mount serves as ca/pem.
+func mountCAPEM(t *testing.T, s *vaultServer) string {
+	t.Helper()
+	resp, err := s.root.Logical().ReadRaw("wg/ca/pem")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return string(b)
 }

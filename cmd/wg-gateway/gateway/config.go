@@ -31,9 +31,9 @@ type Config struct {
 	// SIGHUP. Empty pins the mount's CAs in StateDir on first contact and
 	// trusts a new CA of ca/pem only when a pinned one cross-signs it.
 	CAFile string
-	// StateDir holds what the daemon pins without -ca-file: the CAs it
-	// trusts (<gateway>.trust.pem) and the address pools it manages
-	// (<gateway>.pools).
+	// StateDir holds what the daemon pins: without CAFile the CAs it
+	// trusts (<gateway>.trust.pem), with KeepUnmanaged the address pools
+	// it manages (<gateway>.pools).
 	StateDir string
 
 	// MetricsAddr is where /metrics and /healthz listen; empty disables.
@@ -73,6 +73,8 @@ func (c *Config) Validate() error {
 		return errors.New("-poll-wait must be between 1s and 60s")
 	case c.CAFile == "" && c.StateDir == "":
 		return errors.New("-state-dir is required without -ca-file (it keeps the pinned CAs)")
+	case c.KeepUnmanaged && c.StateDir == "":
+		return errors.New("-state-dir is required with -keep-unmanaged (it keeps the managed pools)")
 	case c.InstanceID == "":
 		return errors.New("-instance-id is required")
 	}

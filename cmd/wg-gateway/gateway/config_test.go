@@ -27,6 +27,7 @@ func TestConfigValidate(t *testing.T) {
 		{"no resync interval", func(c *Config) { c.ResyncInterval = 0 }, "-resync-interval"},
 		{"no state dir without a CA file", func(c *Config) { c.StateDir = "" }, "-state-dir"},
 		{"a CA file needs no state dir", func(c *Config) { c.StateDir, c.CAFile = "", "/etc/ca.pem" }, ""},
+		{"-keep-unmanaged needs one", func(c *Config) { c.StateDir, c.CAFile, c.KeepUnmanaged = "", "/etc/ca.pem", true }, "-state-dir"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

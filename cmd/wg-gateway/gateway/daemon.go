@@ -32,7 +32,8 @@ type Daemon struct {
 	Reload chan struct{}
 
 	verifier Verifier
-	pools    []netip.Prefix
+	pools    []netip.Prefix // of the last feed answer: what certificates' addresses must lie in
+	managed  []netip.Prefix // every pool ever seen: with -keep-unmanaged, the peers the daemon manages
 	peers    *peerState
 	index    uint64
 	rejected map[string]string // serial → reason
@@ -97,6 +98,9 @@ type pollResult struct {
 // Run logs in, then follows the feed and applies it until ctx is done.
 func (d *Daemon) Run(ctx context.Context) error {
 	if err := d.configureInterface(); err != nil {
+		return err
+	}
+	if err := d.loadManagedPools(); err != nil {
 		return err
 	}
 	secret := d.vault.loginRetry(ctx)
@@ -256,6 +260,9 @@ func (d *Daemon) handle(ctx context.Context, resp *peerfeed.Response) {
 		d.refreshCA(ctx)
 	}
 	d.pools = parsePools(resp.AddressPool)
+	if d.cfg.KeepUnmanaged {
+		d.pinPools(d.pools)
+	}
 	if resp.Full {
 		if d.handleFull(resp, start) {
 			d.metrics.applySeconds.Observe(d.now().Sub(start).Seconds())
@@ -466,12 +473,13 @@ func (d *Daemon) retryDevice() {
 }
 
 // keepUnmanaged is the rule for peers the daemon did not put on the
-// interface: with -keep-unmanaged, those with no address in the pools stay.
+// interface: with -keep-unmanaged, those with no address in the managed
+// pools stay.
 func (d *Daemon) keepUnmanaged() func(wgtypes.Key, []netip.Prefix) bool {
 	if !d.cfg.KeepUnmanaged {
 		return nil
 	}
-	return func(_ wgtypes.Key, ips []netip.Prefix) bool { return !anyInPools(ips, d.pools) }
+	return func(_ wgtypes.Key, ips []netip.Prefix) bool { return !anyInPools(ips, d.managed) }
 }
 
 // logChanges logs how many peers an apply added or removed.

@@ -77,7 +77,7 @@ func newDaemonFixture(t testing.TB, keepUnmanaged bool, existing Interface) *dae
 	dev := &fakeDevice{peers: existing}
 	d, err := New(Config{
 		Gateway: "gw1", Mount: "wg", Interface: "wg0", RoleIDFile: "r", SecretIDFile: "s", CAFile: caFile,
-		ResyncInterval: time.Minute, PollWait: 30 * time.Second, InstanceID: "test", KeepUnmanaged: keepUnmanaged,
+		ResyncInterval: time.Minute, PollWait: 30 * time.Second, InstanceID: "test", KeepUnmanaged: keepUnmanaged, StateDir: t.TempDir(),
 	}, api, dev, hclog.NewNullLogger())
 	if err != nil {
 		t.Fatal(err)

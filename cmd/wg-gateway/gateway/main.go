@@ -33,7 +33,7 @@ func Main(args []string, version string) int {
 	fs.StringVar(&cfg.RoleIDFile, "role-id-file", "", "file with the AppRole role_id (required)")
 	fs.StringVar(&cfg.SecretIDFile, "secret-id-file", "", "file with the AppRole secret_id, or a response-wrapping token for it (required)")
 	fs.StringVar(&cfg.CAFile, "ca-file", "", "PEM bundle of trusted CAs, re-read on SIGHUP; unset pins <mount>/ca/pem on first contact in -state-dir")
-	fs.StringVar(&cfg.StateDir, "state-dir", "/var/lib/wg-gateway", "where the CAs pinned on first contact are kept (<gateway>.trust.pem); unused with -ca-file")
+	fs.StringVar(&cfg.StateDir, "state-dir", "/var/lib/wg-gateway", "where the daemon pins the CAs it trusts without -ca-file (<gateway>.trust.pem) and, with -keep-unmanaged, the pools it manages (<gateway>.pools)")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "127.0.0.1:9586", "listen address of /metrics and /healthz; empty disables")
 	fs.DurationVar(&cfg.ResyncInterval, "resync-interval", 5*time.Minute, "how often to fetch the full peer set and re-read the interface")
 	fs.DurationVar(&cfg.PollWait, "poll-wait", 30*time.Second, "how long one long-poll of the peer feed waits, whole seconds from 1s to 60s (Vault may answer sooner)")

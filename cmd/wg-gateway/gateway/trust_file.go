@@ -34,22 +34,27 @@ func readCAs(path string) ([]*x509.Certificate, error) {
 	return cas, nil
 }
 
-// writeCAs replaces path with the CAs as PEM, atomically: a reader (or a
-// crash) sees the old file or the new one, never a part.
+// writeCAs replaces path with the CAs as PEM.
 func writeCAs(path string, cas []*x509.Certificate) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
 	var b strings.Builder
 	for _, c := range cas {
 		b.WriteString(wgcert.EncodePEM(c.Raw))
+	}
+	return writeAtomic(path, b.String())
+}
+
+// writeAtomic replaces path with content, atomically: a reader (or a
+// crash) sees the old file or the new one, never a part.
+func writeAtomic(path, content string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
 	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(tmp.Name()) // after the rename, a no-op
-	if _, err := tmp.WriteString(b.String()); err != nil {
+	if _, err := tmp.WriteString(content); err != nil {
 		tmp.Close()
 		return err
 	}
