@@ -12,8 +12,9 @@ import (
 )
 
 // loadCA sets the trusted CAs at start. With -ca-file they are the file's.
-// Otherwise they are the CAs pinned in the state directory, refreshed from
-// the mount's ca/pem under AcceptRoots' rules; on first contact (no state
+// Otherwise they are the CAs pinned in the state directory, which every
+// full answer refreshes from the mount's ca/pem under AcceptRoots' rules
+// (refreshCA); on first contact (no state
 // file yet) the self-signed CAs of ca/pem are pinned as they are.
 func (d *Daemon) loadCA(ctx context.Context) error {
 	if d.cfg.CAFile != "" {
@@ -22,8 +23,7 @@ func (d *Daemon) loadCA(ctx context.Context) error {
 	pinned, err := readCAs(d.cfg.trustFile())
 	switch {
 	case err == nil:
-		d.setRoots(pinned)
-		d.refreshCA(ctx)
+		d.setRoots(pinned) // the first full answer refreshes them
 		return nil
 	case errors.Is(err, fs.ErrNotExist):
 		return d.pinFirstContact(ctx)

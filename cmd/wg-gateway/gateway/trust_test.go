@@ -89,6 +89,8 @@ func TestAcceptRoots(t *testing.T) {
 	crossExpired := crossSign(t, next.cert, old, now.Add(-48*time.Hour), now.Add(-time.Hour))
 	crossByExpired := crossSign(t, next.cert, expiredOld, now.Add(-time.Minute), year)
 	renewed := selfSign(t, old, now.Add(-time.Minute), now.AddDate(5, 0, 0))
+	sameName := genCA(t, "WG CA", now.Add(-time.Minute), now.AddDate(2, 0, 0)) // a new key under old's name
+	crossSameName := crossSign(t, sameName.cert, old, now.Add(-time.Minute), year)
 	// A certificate naming old as its issuer without old's signature.
 	posing := *old.cert
 	posing.PublicKey = evil.signer.Public()
@@ -125,6 +127,8 @@ func TestAcceptRoots(t *testing.T) {
 			trusted: certs(old.cert, next.cert), added: certs(next.cert)},
 		{name: "rotation, the cross-signature first", pinned: certs(old.cert), bundle: certs(cross, next.cert, old.cert),
 			trusted: certs(next.cert, old.cert), added: certs(next.cert)},
+		{name: "rotation under the same name", pinned: certs(old.cert), bundle: certs(sameName.cert, crossSameName, old.cert),
+			trusted: certs(sameName.cert, old.cert), added: certs(sameName.cert)},
 		{name: "rotation without a cross-signature", pinned: certs(old.cert), bundle: certs(old.cert, next.cert),
 			trusted: certs(old.cert), refused: certs(next.cert), refusedBecause: "not cross-signed by a pinned CA"},
 		{name: "cross-signed by a CA that is not pinned", pinned: certs(old.cert), bundle: certs(old.cert, evil.cert, next.cert, crossByEvil),
