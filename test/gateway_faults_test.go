@@ -189,3 +189,20 @@ func TestGatewayCAFileReload(t *testing.T) {
 	require.Eventually(t, func() bool { return g.interfaceKeys(t)[key] }, 10*time.Second, 10*time.Millisecond,
 		"the peer did not come back when its CA was put back")
 }
+
+// TestGatewayFollowsCARotation rotates the engine's CA under a gateway that
+// pinned the first one: the new CA is trusted through its cross-signature,
+// the first certificate it signs reaches the interface within seconds (not
+// at the next periodic resync), and the old CA's peers stay.
+func TestGatewayFollowsCARotation(t *testing.T) {
+	g := newGatewayOnly(t)
+	oldKey, _ := g.issue(t, "")
+	require.Eventually(t, func() bool { return g.interfaceKeys(t)[oldKey] }, 5*time.Second, 10*time.Millisecond)
+
+	g.vault.cli("write", "wg/config/ca", "common_name=Test CA 2")
+	newKey, _ := g.issue(t, "")
+	require.Eventually(t, func() bool { return g.equalKeys(t, map[wgtypes.Key]bool{oldKey: true, newKey: true}) },
+		10*time.Second, 20*time.Millisecond, "the first certificate of the rotated CA never reached the interface:\n%s", g.daemon.out)
+	require.Contains(t, g.daemon.out.String(), "trusting a new CA, cross-signed by a pinned one")
+	require.Zero(t, g.daemon.metric("wg_gateway_ca_refused_total"))
+}

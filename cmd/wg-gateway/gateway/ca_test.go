@@ -169,6 +169,26 @@ func TestDaemonPinsTheCA(t *testing.T) {
 		t.Fatalf("wg_gateway_ca_expiry_seconds = %v", got)
 	}
 
+	// The first certificate of a new CA comes in a delta: it asks for a
+	// full resync (which refreshes the CAs), once per unknownCAResync.
+	d.wantFull = false
+	rotated := genCA(t, "WG CA 3", now.Add(-time.Minute), now.AddDate(2, 0, 0))
+	pRotated, _ := peerOf(t, rotated, "10.77.0.5", now)
+	d.handle(ctx, &peerfeed.Response{Index: 4, AddressPool: []string{"10.77.0.0/24"}, Peers: []peerfeed.Peer{pRotated}})
+	if !d.wantFull {
+		t.Fatal("a certificate of an unknown CA did not ask for a full resync")
+	}
+	d.wantFull = false
+	d.handle(ctx, &peerfeed.Response{Index: 5, AddressPool: []string{"10.77.0.0/24"}, Peers: []peerfeed.Peer{pRotated}})
+	if d.wantFull {
+		t.Fatal("a second full resync within unknownCAResync")
+	}
+	d.now = func() time.Time { return now.Add(unknownCAResync) }
+	d.handle(ctx, &peerfeed.Response{Index: 6, AddressPool: []string{"10.77.0.0/24"}, Peers: []peerfeed.Peer{pRotated}})
+	if !d.wantFull {
+		t.Fatal("no full resync after unknownCAResync")
+	}
+
 	// After a restart the pins hold against a bundle of the MITM's.
 	srv.serve(evil.cert, next.cert)
 	d, dev = newPinningDaemon(t, srv, stateDir, now)

@@ -34,11 +34,13 @@ type Daemon struct {
 	verifier Verifier
 	pools    []netip.Prefix // of the last feed answer: what certificates' addresses must lie in
 	managed  []netip.Prefix // every pool ever seen: with -keep-unmanaged, the peers the daemon manages
-	peers    *peerState
-	index    uint64
-	rejected map[string]string // serial → reason
-	applied  Interface         // what the interface holds; nil: read it first
-	synced   bool
+
+	lastCAResync time.Time // when a certificate of an unknown CA last asked for a full resync
+	peers        *peerState
+	index        uint64
+	rejected     map[string]string // serial → reason
+	applied      Interface         // what the interface holds; nil: read it first
+	synced       bool
 
 	// retry re-reads and re-applies the interface after a device error,
 	// with retryBackoff between attempts; retryPending says it is armed.
@@ -279,6 +281,30 @@ func (d *Daemon) handle(ctx context.Context, resp *peerfeed.Response) {
 	d.index = resp.Index
 	if d.apply(scopeTouched, touched) {
 		d.metrics.applySeconds.Observe(d.now().Sub(start).Seconds())
+	}
+	d.resyncOnUnknownCA(start, rejections)
+}
+
+// unknownCAResync is the least time between two full resyncs asked for by
+// certificates of an unknown CA.
+const unknownCAResync = 30 * time.Second
+
+// resyncOnUnknownCA asks for a full resync, which refreshes the CAs, when
+// a delta held a certificate of an unknown CA: after a CA rotation the
+// first certificates of the new CA come that way. At most one such resync
+// every unknownCAResync, so that a feed full of strangers costs Vault
+// little.
+func (d *Daemon) resyncOnUnknownCA(now time.Time, rejections []*Rejection) {
+	if d.cfg.CAFile != "" || now.Sub(d.lastCAResync) < unknownCAResync {
+		return
+	}
+	for _, r := range rejections {
+		if r != nil && r.Reason == "authority" {
+			d.lastCAResync = now
+			d.logger.Info("a certificate of an unknown CA; refreshing the CAs with a full resync", "serial", r.Serial)
+			d.requestFull()
+			return
+		}
 	}
 }
 
