@@ -476,13 +476,10 @@ func startVaultTLS(t *testing.T) (s *vaultServer, caFile string) {
 	port := freePort(t)
 	caFile = filepath.Join(certDir, "vault-ca.pem")
 	t.Setenv("VAULT_CACERT", caFile) // for s.root, s.client and the vault CLI
-	s = &vaultServer{t: t, bin: bin, dir: dir, addr: fmt.Sprintf("https://127.0.0.1:%d", port), logs: &bytes.Buffer{}, stopped: make(chan struct{})}
-	s.cmd = exec.Command(bin, "server", "-dev", "-dev-root-token-id=root", "-dev-tls", "-dev-tls-cert-dir="+certDir,
-		fmt.Sprintf("-dev-listen-address=127.0.0.1:%d", port), "-dev-plugin-dir="+pluginDir, "-log-level=debug")
-	s.cmd.Stdout, s.cmd.Stderr = s, s
-	require.NoError(t, s.cmd.Start())
-	go func() { _ = s.cmd.Wait(); close(s.stopped) }()
+	s = &vaultServer{t: t, bin: bin, dir: dir, addr: fmt.Sprintf("https://127.0.0.1:%d", port), logs: &bytes.Buffer{}}
 	t.Cleanup(s.stop)
+	s.run(exec.Command(bin, "server", "-dev", "-dev-root-token-id=root", "-dev-tls", "-dev-tls-cert-dir="+certDir,
+		fmt.Sprintf("-dev-listen-address=127.0.0.1:%d", port), "-dev-plugin-dir="+pluginDir, "-log-level=debug"))
 
 	// The CA file appears once the server has made it.
 	require.Eventually(t, func() bool { _, err := os.Stat(caFile); return err == nil }, 30*time.Second, 50*time.Millisecond,

@@ -67,8 +67,8 @@ disable_mlock    = true
 			vaultServer: &vaultServer{t: t, bin: bin, dir: dir, addr: "http://" + a.api, logs: &bytes.Buffer{}},
 			config:      config,
 		}
-		node.start()
 		t.Cleanup(node.stop)
+		node.start()
 		c.nodes = append(c.nodes, node)
 	}
 

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -87,6 +88,9 @@ type vaultServer struct {
 	logs    *bytes.Buffer
 	logMu   sync.Mutex
 	stopped chan struct{}
+	// groups are the process groups of every Vault process started for
+	// this server: its plugins live on in them after a SIGKILL of Vault.
+	groups []int
 }
 
 // freePort returns a free TCP port on loopback.
@@ -113,14 +117,12 @@ func startVault(t *testing.T) *vaultServer {
 	sum := sha256.Sum256(data)
 
 	port := freePort(t)
-	s := &vaultServer{t: t, bin: bin, dir: dir, addr: fmt.Sprintf("http://127.0.0.1:%d", port), logs: &bytes.Buffer{}, stopped: make(chan struct{})}
-	s.cmd = exec.Command(bin, "server", "-dev", "-dev-root-token-id=root",
+	s := &vaultServer{t: t, bin: bin, dir: dir, addr: fmt.Sprintf("http://127.0.0.1:%d", port), logs: &bytes.Buffer{}}
+	cmd := exec.Command(bin, "server", "-dev", "-dev-root-token-id=root",
 		fmt.Sprintf("-dev-listen-address=127.0.0.1:%d", port), "-dev-plugin-dir="+pluginDir, "-log-level=debug")
-	s.cmd.Stdout, s.cmd.Stderr = s, s
-	s.cmd.Env = append(os.Environ(), "VAULT_DEV_ROOT_TOKEN_ID=root")
-	require.NoError(t, s.cmd.Start())
-	go func() { _ = s.cmd.Wait(); close(s.stopped) }()
+	cmd.Env = append(os.Environ(), "VAULT_DEV_ROOT_TOKEN_ID=root")
 	t.Cleanup(s.stop)
+	s.run(cmd)
 
 	s.root = s.client("root")
 	s.waitUp()
@@ -138,9 +140,28 @@ func (s *vaultServer) Write(p []byte) (int, error) {
 	return s.logs.Write(p)
 }
 
+// run starts cmd as the server's Vault process, in a process group of its
+// own that its plugins join: a SIGKILL of Vault leaves them running (they
+// are not told), and stop kills them with the group.
+func (s *vaultServer) run(cmd *exec.Cmd) {
+	s.t.Helper()
+	cmd.Stdout, cmd.Stderr = s, s
+	// SIGKILL on our death too, so that a test binary killed by -timeout
+	// leaves no Vault.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	require.NoError(s.t, cmd.Start())
+	s.cmd, s.stopped = cmd, make(chan struct{})
+	s.groups = append(s.groups, cmd.Process.Pid)
+	go func(done chan struct{}) { _ = cmd.Wait(); close(done) }(s.stopped)
+}
+
+// stop kills every process group the server started, Vault and the plugins
+// of each of its incarnations, and waits for Vault to exit.
 func (s *vaultServer) stop() {
-	if s.cmd.Process != nil {
-		_ = s.cmd.Process.Kill()
+	for _, pgid := range s.groups {
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+	}
+	if s.stopped != nil {
 		<-s.stopped
 	}
 	if s.t.Failed() {

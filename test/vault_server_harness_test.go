@@ -50,8 +50,8 @@ disable_mlock    = true
 		vaultServer: &vaultServer{t: t, bin: bin, dir: dir, addr: "http://" + addr, logs: &bytes.Buffer{}},
 		config:      config,
 	}
-	n.start()
 	t.Cleanup(n.stop)
+	n.start()
 
 	init, err := n.client("").Sys().Init(&vault.InitRequest{SecretShares: 1, SecretThreshold: 1})
 	require.NoError(t, err)
@@ -77,11 +77,7 @@ func installPlugin(t *testing.T, dir string) [32]byte {
 // start runs the server process; it comes up sealed.
 func (n *vaultNode) start() {
 	n.t.Helper()
-	n.stopped = make(chan struct{})
-	n.cmd = exec.Command(n.bin, "server", "-config="+n.config, "-log-level=debug")
-	n.cmd.Stdout, n.cmd.Stderr = n.vaultServer, n.vaultServer
-	require.NoError(n.t, n.cmd.Start())
-	go func(done chan struct{}) { _ = n.cmd.Wait(); close(done) }(n.stopped)
+	n.run(exec.Command(n.bin, "server", "-config="+n.config, "-log-level=debug"))
 	c := n.client("")
 	require.Eventually(n.t, func() bool {
 		_, err := c.Sys().SealStatus()
@@ -97,7 +93,8 @@ func (n *vaultNode) unseal() {
 	n.waitUp()
 }
 
-// kill stops the server with SIGKILL, as a crash would.
+// kill stops the server with SIGKILL, as a crash would: its plugins stay,
+// orphaned, until the test's end (stop).
 func (n *vaultNode) kill() {
 	_ = n.cmd.Process.Kill()
 	<-n.stopped

@@ -140,9 +140,11 @@ func startVault(ctx context.Context, bins binaries, p params) (*vaultServer, err
 		select {
 		case <-s.exited:
 		case <-time.After(10 * time.Second):
-			_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-			<-s.exited
 		}
+		// Whatever is left of the group (Vault, or a plugin that outlived
+		// it: Vault does not wait for them all) goes now.
+		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		<-s.exited
 	})
 	if err := s.waitUp(ctx); err != nil {
 		return nil, err
