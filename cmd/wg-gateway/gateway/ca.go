@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -80,7 +81,7 @@ func (d *Daemon) refreshCA(ctx context.Context) {
 	u, err := AcceptRoots(d.now(), d.verifier.Roots, bundle)
 	for _, r := range u.Refused {
 		d.logger.Error("not trusting a CA of the mount's bundle", "subject", r.Cert.Subject.String(),
-			"subject_key_id", fmt.Sprintf("%x", r.Cert.SubjectKeyId), "reason", r.Reason)
+			"subject_key_id", keyID(r.Cert), "reason", r.Reason)
 		d.metrics.caRefused.Inc()
 	}
 	if err != nil {
@@ -95,11 +96,11 @@ func (d *Daemon) refreshCA(ctx context.Context) {
 	}
 	for _, c := range u.Added {
 		d.logger.Info("trusting a new CA, cross-signed by a pinned one", "subject", c.Subject.String(),
-			"subject_key_id", fmt.Sprintf("%x", c.SubjectKeyId))
+			"subject_key_id", keyID(c))
 	}
 	for _, c := range u.Dropped {
 		d.logger.Info("no longer trusting a CA the mount dropped", "subject", c.Subject.String(),
-			"subject_key_id", fmt.Sprintf("%x", c.SubjectKeyId))
+			"subject_key_id", keyID(c))
 	}
 	d.setRoots(u.Trusted)
 }
@@ -122,6 +123,16 @@ func (d *Daemon) setRoots(roots []*x509.Certificate) {
 	d.verifier.Roots = roots
 	d.metrics.caExpiry.Reset()
 	for _, c := range roots {
-		d.metrics.caExpiry.WithLabelValues(fmt.Sprintf("%x", c.SubjectKeyId)).Set(float64(c.NotAfter.Unix()))
+		d.metrics.caExpiry.WithLabelValues(keyID(c)).Set(float64(c.NotAfter.Unix()))
 	}
+}
+
+// keyID names a CA in metrics and logs: its subject key identifier in hex,
+// or for a CA without one, the first 20 bytes of the SHA-256 of its SPKI.
+func keyID(c *x509.Certificate) string {
+	if len(c.SubjectKeyId) > 0 {
+		return fmt.Sprintf("%x", c.SubjectKeyId)
+	}
+	sum := sha256.Sum256(c.RawSubjectPublicKeyInfo)
+	return fmt.Sprintf("%x", sum[:20])
 }
