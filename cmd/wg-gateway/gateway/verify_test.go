@@ -63,11 +63,16 @@ func TestVerifierRejects(t *testing.T) {
 	}
 	v := &Verifier{Roots: []*x509.Certificate{ca}, Gateway: "gw1"}
 
-	peer, rej := v.Verify(now, entry(sign(tmpl(nil)), pub.String()), pools)
+	// The entry's own claims (addresses, expiry) count for nothing: the
+	// peer gets what the certificate says.
+	good := entry(sign(tmpl(nil)), pub.String())
+	good.AllowedIPs = []string{"0.0.0.0/0", "::/0"}
+	good.Expiration = now.AddDate(10, 0, 0)
+	peer, rej := v.Verify(now, good, pools)
 	if rej != nil {
 		t.Fatalf("good entry rejected: %v", rej)
 	}
-	if peer.Key != pub || peer.AllowedIPs[0] != netip.MustParsePrefix("10.77.0.2/32") || !peer.NotAfter.Equal(now.Add(time.Hour)) {
+	if peer.Key != pub || len(peer.AllowedIPs) != 1 || peer.AllowedIPs[0] != netip.MustParsePrefix("10.77.0.2/32") || !peer.NotAfter.Equal(now.Add(time.Hour)) {
 		t.Fatalf("peer = %+v", peer)
 	}
 
