@@ -68,17 +68,27 @@ func (f *gatewayFeed) record(serial string, removed *certRecord) {
 	f.wake = make(chan struct{})
 }
 
-// read answers a peers request from a caller at index since: the changes
-// since then, or the full set when since is 0, unknown or too old.
-func (f *gatewayFeed) read(gateway string, since uint64) peerfeed.Response {
-	resp := peerfeed.Response{Gateway: gateway, Index: f.index, Peers: []peerfeed.Peer{}, Removed: []peerfeed.Removal{}}
+// A feedSnapshot is a peers answer as taken under the registry's lock:
+// the index, the removals and the records of the peers to send. Records
+// are immutable once committed (a revocation stores a copy), so the peers
+// are built from them after the lock is released: a full set of tens of
+// thousands of peers never holds up an issue or a revocation.
+type feedSnapshot struct {
+	resp    peerfeed.Response // Peers not filled in yet
+	records []*certRecord
+}
+
+// read takes a snapshot of the answer to a caller at index since: the
+// changes since then, or the full set when since is 0, unknown or too old.
+func (f *gatewayFeed) read(gateway string, since uint64) feedSnapshot {
+	s := feedSnapshot{resp: peerfeed.Response{Gateway: gateway, Index: f.index, Removed: []peerfeed.Removal{}}}
 	if since == 0 || since < f.floor || since > f.index {
-		resp.Full = true
+		s.resp.Full = true
+		s.records = make([]*certRecord, 0, len(f.live))
 		for _, rec := range f.live {
-			resp.Peers = append(resp.Peers, rec.peer())
+			s.records = append(s.records, rec)
 		}
-		slices.SortFunc(resp.Peers, func(a, b peerfeed.Peer) int { return strings.Compare(a.SerialNumber, b.SerialNumber) })
-		return resp
+		return s
 	}
 	// Changes are in index order; find the first after since.
 	i, _ := slices.BinarySearchFunc(f.changes, since+1, func(c feedChange, idx uint64) int {
@@ -98,10 +108,27 @@ func (f *gatewayFeed) read(gateway string, since uint64) peerfeed.Response {
 		}
 		seen[c.serial] = true
 		if rec, ok := f.live[c.serial]; ok {
-			resp.Peers = append(resp.Peers, rec.peer())
+			s.records = append(s.records, rec)
 		} else if c.removal != nil {
-			resp.Removed = append(resp.Removed, *c.removal)
+			s.resp.Removed = append(s.resp.Removed, *c.removal)
 		}
+	}
+	return s
+}
+
+// answer builds the response from the snapshot, without the registry's
+// lock; hook, when not nil, runs first (tests stop a build in its middle).
+func (s feedSnapshot) answer(hook func()) peerfeed.Response {
+	if hook != nil {
+		hook()
+	}
+	resp := s.resp
+	resp.Peers = make([]peerfeed.Peer, 0, len(s.records))
+	for _, rec := range s.records {
+		resp.Peers = append(resp.Peers, rec.peer())
+	}
+	if resp.Full {
+		slices.SortFunc(resp.Peers, func(a, b peerfeed.Peer) int { return strings.Compare(a.SerialNumber, b.SerialNumber) })
 	}
 	return resp
 }

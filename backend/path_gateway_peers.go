@@ -84,11 +84,11 @@ func (r *registry) poll(ctx context.Context, gateway string, since uint64, wait 
 	for {
 		r.mu.Lock()
 		f := r.feed(gateway)
-		resp := f.read(gateway, since)
+		snap := f.read(gateway, since)
 		wake := f.wake
 		r.mu.Unlock()
-		if resp.Full || resp.Index != since || timer == nil {
-			return resp
+		if snap.resp.Full || snap.resp.Index != since || timer == nil {
+			return snap.answer(r.buildHook)
 		}
 		select {
 		case <-wake:
@@ -101,9 +101,9 @@ func (r *registry) poll(ctx context.Context, gateway string, since uint64, wait 
 			}
 			coalesce.Stop()
 		case <-timer:
-			return resp
+			return snap.answer(nil)
 		case <-ctx.Done():
-			return resp
+			return snap.answer(nil)
 		}
 	}
 }

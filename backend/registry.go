@@ -40,6 +40,10 @@ type registry struct {
 	startIndex uint64                  // first revision of every feed since the load
 
 	crlCache crlCache
+
+	// buildHook, when set (by tests), runs as a peers answer is built,
+	// outside mu.
+	buildHook func()
 }
 
 // liveCert is a certificate that is not revoked.
