@@ -14,9 +14,14 @@ import (
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/peerfeed"
 )
 
-// maxPeersWait caps a long-poll well under Vault's default
-// max_request_duration (90s); a long-poll holds Vault's state read-lock.
-const maxPeersWait = 60 * time.Second
+// maxPeersWait is the longest a long-poll is held; a longer wait is cut to
+// it and the caller polls again. Vault holds its state read-lock for every
+// request in flight, and sealing or stepping down takes the write lock,
+// waiting (up to 90s) for those requests first; no plugin is told before.
+// So a long-poll must end soon on its own: with at most one second, an
+// emergency seal or a step-down waits at most that long for the gateways,
+// and an idle gateway costs Vault one request per second.
+const maxPeersWait = time.Second
 
 // feedCoalesce is how long a woken long-poll waits for more changes before
 // it answers: a small price on one revocation's enforcement, and far fewer
@@ -34,7 +39,7 @@ func pathGatewayPeers(b *backend) []*framework.Path {
 			},
 			"wait": {
 				Type:        framework.TypeDurationSecond,
-				Description: "With index: how long to wait for a change when there is none yet (at most 60s).",
+				Description: "With index: how long to wait for a change when there is none yet; at most 1s is held (longer waits end after 1s with an unchanged index), so poll again.",
 			},
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
@@ -127,8 +132,11 @@ Without index (or index=0), returns the full set of live peers of the gateway
 and its revision index (full=true). With index=N, returns only what changed
 since N: peers added (peers) and peers removed (removed), and the new index
 (full=false); if N is too old or unknown (for example after the plugin
-restarted), the full set instead. With wait=30s and an up-to-date index, the
-request blocks until something changes or the wait ends (at most 60s).
+restarted), the full set instead. With wait and an up-to-date index, the
+request blocks until something changes or the wait ends. A request is held
+at most 1s whatever wait asks, so that it never delays a seal or a
+step-down of Vault: an answer with the same index and no changes means
+"nothing yet, poll again".
 Apply removed before peers. Each peer carries its certificate, which the
 gateway verifies against the CA before trusting the peer.
 `

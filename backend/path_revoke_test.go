@@ -225,3 +225,19 @@ func mustGenerate(t *testing.T) wgtypes.Key {
 	require.NoError(t, err)
 	return pub
 }
+
+// A long-poll never holds Vault for long, whatever wait asks: Vault waits
+// for requests in flight before it seals or steps down.
+func TestPeersLongPollHeldAtMostASecond(t *testing.T) {
+	env := newTestEnv(t)
+	start := env.peers("0")
+	began := time.Now()
+	idle := env.peersWait(itoa(start.Index), "60s")
+	held := time.Since(began)
+	require.GreaterOrEqual(t, held, time.Second, "held until the wait is cut")
+	require.Less(t, held, 1500*time.Millisecond, "a seal must not wait for it")
+	require.Equal(t, start.Index, idle.Index, "nothing changed: same index, poll again")
+	require.False(t, idle.Full)
+	require.Empty(t, idle.Peers)
+	require.Empty(t, idle.Removed)
+}
