@@ -305,8 +305,16 @@ func (b *backend) pathGatewayDelete(ctx context.Context, req *logical.Request, d
 	if err := b.reg.wait(ctx, req.Storage); err != nil {
 		return nil, err
 	}
+	lock := locksutil.LockForKey(b.locks, gatewayStoragePrefix+name)
+	lock.Lock()
+	defer lock.Unlock()
 	if n := b.reg.liveCount(name); n > 0 {
 		return logical.ErrorResponse("gateway %s has %d live certificates: revoke them before deleting it", name, n), nil
+	}
+	// The status goes first: if that fails, the gateway is still there and
+	// the deletion can be retried.
+	if err := deleteStatus(ctx, req.Storage, name); err != nil {
+		return nil, err
 	}
 	if err := deleteKey(ctx, req.Storage, gatewayStoragePrefix+name); err != nil {
 		return nil, err
