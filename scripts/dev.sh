@@ -4,21 +4,42 @@
 # until Ctrl-C. Run `make build` first (make dev does).
 #
 #   VAULT_DEV_ADDR   listen address (default 127.0.0.1:8200)
+#   VAULT_BIN        a vault binary to use instead of scripts/get-vault.sh
+#
+# Ctrl-C (or SIGTERM) stops Vault, which stops the plugin, and removes the
+# server's directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 addr="${VAULT_DEV_ADDR:-127.0.0.1:8200}"
-vault=$(scripts/get-vault.sh)
+vault=${VAULT_BIN:-$(scripts/get-vault.sh)}
 plugin=bin/vault-plugin-secrets-wireguard
 version="${VERSION:-v0.1.0}"
 [[ -x "${plugin}" ]] || { echo "dev: ${plugin} missing: run make build" >&2; exit 1; }
 
+# Vault's dev mode registers every file of its plugin directory, so the
+# plugin gets a directory of its own and the log stays beside it.
 work=$(mktemp -d)
-cp "${plugin}" "${work}/"
-trap 'kill "${pid}" 2>/dev/null || true; wait "${pid}" 2>/dev/null || true; rm -rf "${work}"' EXIT INT TERM
+mkdir "${work}/plugins"
+cp "${plugin}" "${work}/plugins/"
+pid=
+# stop_vault stops Vault with SIGTERM, so that it stops its plugin process
+# (SIGKILL would leave it running), waiting up to 30 s.
+stop_vault() {
+  [[ -n "${pid}" ]] || return 0
+  kill "${pid}" 2>/dev/null || return 0
+  for _ in $(seq 300); do
+    kill -0 "${pid}" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -9 "${pid}" 2>/dev/null || true
+  wait "${pid}" 2>/dev/null || true
+}
+trap 'stop_vault; rm -rf "${work}"' EXIT
+trap 'exit 130' INT TERM
 
 "${vault}" server -dev -dev-root-token-id=root -dev-listen-address="${addr}" \
-  -dev-plugin-dir="${work}" >"${work}/vault.log" 2>&1 &
+  -dev-plugin-dir="${work}/plugins" >"${work}/vault.log" 2>&1 &
 pid=$!
 
 export VAULT_ADDR="http://${addr}" VAULT_TOKEN=root
@@ -35,7 +56,11 @@ sha=$(sha256sum "${plugin}" | cut -d' ' -f1)
   -audit-non-hmac-response-keys=serial_number vault-plugin-secrets-wireguard
 "${vault}" write -field=common_name wg/config/ca key_type=ed25519 common_name="Example WireGuard CA" >/dev/null
 # A gateway key for the example (the raw X25519 public key, as wg pubkey prints it).
-gwkey=$(openssl genpkey -algorithm X25519 | openssl pkey -pubout -outform DER | tail -c 32 | base64)
+if command -v wg >/dev/null; then
+  gwkey=$(wg genkey | wg pubkey)
+else
+  gwkey=$(openssl genpkey -algorithm X25519 | openssl pkey -pubout -outform DER | tail -c 32 | base64)
+fi
 "${vault}" write wg/gateways/gw1 endpoint=198.51.100.1:51820 public_key="${gwkey}" \
   address=10.77.0.1,fd77::1 address_pool=10.77.0.0/16,fd77::/64
 "${vault}" write wg/roles/laptop gateway=gw1 ttl=8h max_ttl=24h
