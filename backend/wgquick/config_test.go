@@ -118,3 +118,36 @@ func TestCheckEndpoint(t *testing.T) {
 		}
 	}
 }
+
+// FuzzRender puts arbitrary text into every field: whatever Render accepts
+// has exactly the lines of a wg-quick file and no more.
+func FuzzRender(f *testing.F) {
+	f.Add("certificate for laptop", "10.77.0.2/32", "10.77.0.1", "GW", "198.51.100.1:51820", "10.77.0.0/16")
+	f.Add("x\nPostUp = sh", "10.77.0.2/32\n", "fe80::1%x\nPostUp", "GW\n", "[fe80::1%a\nb]:1", "0.0.0.0/0\r")
+	f.Fuzz(func(t *testing.T, comment, address, dns, publicKey, endpoint, allowed string) {
+		c := testConfig(t)
+		if publicKey != "GW" {
+			c.Peer.PublicKey = publicKey
+		}
+		c.Comment, c.Addresses, c.DNS = []string{comment}, []string{address}, []string{dns}
+		c.Peer.Endpoint, c.Peer.AllowedIPs = endpoint, []string{allowed}
+		text, err := c.Render()
+		if err != nil {
+			if !errors.Is(err, ErrValue) {
+				t.Fatalf("error %v does not wrap ErrValue", err)
+			}
+			return
+		}
+		lines := strings.Split(strings.TrimSuffix(text, "\n"), "\n")
+		want := []string{"# ", "[Interface]", "PrivateKey = ", "Address = ", "DNS = ", "MTU = ", "",
+			"[Peer]", "PublicKey = ", "Endpoint = ", "AllowedIPs = ", "PersistentKeepalive = "}
+		if len(lines) != len(want) {
+			t.Fatalf("%d lines, want %d:\n%s", len(lines), len(want), text)
+		}
+		for i, l := range lines {
+			if !strings.HasPrefix(l, want[i]) || strings.ContainsAny(l, "\r\x00") || (i > 0 && strings.Contains(l, "#")) {
+				t.Fatalf("line %d is %q:\n%s", i+1, l, text)
+			}
+		}
+	})
+}
