@@ -25,6 +25,10 @@ type backend struct {
 
 	// locks serialise the read-modify-write of one record (by storage key).
 	locks []*locksutil.LockEntry
+	// identityLocks serialise one identity's issues under a role with
+	// max_active_per_identity. They are apart from locks, which are taken
+	// while one of them is held.
+	identityLocks []*locksutil.LockEntry
 	// config caches the CA, gateways and roles.
 	config *configCache
 	// reg is the in-memory registry of certificates, pools and feeds.
@@ -52,9 +56,10 @@ func NewFactory(version string) logical.Factory {
 
 func newBackend(version string) *backend {
 	b := &backend{
-		locks:  locksutil.CreateLocks(),
-		config: newConfigCache(),
-		now:    time.Now,
+		locks:         locksutil.CreateLocks(),
+		identityLocks: locksutil.CreateLocks(),
+		config:        newConfigCache(),
+		now:           time.Now,
 	}
 	b.reg = newRegistry(b.now)
 	b.Backend = &framework.Backend{

@@ -177,37 +177,38 @@ func (b *backend) issue(ctx context.Context, s logical.Storage, ir *issueRequest
 		IssuerKeyID:  ir.ca.keyID,
 	}
 
-	lock := locksutil.LockForKey(b.locks, rec.SerialNumber)
-	lock.Lock()
-	evict, resp, err := b.issueLocked(ctx, s, ir, rec, serial)
-	lock.Unlock()
-	if resp != nil || err != nil {
-		return nil, resp, err
+	// With a limit, one identity's issues take turns, so that each counts
+	// the certificates the one before it committed.
+	if ir.role.MaxActivePerIdentity > 0 {
+		lock := locksutil.LockForKey(b.identityLocks, rec.Identity)
+		lock.Lock()
+		defer lock.Unlock()
 	}
-	for _, old := range evict {
-		if err := b.revokeSerial(ctx, s, old); err != nil {
-			return nil, nil, fmt.Errorf("revoke %s past max_active_per_identity: %w", old, err)
-		}
+	if resp, err := b.issueReserved(ctx, s, ir, rec, serial); resp != nil || err != nil {
+		return nil, resp, err
 	}
 	return rec, nil, nil
 }
 
-// issueLocked reserves addresses, signs, writes the record and publishes it,
-// holding the serial's lock. On any failure nothing stays reserved.
-func (b *backend) issueLocked(ctx context.Context, s logical.Storage, ir *issueRequest, rec *certRecord, serial *big.Int) ([]string, *logical.Response, error) {
+// issueReserved reserves addresses, signs, revokes what the role's
+// max_active_per_identity pushes out, writes the record and publishes it.
+// The record's write is the last step that can fail, so a failure leaves no
+// live certificate behind: nothing stays reserved and nothing was written
+// but, at most, the revocation of certificates the limit pushed out.
+func (b *backend) issueReserved(ctx context.Context, s logical.Storage, ir *issueRequest, rec *certRecord, serial *big.Int) (*logical.Response, error) {
 	if err := b.reg.reserve(ir.gateway, rec); err != nil {
 		switch {
 		case errors.Is(err, errKeyInUse):
-			return nil, logical.ErrorResponse("public_key: %s", err), nil
+			return logical.ErrorResponse("public_key: %s", err), nil
 		case errors.Is(err, ippool.ErrExhausted):
-			return nil, logical.ErrorResponse("address_pool: address pool exhausted for gateway %q", ir.gateway.Name), nil
+			return logical.ErrorResponse("address_pool: address pool exhausted for gateway %q", ir.gateway.Name), nil
 		}
-		return nil, nil, err
+		return nil, err
 	}
 	wgQuick, err := ir.wgQuickConfig(rec).Render()
 	if err != nil {
 		b.reg.abort(rec)
-		return nil, wgQuickRefusal(ir.gateway.Name, err), nil
+		return wgQuickRefusal(ir.gateway.Name, err), nil
 	}
 	ir.wgQuick = wgQuick
 	der, err := wgcert.Create(&wgcert.Template{
@@ -221,14 +222,25 @@ func (b *backend) issueLocked(ctx context.Context, s logical.Storage, ir *issueR
 	}, ir.ca.cert, ir.ca.signer)
 	if err != nil {
 		b.reg.abort(rec)
-		return nil, nil, fmt.Errorf("sign certificate: %w", err)
+		return nil, fmt.Errorf("sign certificate: %w", err)
 	}
 	rec.Certificate = bytes.Clone(der) // without the encoder's spare capacity: the registry keeps it
+	for _, old := range b.reg.evictions(rec, ir.role.MaxActivePerIdentity) {
+		if err := b.revokeSerial(ctx, s, old); err != nil {
+			b.reg.abort(rec)
+			return nil, fmt.Errorf("revoke %s past max_active_per_identity: %w", old, err)
+		}
+	}
+
+	lock := locksutil.LockForKey(b.locks, rec.SerialNumber)
+	lock.Lock()
+	defer lock.Unlock()
 	if err := putJSON(ctx, s, certStoragePrefix+rec.SerialNumber, rec); err != nil {
 		b.reg.abort(rec)
-		return nil, nil, err
+		return nil, err
 	}
-	return b.reg.commit(rec, ir.role.MaxActivePerIdentity), nil, nil
+	b.reg.commit(rec)
+	return nil, nil
 }
 
 // wgQuickConfig is the device's wg-quick configuration for rec; the

@@ -15,7 +15,7 @@ func pathRevoke(b *backend) []*framework.Path {
 		Pattern: "revoke",
 		Fields: map[string]*framework.FieldSchema{
 			"serial_number": {Type: framework.TypeString, Description: "Serial number of the certificate to revoke."},
-			"public_key":    {Type: framework.TypeString, Description: "WireGuard public key whose live certificate to revoke."},
+			"public_key":    {Type: framework.TypeString, Description: "WireGuard public key whose live certificates to revoke, every one of them."},
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
 			logical.UpdateOperation: &framework.PathOperation{Callback: b.pathRevokeWrite},
@@ -35,36 +35,41 @@ func (b *backend) pathRevokeWrite(ctx context.Context, req *logical.Request, d *
 		return nil, err
 	}
 
-	var serial string
+	var serials []string
 	if serialIn != "" {
-		var ok bool
-		if serial, ok = normalizeSerial(serialIn); !ok {
+		serial, ok := normalizeSerial(serialIn)
+		if !ok {
 			return logical.ErrorResponse("serial_number: %q is not a hex serial number", serialIn), nil
 		}
 		if !b.reg.known(serial) {
 			return logical.ErrorResponse("serial_number: no certificate with serial %s", serial), nil
 		}
+		serials = []string{serial}
 	} else {
 		key, err := wgkey.ParsePublic(keyIn)
 		if err != nil {
 			return logical.ErrorResponse("public_key: %s", err), nil
 		}
-		s, ok := b.reg.serialForKey(key.String())
-		if !ok { // nothing live holds the key: already revoked, or never issued
-			return &logical.Response{Data: map[string]any{"serial_numbers": []string{}}}, nil
+		// Every live certificate for the key, whichever encoding of the
+		// point it was issued for; none when all are revoked already.
+		serials = b.reg.serialsForKey(key)
+	}
+	for _, serial := range serials {
+		if err := b.revokeSerial(ctx, req.Storage, serial); err != nil {
+			return nil, err
 		}
-		serial = s
 	}
-	if err := b.revokeSerial(ctx, req.Storage, serial); err != nil {
-		return nil, err
+	if serials == nil {
+		serials = []string{}
 	}
-	return &logical.Response{Data: map[string]any{"serial_numbers": []string{serial}}}, nil
+	return &logical.Response{Data: map[string]any{"serial_numbers": serials}}, nil
 }
 
 const pathRevokeHelpSyn = `Revoke a certificate by serial number or WireGuard public key.`
 
 const pathRevokeHelpDesc = `
-Revokes the certificate at once, with the same effect as revoking its lease:
+Revokes the certificate (by public_key: every live certificate for that key,
+listed in serial_numbers) at once, with the same effect as revoking its lease:
 it joins the CRL, its addresses return to the pool and its peer leaves the
 gateway's peer set. Revoking again is a no-op. The lease itself stays until it
 expires or is revoked; its revocation then finds nothing left to do.

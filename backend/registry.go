@@ -12,6 +12,9 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/sdk/logical"
 	"golang.org/x/sync/errgroup"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgkey"
 )
 
 // errKeyInUse is returned by reserve when the public key belongs to a live
@@ -32,12 +35,12 @@ type registry struct {
 	cancel  context.CancelFunc
 
 	mu         sync.Mutex
-	live       map[string]*liveCert    // by serial
-	byKey      map[string]string       // public key → serial of a live certificate
-	byIdentity map[string][]string     // identity → live serials, oldest first
-	dead       map[string]deadCert     // revoked, or kept until tidy
-	gateways   map[string]*gatewayFeed // by gateway name
-	startIndex uint64                  // first revision of every feed since the load
+	live       map[string]*liveCert     // by serial
+	byKey      map[wgtypes.Key][]string // key's point (wgkey.Point) → every live serial holding it
+	byIdentity map[string][]string      // identity → live serials, oldest first
+	dead       map[string]deadCert      // revoked, or kept until tidy
+	gateways   map[string]*gatewayFeed  // by gateway name
+	startIndex uint64                   // first revision of every feed since the load
 
 	crlCache crlCache
 
@@ -72,7 +75,7 @@ func newRegistry(now func() time.Time) *registry {
 // clear empties the registry; the caller holds mu or owns r.
 func (r *registry) clear() {
 	r.live = make(map[string]*liveCert)
-	r.byKey = make(map[string]string)
+	r.byKey = make(map[wgtypes.Key][]string)
 	r.byIdentity = make(map[string][]string)
 	r.dead = make(map[string]deadCert)
 	r.gateways = make(map[string]*gatewayFeed)
@@ -196,7 +199,9 @@ func (r *registry) addDead(rec *certRecord) {
 // addLive indexes a live record; the caller holds mu.
 func (r *registry) addLive(rec *certRecord, pending bool) {
 	r.live[rec.SerialNumber] = &liveCert{rec: rec, pending: pending}
-	r.byKey[rec.PublicKey] = rec.SerialNumber
+	if p, ok := keyPoint(rec.PublicKey); ok {
+		r.byKey[p] = append(r.byKey[p], rec.SerialNumber)
+	}
 	r.byIdentity[rec.Identity] = append(r.byIdentity[rec.Identity], rec.SerialNumber)
 	if pending {
 		r.feed(rec.Gateway).reserved[rec.SerialNumber] = rec
@@ -209,25 +214,41 @@ func (r *registry) addLive(rec *certRecord, pending bool) {
 // addresses; the caller holds mu.
 func (r *registry) removeLive(rec *certRecord) {
 	delete(r.live, rec.SerialNumber)
-	if r.byKey[rec.PublicKey] == rec.SerialNumber {
-		delete(r.byKey, rec.PublicKey)
+	if p, ok := keyPoint(rec.PublicKey); ok {
+		removeSerial(r.byKey, p, rec.SerialNumber)
 	}
-	ids := r.byIdentity[rec.Identity]
-	for i, s := range ids {
-		if s == rec.SerialNumber {
-			ids = append(ids[:i:i], ids[i+1:]...)
-			break
-		}
-	}
-	if len(ids) == 0 {
-		delete(r.byIdentity, rec.Identity)
-	} else {
-		r.byIdentity[rec.Identity] = ids
-	}
+	removeSerial(r.byIdentity, rec.Identity, rec.SerialNumber)
 	f := r.feed(rec.Gateway)
 	delete(f.live, rec.SerialNumber)
 	delete(f.reserved, rec.SerialNumber)
 	f.release(rec)
+}
+
+// keyPoint is the index key of a record's public key: the point it stands
+// for, so that encodings X25519 treats as one key are one entry.
+func keyPoint(publicKey string) (wgtypes.Key, bool) {
+	k, err := wgtypes.ParseKey(publicKey)
+	if err != nil {
+		return wgtypes.Key{}, false
+	}
+	return wgkey.Point(k), true
+}
+
+// removeSerial takes serial out of the list at m[k], dropping the entry when
+// it is left empty.
+func removeSerial[K comparable](m map[K][]string, k K, serial string) {
+	list := m[k]
+	for i, s := range list {
+		if s == serial {
+			list = append(list[:i:i], list[i+1:]...)
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(m, k)
+	} else {
+		m[k] = list
+	}
 }
 
 // feed returns the gateway's feed, creating it; the caller holds mu.
@@ -242,11 +263,19 @@ func (r *registry) feed(gateway string) *gatewayFeed {
 
 // reserve checks that rec's key is free for its identity, allocates its
 // addresses from gw's pools and holds them for rec until commit or abort.
+// A key belongs to the identity of every live certificate holding it,
+// pending ones included, so it stays taken while any of them lives.
 func (r *registry) reserve(gw *gatewayEntry, rec *certRecord) error {
+	p, ok := keyPoint(rec.PublicKey)
+	if !ok {
+		return fmt.Errorf("record of %s has an unreadable public key", rec.SerialNumber)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if serial, ok := r.byKey[rec.PublicKey]; ok && r.live[serial].rec.Identity != rec.Identity {
-		return errKeyInUse
+	for _, serial := range r.byKey[p] {
+		if r.live[serial].rec.Identity != rec.Identity {
+			return errKeyInUse
+		}
 	}
 	addrs, err := r.feed(gw.Name).allocate(gw)
 	if err != nil {
@@ -266,26 +295,41 @@ func (r *registry) abort(rec *certRecord) {
 	}
 }
 
-// commit publishes a reserved certificate to its gateway's feed. It returns
-// the serials of the identity's oldest live certificates past maxActive
-// (0: no limit), which the caller revokes.
-func (r *registry) commit(rec *certRecord, maxActive int) []string {
+// evictions returns the serials of the identity's oldest committed
+// certificates that must go for the reserved rec to be one of at most
+// maxActive (0: no limit). Certificates still being issued by other requests
+// are not counted, and rec itself is never among them.
+func (r *registry) evictions(rec *certRecord, maxActive int) []string {
+	if maxActive <= 0 {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var committed []string
+	for _, s := range r.byIdentity[rec.Identity] {
+		if lc := r.live[s]; s != rec.SerialNumber && !lc.pending {
+			committed = append(committed, s)
+		}
+	}
+	if n := len(committed) + 1 - maxActive; n > 0 {
+		return committed[:n]
+	}
+	return nil
+}
+
+// commit publishes a reserved certificate to its gateway's feed.
+func (r *registry) commit(rec *certRecord) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	lc, ok := r.live[rec.SerialNumber]
 	if !ok {
-		return nil
+		return
 	}
 	lc.pending = false
 	f := r.feed(rec.Gateway)
 	delete(f.reserved, rec.SerialNumber)
 	f.live[rec.SerialNumber] = rec
 	f.record(rec.SerialNumber, nil)
-	ids := r.byIdentity[rec.Identity]
-	if maxActive <= 0 || len(ids) <= maxActive {
-		return nil
-	}
-	return append([]string(nil), ids[:len(ids)-maxActive]...)
 }
 
 // lookup returns the live record of serial, or nil.
@@ -298,12 +342,18 @@ func (r *registry) lookup(serial string) *certRecord {
 	return nil
 }
 
-// serialsForKey returns the live serial holding key, if any.
-func (r *registry) serialForKey(key string) (string, bool) {
+// serialsForKey returns the serials of every committed live certificate
+// holding key, compared as X25519 points.
+func (r *registry) serialsForKey(key wgtypes.Key) []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	s, ok := r.byKey[key]
-	return s, ok
+	var out []string
+	for _, s := range r.byKey[wgkey.Point(key)] {
+		if !r.live[s].pending {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // markRevoked records that the live certificate rec (already written to
