@@ -54,13 +54,23 @@ func (e *testEnv) do(op logical.Operation, path string, data map[string]any) (*l
 	return e.doAs("alice", op, path, data)
 }
 
+// doAs sends a request as a token without an entity whose display name and
+// accessor are who.
 func (e *testEnv) doAs(who string, op logical.Operation, path string, data map[string]any) (*logical.Response, error) {
+	return e.doAsToken(who, "accessor-"+who, op, path, data)
+}
+
+// doAsToken sends a request as the token without an entity with the given
+// display name and accessor.
+func (e *testEnv) doAsToken(name, accessor string, op logical.Operation, path string, data map[string]any) (*logical.Response, error) {
 	req := &logical.Request{
-		Operation:   op,
-		Path:        path,
-		Data:        data,
-		Storage:     e.storage,
-		DisplayName: who,
+		Operation:           op,
+		Path:                path,
+		Data:                data,
+		Storage:             e.storage,
+		DisplayName:         name,
+		ClientTokenAccessor: accessor,
+		ClientToken:         "salted-" + accessor,
 	}
 	return e.b.HandleRequest(context.Background(), req)
 }

@@ -12,8 +12,8 @@ import (
 // A caller is who asked for a certificate.
 type caller struct {
 	// key identifies the caller for max_active_per_identity and for the
-	// rule that a key belongs to one identity: the entity id, or the
-	// display name when the token has no entity (a root token, say).
+	// rule that a key belongs to one identity: the entity id, or, for a
+	// token without an entity, the token itself (see tokenIdentity).
 	key         string
 	entityID    string
 	displayName string
@@ -21,15 +21,23 @@ type caller struct {
 	commonName  string
 }
 
+// errNoIdentity is returned by identify for a request that names neither an
+// entity nor a token; Vault sends none such to an authenticated path.
+var errNoIdentity = errors.New("the request carries neither an entity nor a token")
+
 // errTemplate is wrapped by identify when the role's template refers to
 // identity data the caller does not have.
 var errTemplate = errors.New("common_name_template")
 
 // identify works out who req's caller is and the common name tmpl gives it.
 func (b *backend) identify(req *logical.Request, tmpl string) (*caller, error) {
-	c := &caller{entityID: req.EntityID, displayName: req.DisplayName, key: "token:" + req.DisplayName}
+	c := &caller{entityID: req.EntityID, displayName: req.DisplayName}
 	if req.EntityID == "" {
-		c.commonName = req.DisplayName
+		key, ok := tokenIdentity(req)
+		if !ok {
+			return nil, errNoIdentity
+		}
+		c.key, c.commonName = key, req.DisplayName
 		return c, nil
 	}
 	c.key = "entity:" + req.EntityID
@@ -65,6 +73,21 @@ func (b *backend) identify(req *logical.Request, tmpl string) (*caller, error) {
 		c.commonName = req.DisplayName
 	}
 	return c, nil
+}
+
+// tokenIdentity is the identity of a token without an entity (a root token,
+// or one made by `vault token create`): the token itself, never its display
+// name, which such tokens share ("token", "root"). A service token is named
+// by its accessor; a batch token has none and is named by the token as
+// Vault hands it to a plugin, salted and hashed for this mount.
+func tokenIdentity(req *logical.Request) (string, bool) {
+	switch {
+	case req.ClientTokenAccessor != "":
+		return "accessor:" + req.ClientTokenAccessor, true
+	case req.ClientToken != "":
+		return "token-hash:" + req.ClientToken, true
+	}
+	return "", false
 }
 
 func callerName(req *logical.Request) string {

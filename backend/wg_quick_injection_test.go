@@ -78,6 +78,7 @@ func TestCommonNameCannotAddLines(t *testing.T) {
 		req := &logical.Request{
 			Operation: logical.UpdateOperation, Path: "issue/laptop", Storage: env.storage,
 			DisplayName: displayName, Data: map[string]any{"public_key": mustKey(t)},
+			ClientTokenAccessor: "accessor-" + displayName,
 		}
 		env.sys.EntityVal = nil
 		if entityName != "" {
