@@ -15,6 +15,7 @@ import (
 
 	vault "github.com/hashicorp/vault/api"
 	"github.com/hashicorp/vault/api/auth/approle"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgcert"
@@ -201,11 +202,15 @@ func TestEngineOnRealVault(t *testing.T) {
 	require.NotContains(t, string(audit), privateKey)
 }
 
+// requireRevoked waits for the certificate to be marked revoked: Vault
+// revokes a revoked token's leases in the background.
 func requireRevoked(t *testing.T, s *vaultServer, serial string) {
 	t.Helper()
-	rec, err := s.root.Logical().Read("wg/cert/" + serial)
-	require.NoError(t, err)
-	require.Equal(t, true, rec.Data["revoked"], "certificate %s revoked", serial)
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		rec, err := s.root.Logical().Read("wg/cert/" + serial)
+		require.NoError(c, err)
+		require.Equal(c, true, rec.Data["revoked"], "certificate %s revoked", serial)
+	}, 10*time.Second, 50*time.Millisecond)
 }
 
 func mustPub(t *testing.T) string {
