@@ -31,6 +31,11 @@ const feedCoalesce = 2 * time.Millisecond
 func pathGatewayPeers(b *backend) []*framework.Path {
 	return []*framework.Path{{
 		Pattern: "gateways/" + framework.GenericNameRegex("name") + "/peers",
+		DisplayAttrs: &framework.DisplayAttributes{
+			OperationPrefix: "wireguard",
+			OperationVerb:   "read",
+			OperationSuffix: "gateway-peers",
+		},
 		Fields: map[string]*framework.FieldSchema{
 			"name": {Type: framework.TypeString, Description: "Name of the gateway.", Required: true},
 			"index": {
