@@ -351,6 +351,9 @@ func TestGatewayStatusLifecycle(t *testing.T) {
 	require.NoError(t, err)
 	op := spec.Data["paths"].(map[string]any)["/wg/gateways/{name}/status/{instance_id}"].(map[string]any)["delete"].(map[string]any)
 	require.Equal(t, "wireguard-delete-gateway-status-instance", op["operationId"])
+	paths := spec.Data["paths"].(map[string]any)
+	require.Equal(t, "wireguard-read-gateway-peers", paths["/wg/gateways/{name}/peers"].(map[string]any)["get"].(map[string]any)["operationId"])
+	require.Equal(t, "wireguard-report-gateway-status", paths["/wg/gateways/{name}/status"].(map[string]any)["post"].(map[string]any)["operationId"])
 
 	s.cli("delete", "wg/gateways/gw1")
 	s.cli("write", "wg/gateways/gw1", "endpoint=198.51.100.1:51820", "public_key="+mustPub(t), "address_pool=10.77.0.0/16")
