@@ -101,20 +101,7 @@ func (r *certRecord) responseData() map[string]any {
 
 // formatSerial writes a serial as colon-separated lowercase hex, the form
 // Vault's PKI engine uses.
-func formatSerial(n *big.Int) string {
-	h := n.Text(16)
-	if len(h)%2 == 1 {
-		h = "0" + h
-	}
-	var sb strings.Builder
-	for i := 0; i < len(h); i += 2 {
-		if i > 0 {
-			sb.WriteByte(':')
-		}
-		sb.WriteString(h[i : i+2])
-	}
-	return sb.String()
-}
+func formatSerial(n *big.Int) string { return wgcert.FormatSerial(n) }
 
 // normalizeSerial accepts a serial with colons, dashes or neither, in any
 // case, and returns the form formatSerial writes; ok is false if it is not hex.

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"math/big"
 	"net/netip"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -109,6 +110,23 @@ func NewSerial() (*big.Int, error) {
 			return n, nil
 		}
 	}
+}
+
+// FormatSerial writes a serial number as colon-separated lowercase hex
+// ("46:70:ed:…"), the form the engine and Vault's PKI engine show.
+func FormatSerial(n *big.Int) string {
+	h := n.Text(16)
+	if len(h)%2 == 1 {
+		h = "0" + h
+	}
+	var sb strings.Builder
+	for i := 0; i < len(h); i += 2 {
+		if i > 0 {
+			sb.WriteByte(':')
+		}
+		sb.WriteString(h[i : i+2])
+	}
+	return sb.String()
 }
 
 // Create signs a leaf certificate with the CA and returns its DER.

@@ -76,7 +76,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.Role, "role", "", "role of the WireGuard secrets engine to issue under (required)")
 	fs.StringVar(&cfg.Mount, "mount", "wg", "mount path of the secrets engine")
 	fs.DurationVar(&cfg.TTL, "ttl", 0, "certificate lifetime to ask for; 0 takes the role's ttl")
-	fs.StringVar(&cfg.ConfigFile, "config", "", "wg-quick file to write (0600); the certificate goes beside it with .pem for .conf")
+	fs.StringVar(&cfg.ConfigFile, "config", "", "wg-quick file to write (0600); the certificate and its login token go beside it, with .pem and .token for .conf")
 	fs.StringVar(&cfg.Interface, "interface", "", "existing WireGuard interface to configure directly (key, gateway peer, addresses, routes)")
 	fs.StringVar(&cfg.Auth.Method, "auth", device.AuthAppRole, "how to log in to Vault: approle, kubernetes or cert")
 	fs.StringVar(&cfg.Auth.AppRoleMount, "approle-mount", "approle", "mount path of the AppRole auth method")

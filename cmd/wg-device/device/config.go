@@ -25,7 +25,8 @@ type Config struct {
 	TTL time.Duration
 
 	// ConfigFile, if set, receives a complete wg-quick configuration (0600),
-	// and the certificate beside it, with .pem in place of .conf.
+	// and beside it the certificate (.pem in place of .conf) and its login
+	// token (.token).
 	ConfigFile string
 	// Interface, if set, is an existing WireGuard interface configured
 	// directly: key, gateway peer, addresses and routes.

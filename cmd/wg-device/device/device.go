@@ -14,6 +14,9 @@ import (
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgkey"
 )
 
+// replacedCert names a certificate a newer one replaced, in the log.
+const replacedCert = "replaced certificate"
+
 // retireAttempts is how often a rotation tries to revoke the certificate it
 // replaced before leaving it to expire.
 const retireAttempts = 5
@@ -64,8 +67,14 @@ func (d *Device) generate() (wgtypes.Key, wgtypes.Key, error) {
 }
 
 // Issue obtains one certificate, retrying transient failures for RetryFor,
-// and installs it.
+// and installs it, retiring the certificate it replaces in the Sinks.
+// Nothing is asked of Vault unless every Sink is ready (Prepare), and a
+// certificate that cannot be installed is revoked.
 func (d *Device) Issue(ctx context.Context) (*Grant, error) {
+	replaced, err := d.prepare(ctx)
+	if err != nil {
+		return nil, err
+	}
 	g, err := d.obtain(ctx, d.now().Add(d.RetryFor), Transient)
 	if err != nil {
 		return nil, err
@@ -73,15 +82,20 @@ func (d *Device) Issue(ctx context.Context) (*Grant, error) {
 	if err := d.install(ctx, g); err != nil {
 		return nil, err
 	}
+	d.retireReplaced(ctx, g, replaced)
 	return g, nil
 }
 
-// Run obtains and installs a certificate, then replaces it before it ends,
-// until ctx is done (then it returns nil, leaving the last certificate in
-// place). Transient failures and an exhausted pool are retried with backoff;
-// a refusal ends Run with its error.
+// Run obtains and installs a certificate as Issue does, then replaces it
+// before it ends, until ctx is done (then it returns nil, leaving the last
+// certificate in place). Transient failures and an exhausted pool are
+// retried with backoff; a refusal ends Run with its error.
 func (d *Device) Run(ctx context.Context) error {
 	retry := func(err error) bool { return Transient(err) || errors.Is(err, ErrPoolExhausted) }
+	replaced, err := d.prepare(ctx)
+	if err != nil {
+		return err
+	}
 	cur, err := d.obtain(ctx, time.Time{}, retry)
 	if err != nil {
 		return quiet(ctx, err)
@@ -89,6 +103,7 @@ func (d *Device) Run(ctx context.Context) error {
 	if err := d.install(ctx, cur); err != nil {
 		return err
 	}
+	d.retireReplaced(ctx, cur, replaced)
 	for {
 		at := Deadline(cur, d.jitter())
 		d.Logger.Info("next rotation", "serial", cur.Lease.SerialNumber, "at", at.Format(time.RFC3339),
@@ -101,7 +116,7 @@ func (d *Device) Run(ctx context.Context) error {
 			return quiet(ctx, err)
 		}
 		if !backoff.Wait(ctx, d.SwitchDelay) {
-			d.retire(context.WithoutCancel(ctx), next, 1) // never installed
+			d.retire(context.WithoutCancel(ctx), next, 1, "unused certificate") // never installed
 			return nil
 		}
 		if err := d.install(ctx, next); err != nil {
@@ -110,12 +125,58 @@ func (d *Device) Run(ctx context.Context) error {
 		d.Logger.Info("rotated", "old_serial", cur.Lease.SerialNumber, "new_serial", next.Lease.SerialNumber,
 			"address", prefixStrings(next.Lease.Addresses))
 		if d.RetireReplaced {
-			d.retire(ctx, cur, retireAttempts)
+			d.retire(ctx, cur, retireAttempts, replacedCert)
 		} else {
 			d.Logger.Info("the replaced certificate stays valid until it expires, for whoever applies the new file",
 				"serial", cur.Lease.SerialNumber, "expires", cur.Lease.Expiration.Format(time.RFC3339))
 		}
 		cur = next
+	}
+}
+
+// prepare checks that every Sink can install a certificate, and returns
+// the certificates the Sinks hold from an earlier run.
+func (d *Device) prepare(ctx context.Context) ([]*Grant, error) {
+	for _, s := range d.Sinks {
+		if p, ok := s.(Preparer); ok {
+			if err := p.Prepare(ctx); err != nil {
+				return nil, err
+			}
+		}
+	}
+	var replaced []*Grant
+	for _, s := range d.Sinks {
+		r, ok := s.(Replacer)
+		if !ok {
+			continue
+		}
+		g, err := r.Replaced()
+		if err != nil {
+			d.Logger.Warn("cannot tell which certificate this run replaces; it stays valid until it expires", "error", err)
+			continue
+		}
+		if g != nil {
+			replaced = append(replaced, g)
+		}
+	}
+	return replaced, nil
+}
+
+// retireReplaced revokes the certificates that installing cur replaced.
+func (d *Device) retireReplaced(ctx context.Context, cur *Grant, replaced []*Grant) {
+	for _, old := range replaced {
+		switch {
+		case old.Lease.SerialNumber == cur.Lease.SerialNumber:
+		case !old.Lease.Expiration.IsZero() && !d.now().Before(old.Lease.Expiration),
+			!old.TokenEnd.IsZero() && !d.now().Before(old.TokenEnd):
+			d.Logger.Debug("the replaced certificate has ended already", "serial", old.Lease.SerialNumber)
+		case old.Token == "":
+			d.Logger.Warn("the replaced certificate stays valid until it expires: there is no login token beside it to revoke it with; "+
+				"an operator can revoke it with `vault write <mount>/revoke serial_number=...`",
+				"serial", old.Lease.SerialNumber, "expires", old.Lease.Expiration.Format(time.RFC3339))
+		default:
+			d.retire(ctx, old, retireAttempts, replacedCert)
+		}
 	}
 }
 
@@ -152,28 +213,31 @@ func (d *Device) obtain(ctx context.Context, giveUp time.Time, retry func(error)
 	}
 }
 
-// install hands the grant to every sink.
+// install hands the grant to every sink. If one fails, the certificate is
+// revoked: nothing uses it, and its private key is gone with this run.
 func (d *Device) install(ctx context.Context, g *Grant) error {
 	for _, s := range d.Sinks {
 		if err := s.Install(ctx, g); err != nil {
+			d.retire(context.WithoutCancel(ctx), g, retireAttempts, "certificate it could not install")
 			return fmt.Errorf("install certificate %s: %w", g.Lease.SerialNumber, err)
 		}
 	}
 	return nil
 }
 
-// retire revokes a replaced certificate, trying up to attempts times; if
-// Vault stays unreachable, the certificate ends at its expiry anyway.
-func (d *Device) retire(ctx context.Context, g *Grant, attempts int) {
+// retire revokes a certificate (what says which, for the log), trying up
+// to attempts times; if Vault stays unreachable, the certificate ends at its
+// expiry anyway.
+func (d *Device) retire(ctx context.Context, g *Grant, attempts int, what string) {
 	b := d.Backoff
 	for i := 1; ; i++ {
 		err := d.Source.Retire(ctx, g)
 		if err == nil {
-			d.Logger.Info("revoked the replaced certificate", "serial", g.Lease.SerialNumber, "lease_id", g.Lease.LeaseID)
+			d.Logger.Info("revoked the "+what, "serial", g.Lease.SerialNumber, "lease_id", g.Lease.LeaseID)
 			return
 		}
 		if i >= attempts || !Transient(err) || !backoff.Wait(ctx, b.Next()) {
-			d.Logger.Warn("could not revoke the replaced certificate; it ends at its expiry",
+			d.Logger.Warn("could not revoke the "+what+"; it ends at its expiry",
 				"serial", g.Lease.SerialNumber, "expires", g.Lease.Expiration.Format(time.RFC3339), "error", err)
 			return
 		}

@@ -56,14 +56,32 @@ func (s *fakeSource) Retire(_ context.Context, g *Grant) error {
 	return nil
 }
 
-// fakeSink records installs; it checks the grant's key is the certified one.
+// fakeSink records installs; it checks the grant's key is the certified
+// one. It fails Prepare with prepareErr, Install with installErr, and
+// holds replaced from an earlier run.
 type fakeSink struct {
-	t   *testing.T
-	log *eventLog
+	t          *testing.T
+	log        *eventLog
+	prepareErr error
+	installErr error
+	replaced   *Grant
 }
+
+func (k fakeSink) Prepare(context.Context) error {
+	if k.prepareErr != nil {
+		k.log.add("prepare failed")
+	}
+	return k.prepareErr
+}
+
+func (k fakeSink) Replaced() (*Grant, error) { return k.replaced, nil }
 
 func (k fakeSink) Install(_ context.Context, g *Grant) error {
 	require.Equal(k.t, g.Lease.PublicKey, g.Private.PublicKey(), "installed with the certified key")
+	if k.installErr != nil {
+		k.log.add("install failed")
+		return k.installErr
+	}
 	k.log.add("install " + g.Lease.SerialNumber)
 	return nil
 }
@@ -214,4 +232,56 @@ func TestRunDoesNotRetryARefusedRevocation(t *testing.T) {
 	require.NoError(t, runFor(t, d, log, 7))
 	require.Equal(t, []string{"obtain 1", "install 1", "obtain 2", "install 2", "retire failed",
 		"obtain 3", "install 3"}, log.get()[:7], "a refused revocation is reported once, not retried")
+}
+
+// Nothing is asked of Vault when a sink cannot take the certificate, and a
+// certificate that could not be installed is revoked: no certificate is
+// left live that nothing uses.
+func TestDeviceNeverStrandsACertificate(t *testing.T) {
+	notThere := errors.New("-interface wgnosuch0: no WireGuard interface of that name")
+	for name, run := range map[string]func(d *Device) error{
+		"issue": func(d *Device) error { _, err := d.Issue(t.Context()); return err },
+		"run":   func(d *Device) error { return d.Run(t.Context()) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			d, _, log := testDevice(t, time.Hour)
+			d.Sinks = []Sink{fakeSink{t: t, log: log, prepareErr: notThere}}
+			require.ErrorIs(t, run(d), notThere)
+			require.Equal(t, []string{"prepare failed"}, log.get())
+
+			d, _, log = testDevice(t, time.Hour)
+			d.Sinks = []Sink{fakeSink{t: t, log: log, installErr: errors.New("disk full")}}
+			require.ErrorContains(t, run(d), "install certificate 1: disk full")
+			require.Equal(t, []string{"obtain 1", "install failed", "retire 1"}, log.get())
+		})
+	}
+}
+
+// A certificate that a sink held from an earlier run is revoked once its
+// replacement is installed; one that has ended, or has no token to revoke
+// it with, is left alone.
+func TestIssueRetiresTheCertificateItReplaces(t *testing.T) {
+	now := time.Now()
+	for _, tc := range []struct {
+		name string
+		old  *Grant
+		want []string
+	}{
+		{"live", &Grant{Lease: &Lease{SerialNumber: "old", Expiration: now.Add(time.Hour)}, Token: "t"},
+			[]string{"obtain 1", "install 1", "retire old"}},
+		{"expired", &Grant{Lease: &Lease{SerialNumber: "old", Expiration: now.Add(-time.Second)}, Token: "t"},
+			[]string{"obtain 1", "install 1"}},
+		{"token ended", &Grant{Lease: &Lease{SerialNumber: "old", Expiration: now.Add(time.Hour)}, Token: "t", TokenEnd: now.Add(-time.Second)},
+			[]string{"obtain 1", "install 1"}},
+		{"no token", &Grant{Lease: &Lease{SerialNumber: "old", Expiration: now.Add(time.Hour)}},
+			[]string{"obtain 1", "install 1"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, _, log := testDevice(t, time.Hour)
+			d.Sinks = []Sink{fakeSink{t: t, log: log, replaced: tc.old}}
+			_, err := d.Issue(t.Context())
+			require.NoError(t, err)
+			require.Equal(t, tc.want, log.get())
+		})
+	}
 }

@@ -8,7 +8,11 @@
 // login, and Vault revokes a lease with the token that created it, so
 // retiring a certificate is revoking its token (auth/token/revoke-self, in
 // Vault's default policy): no extra policy, and a device can end no lease
-// but its own.
+// but its own. Files keeps that token beside the wg-quick file, so that a
+// later run retires the certificate it replaces there.
+//
+// No certificate is asked for before every Sink says it can install one
+// (Preparer), and one that fails to install is revoked.
 //
 // Rotation is make-before-break: at about two thirds of the certificate's
 // lifetime (with jitter) the device logs in again, makes a new key, issues a

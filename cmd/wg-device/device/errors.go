@@ -31,13 +31,16 @@ var (
 	ErrRefused = errors.New("request refused")
 	// ErrBadResponse: the engine's answer is not what the device expects.
 	ErrBadResponse = errors.New("unexpected answer from the engine")
+	// ErrNoToken: a certificate to retire comes without the login token it
+	// was issued under, the device's only means of revoking it.
+	ErrNoToken = errors.New("no login token to revoke the certificate with")
 )
 
 // Transient reports whether err may go away by itself: it is none of the
 // refusals above.
 func Transient(err error) bool {
 	for _, final := range []error{ErrCredentialsRefused, ErrCredentialsUnreadable, ErrPermissionDenied, ErrUnknownRole,
-		ErrPoolExhausted, ErrNoMount, ErrRefused, ErrBadResponse} {
+		ErrPoolExhausted, ErrNoMount, ErrRefused, ErrBadResponse, ErrNoToken} {
 		if errors.Is(err, final) {
 			return false
 		}

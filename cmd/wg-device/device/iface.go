@@ -2,7 +2,9 @@ package device
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/netip"
 	"os/exec"
@@ -18,8 +20,22 @@ type Sink interface {
 	Install(ctx context.Context, g *Grant) error
 }
 
-// A Configurer configures a WireGuard interface; *wgctrl.Client is one.
+// A Preparer is a Sink that can tell, before a certificate is asked for,
+// whether it will be able to install one.
+type Preparer interface {
+	Prepare(ctx context.Context) error
+}
+
+// A Replacer is a Sink that holds a certificate from an earlier run, which
+// its next Install replaces. Replaced returns it (nil if there is none).
+type Replacer interface {
+	Replaced() (*Grant, error)
+}
+
+// A Configurer reads and configures WireGuard interfaces; *wgctrl.Client
+// is one.
 type Configurer interface {
+	Device(name string) (*wgtypes.Device, error)
 	ConfigureDevice(name string, cfg wgtypes.Config) error
 }
 
@@ -42,6 +58,22 @@ type Interface struct {
 	// Resolve turns the gateway's host:port into an address; nil uses
 	// net.ResolveUDPAddr.
 	Resolve func(ctx context.Context, hostport string) (*net.UDPAddr, error)
+}
+
+// Prepare checks that the interface exists, as a WireGuard interface
+// wgctrl can configure and as a link of this network namespace.
+func (i *Interface) Prepare(ctx context.Context) error {
+	if _, err := i.WG.Device(i.Name); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("-interface %s: no WireGuard interface of that name: create it first "+
+				"(ip link add %s type wireguard, or wireguard-go %s)", i.Name, i.Name, i.Name)
+		}
+		return fmt.Errorf("-interface %s: %w", i.Name, err)
+	}
+	if _, err := i.Link.Addresses(ctx, i.Name); err != nil {
+		return fmt.Errorf("-interface %s: not a link of this network namespace: %w", i.Name, err)
+	}
+	return nil
 }
 
 // Install switches the interface to the grant, make-before-break: the new

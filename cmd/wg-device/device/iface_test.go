@@ -4,6 +4,8 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -43,8 +45,16 @@ func (f *fakeLink) ReplaceRoute(_ context.Context, _ string, p netip.Prefix) err
 }
 
 type fakeWG struct {
-	log  *eventLog
-	last wgtypes.Config
+	log     *eventLog
+	last    wgtypes.Config
+	devices []string // the interfaces Device finds; nil finds any
+}
+
+func (f *fakeWG) Device(name string) (*wgtypes.Device, error) {
+	if f.devices != nil && !slices.Contains(f.devices, name) {
+		return nil, os.ErrNotExist
+	}
+	return &wgtypes.Device{Name: name}, nil
 }
 
 func (f *fakeWG) ConfigureDevice(name string, cfg wgtypes.Config) error {
@@ -74,4 +84,14 @@ func TestInterfaceInstallMakesBeforeBreaking(t *testing.T) {
 		"route 10.77.0.0/16", "route fd77::/64",
 	}, log.get())
 	require.Equal(t, gwPriv.PublicKey(), wg.last.Peers[0].PublicKey)
+}
+
+func TestInterfacePrepare(t *testing.T) {
+	log := &eventLog{}
+	i := &Interface{Name: "wgnosuch0", WG: &fakeWG{log: log, devices: []string{"wg0"}}, Link: &fakeLink{log: log}}
+	require.EqualError(t, i.Prepare(t.Context()), "-interface wgnosuch0: no WireGuard interface of that name: "+
+		"create it first (ip link add wgnosuch0 type wireguard, or wireguard-go wgnosuch0)")
+	i.Name = "wg0"
+	require.NoError(t, i.Prepare(t.Context()))
+	require.Empty(t, log.get(), "Prepare changes nothing")
 }

@@ -2,7 +2,6 @@ package device
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -25,10 +24,10 @@ type Grant struct {
 	// TokenEnd is when the login's token expires, as far as the device could
 	// renew it; zero when it does not expire.
 	TokenEnd time.Time
-
-	// session is the Source's handle on the login (a *vault.Client for
-	// VaultSource).
-	session any
+	// Token is the login token the certificate was issued under, for a
+	// VaultSource: revoking it revokes the certificate. It can issue on the
+	// role until it ends, so it is kept as the private key is.
+	Token string
 }
 
 // A Source obtains certificates for the device's keys and retires them.
@@ -92,7 +91,7 @@ func (s *VaultSource) Obtain(ctx context.Context, public wgtypes.Key) (*Grant, e
 		s.discard(client)
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return &Grant{Lease: lease, TokenEnd: s.extend(ctx, client, login, lease), session: client}, nil
+	return &Grant{Lease: lease, TokenEnd: s.extend(ctx, client, login, lease), Token: client.Token()}, nil
 }
 
 // extend renews the login's token for the certificate's lifetime (and a
@@ -124,11 +123,15 @@ func (s *VaultSource) extend(ctx context.Context, client *vault.Client, login *v
 // certificate's lease (auth/token/revoke-self is in Vault's default policy).
 // A token past its end is revoked already.
 func (s *VaultSource) Retire(ctx context.Context, g *Grant) error {
-	client, ok := g.session.(*vault.Client)
-	if !ok {
-		return errors.New("retire: the grant was not issued by this source")
+	if g.Token == "" {
+		return fmt.Errorf("%w: certificate %s", ErrNoToken, g.Lease.SerialNumber)
 	}
-	err := client.Auth().Token().RevokeSelfWithContext(ctx, "")
+	client, err := s.api.Clone()
+	if err != nil {
+		return fmt.Errorf("vault client: %w", err)
+	}
+	client.SetToken(g.Token)
+	err = client.Auth().Token().RevokeSelfWithContext(ctx, "")
 	if re, refused := refusal(err); refused && re.StatusCode == http.StatusForbidden {
 		if !g.TokenEnd.IsZero() && !s.now().Before(g.TokenEnd) {
 			return nil // the token has ended, and its leases with it
