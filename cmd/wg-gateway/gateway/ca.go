@@ -107,7 +107,7 @@ func (d *Daemon) refreshCA(ctx context.Context) {
 
 // fetchCAs reads and parses the mount's ca/pem.
 func (d *Daemon) fetchCAs(ctx context.Context) ([]*x509.Certificate, error) {
-	pemText, err := d.vault.caBundle(ctx)
+	pemText, err := d.vault.CABundle(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("CA: %w", err)
 	}

@@ -66,10 +66,11 @@ func newPinningDaemon(t *testing.T, srv *caServer, stateDir string, now time.Tim
 		t.Fatal(err)
 	}
 	dev := &fakeDevice{peers: Interface{}}
-	d, err := New(Config{
+	cfg := Config{
 		Gateway: "gw1", Mount: "wg", Interface: "wg0", RoleIDFile: "r", SecretIDFile: "s", StateDir: stateDir,
 		ResyncInterval: time.Minute, PollWait: 30 * time.Second, InstanceID: "test",
-	}, api, dev, hclog.NewNullLogger())
+	}
+	d, err := New(cfg, NewVaultClient(api, &cfg, hclog.NewNullLogger()), dev, hclog.NewNullLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,15 +242,11 @@ func TestReloadRereadsTheCAFile(t *testing.T) {
 		}
 	}
 	write(kept, removed)
-	api, err := vault.NewClient(vault.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
 	dev := &fakeDevice{peers: Interface{}}
 	d, err := New(Config{
 		Gateway: "gw1", Mount: "wg", Interface: "wg0", RoleIDFile: "r", SecretIDFile: "s", CAFile: caFile,
 		ResyncInterval: time.Minute, PollWait: 30 * time.Second, InstanceID: "test",
-	}, api, dev, hclog.NewNullLogger())
+	}, newFakeVault(), dev, hclog.NewNullLogger())
 	if err != nil {
 		t.Fatal(err)
 	}

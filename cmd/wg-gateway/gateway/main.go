@@ -66,7 +66,7 @@ func Main(args []string, version string) int {
 		return 1
 	}
 	defer wg.Close()
-	d, err := New(cfg, api, wg, logger)
+	d, err := New(cfg, NewVaultClient(api, &cfg, logger), wg, logger)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "wg-gateway:", err)
 		return 2
@@ -76,9 +76,10 @@ func Main(args []string, version string) int {
 	defer stop()
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	go func() {
 		for range hup {
-			d.Reload <- struct{}{}
+			d.Reload()
 		}
 	}()
 	logger.Info("starting", "version", version, "gateway", cfg.Gateway, "interface", cfg.Interface)

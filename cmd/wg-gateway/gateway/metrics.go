@@ -1,8 +1,15 @@
 package gateway
 
 import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // metrics are the daemon's Prometheus metrics, on a registry of its own.
@@ -56,4 +63,29 @@ func newMetrics() *metrics {
 		m.caExpiry, m.caRefused,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
+}
+
+// serveMetrics serves /metrics and /healthz until ctx is done.
+func (d *Daemon) serveMetrics(ctx context.Context) {
+	if d.cfg.MetricsAddr == "" {
+		return
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(d.metrics.registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", d.serveHealth)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	l, err := net.Listen("tcp", d.cfg.MetricsAddr)
+	if err != nil {
+		d.logger.Error("metrics listener", "address", d.cfg.MetricsAddr, "error", err)
+		return
+	}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		d.logger.Error("metrics server", "error", err)
+	}
 }

@@ -75,3 +75,13 @@ func (d *Daemon) pinPools(seen []netip.Prefix) {
 	d.logger.Info("managing address pools", "pools", merged)
 	d.managed = merged
 }
+
+// anyInPools reports whether any prefix lies in one of pools.
+func anyInPools(ips, pools []netip.Prefix) bool {
+	for _, ip := range ips {
+		if inPools([]netip.Prefix{ip}, pools) {
+			return true
+		}
+	}
+	return false
+}

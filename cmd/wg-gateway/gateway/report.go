@@ -3,17 +3,27 @@ package gateway
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"net"
 	"net/http"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
+
+// A Status is what the daemon reports to the gateway's status in Vault
+// after each apply that brought the interface up to date.
+type Status struct {
+	// Index is the feed revision applied.
+	Index uint64
+	// Peers is the number of peer keys the daemon put on the interface.
+	Peers int
+	// Rejected is the number of feed entries not applied.
+	Rejected int
+}
+
+// statusTimeout bounds one status report.
+const statusTimeout = 10 * time.Second
 
 // offerStatus hands the latest status to the reporter, replacing one it
 // has not sent yet. It never blocks the apply loop.
-func (d *Daemon) offerStatus(st status) {
+func (d *Daemon) offerStatus(st Status) {
 	select {
 	case <-d.statusCh:
 	default:
@@ -22,18 +32,19 @@ func (d *Daemon) offerStatus(st status) {
 }
 
 // reportStatus writes the latest status to Vault, at most once per
-// StatusInterval.
+// StatusInterval; after a failure it backs off and sends the latest
+// status again.
 func (d *Daemon) reportStatus(ctx context.Context) {
 	b := newBackoff()
 	for {
-		var st status
+		var st Status
 		select {
 		case <-ctx.Done():
 			return
 		case st = <-d.statusCh:
 		}
-		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err := d.vault.report(wctx, st)
+		wctx, cancel := context.WithTimeout(ctx, statusTimeout)
+		err := d.vault.Report(wctx, st)
 		cancel()
 		if err != nil {
 			d.logger.Warn("reporting status failed", "error", err)
@@ -54,35 +65,21 @@ func (d *Daemon) reportStatus(ctx context.Context) {
 }
 
 // offerStatusIfNone puts st back unless a newer status is waiting.
-func (d *Daemon) offerStatusIfNone(st status) {
+func (d *Daemon) offerStatusIfNone(st Status) {
 	select {
 	case d.statusCh <- st:
 	default:
 	}
 }
 
-// serveMetrics serves /metrics and /healthz until ctx is done.
-func (d *Daemon) serveMetrics(ctx context.Context) {
-	if d.cfg.MetricsAddr == "" {
-		return
-	}
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(d.metrics.registry, promhttp.HandlerOpts{}))
-	mux.HandleFunc("/healthz", d.serveHealth)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	l, err := net.Listen("tcp", d.cfg.MetricsAddr)
-	if err != nil {
-		d.logger.Error("metrics listener", "address", d.cfg.MetricsAddr, "error", err)
-		return
-	}
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	}()
-	if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		d.logger.Error("metrics server", "error", err)
+// setHealthy records whether the last apply succeeded, and when the
+// interface was last brought up to date.
+func (d *Daemon) setHealthy(ok bool) {
+	d.health.Lock()
+	defer d.health.Unlock()
+	d.healthy = ok
+	if ok {
+		d.lastSync = d.now()
 	}
 }
 

@@ -7,10 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strconv"
-	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	vault "github.com/hashicorp/vault/api"
@@ -19,33 +18,53 @@ import (
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/peerfeed"
 )
 
-// vaultClient is the daemon's view of Vault: AppRole login and renewal,
-// the peer feed, the CA and status reports.
-type vaultClient struct {
+// A Vault is what the daemon asks of Vault: a login kept alive, the
+// gateway's peer feed, the mount's CAs, and the status report.
+// *VaultClient talks to a real Vault; tests hand in a fake.
+type Vault interface {
+	// Login logs in, retrying until it succeeds; it fails only when ctx
+	// ends first, with ctx's error.
+	Login(ctx context.Context) error
+	// KeepLoggedIn keeps the last login's token valid until ctx is done:
+	// it renews the token and logs in again when the token can no longer
+	// be renewed or Vault refused it.
+	KeepLoggedIn(ctx context.Context)
+	// ForgetCredentials makes the next login read the credential files
+	// again.
+	ForgetCredentials()
+	// Peers reads the gateway's feed since index (0: the full set),
+	// waiting up to wait for a change.
+	Peers(ctx context.Context, index uint64, wait time.Duration) (*peerfeed.Response, error)
+	// CABundle reads the mount's CA chain as PEM.
+	CABundle(ctx context.Context) ([]byte, error)
+	// Report writes st to the gateway's status.
+	Report(ctx context.Context, st Status) error
+}
+
+var _ Vault = (*VaultClient)(nil)
+
+// A VaultClient is the daemon's Vault: AppRole login and renewal, the
+// peer feed, the CA and status reports, through a Vault API client.
+type VaultClient struct {
 	api    *vault.Client
 	cfg    *Config
 	logger hclog.Logger
 
 	mu       sync.Mutex
-	secretID string // unwrapped secret id, when the file held a wrapping token
+	secretID string        // unwrapped secret id, when the file held a wrapping token
+	secret   *vault.Secret // of the last login
 	relogin  chan struct{}
 }
 
-func newVaultClient(api *vault.Client, cfg *Config, logger hclog.Logger) *vaultClient {
-	return &vaultClient{api: api, cfg: cfg, logger: logger, relogin: make(chan struct{}, 1)}
-}
-
-// readFile returns a file's content without surrounding space.
-func readFile(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
-	return strings.TrimSpace(string(b)), nil
+// NewVaultClient returns the Vault of a daemon configured by cfg,
+// reached through api (a client set up from the environment; its token
+// is replaced by the login's).
+func NewVaultClient(api *vault.Client, cfg *Config, logger hclog.Logger) *VaultClient {
+	return &VaultClient{api: api, cfg: cfg, logger: logger, relogin: make(chan struct{}, 1)}
 }
 
 // login logs in with AppRole and sets the client's token.
-func (v *vaultClient) login(ctx context.Context) (*vault.Secret, error) {
+func (v *VaultClient) login(ctx context.Context) (*vault.Secret, error) {
 	roleID, err := readFile(v.cfg.RoleIDFile)
 	if err != nil {
 		return nil, fmt.Errorf("role id: %w", err)
@@ -80,7 +99,7 @@ func (v *vaultClient) login(ctx context.Context) (*vault.Secret, error) {
 
 // loginSecretID reads the secret id file. A response-wrapping token in it
 // is unwrapped (once: the unwrapped id is kept for later logins).
-func (v *vaultClient) loginSecretID(ctx context.Context) (string, error) {
+func (v *VaultClient) loginSecretID(ctx context.Context) (string, error) {
 	content, err := readFile(v.cfg.SecretIDFile)
 	if err != nil {
 		return "", fmt.Errorf("secret id: %w", err)
@@ -107,16 +126,20 @@ func (v *vaultClient) loginSecretID(ctx context.Context) (string, error) {
 	return id, nil
 }
 
-// forgetSecretID makes the next login read the secret id file again.
-func (v *vaultClient) forgetSecretID() {
+// ForgetCredentials makes the next login read the secret id file again.
+func (v *VaultClient) ForgetCredentials() {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.secretID = ""
 }
 
-// keepLoggedIn renews the token from a login with a lifetime watcher and
-// logs in again when it can no longer be renewed or Vault refused it.
-func (v *vaultClient) keepLoggedIn(ctx context.Context, secret *vault.Secret) {
+// KeepLoggedIn renews the token of the last login with a lifetime
+// watcher and logs in again when it can no longer be renewed or Vault
+// refused it.
+func (v *VaultClient) KeepLoggedIn(ctx context.Context) {
+	v.mu.Lock()
+	secret := v.secret
+	v.mu.Unlock()
 	for {
 		watcher, err := v.api.NewLifetimeWatcher(&vault.LifetimeWatcherInput{Secret: secret})
 		if err != nil {
@@ -132,12 +155,15 @@ func (v *vaultClient) keepLoggedIn(ctx context.Context, secret *vault.Secret) {
 		if secret = v.loginRetry(ctx); secret == nil {
 			return
 		}
+		v.mu.Lock()
+		v.secret = secret
+		v.mu.Unlock()
 	}
 }
 
 // watch waits until the token cannot be renewed any more or Vault refused
 // it; it reports false when ctx is done instead.
-func (v *vaultClient) watch(ctx context.Context, w *vault.LifetimeWatcher) bool {
+func (v *VaultClient) watch(ctx context.Context, w *vault.LifetimeWatcher) bool {
 	for {
 		select {
 		case <-ctx.Done():
@@ -155,8 +181,20 @@ func (v *vaultClient) watch(ctx context.Context, w *vault.LifetimeWatcher) bool 
 	}
 }
 
+// Login logs in until it succeeds or ctx is done.
+func (v *VaultClient) Login(ctx context.Context) error {
+	secret := v.loginRetry(ctx)
+	if secret == nil {
+		return ctx.Err()
+	}
+	v.mu.Lock()
+	v.secret = secret
+	v.mu.Unlock()
+	return nil
+}
+
 // loginRetry logs in until it succeeds or ctx is done (then nil).
-func (v *vaultClient) loginRetry(ctx context.Context) *vault.Secret {
+func (v *VaultClient) loginRetry(ctx context.Context) *vault.Secret {
 	b := newBackoff()
 	for {
 		secret, err := v.login(ctx)
@@ -172,19 +210,20 @@ func (v *vaultClient) loginRetry(ctx context.Context) *vault.Secret {
 }
 
 // refused tells the token keeper that Vault answered 403.
-func (v *vaultClient) refused() {
+func (v *VaultClient) refused() {
 	select {
 	case v.relogin <- struct{}{}:
 	default:
 	}
 }
 
-// peers reads the gateway's feed since index, waiting up to wait.
-func (v *vaultClient) peers(ctx context.Context, index uint64, wait int) (*peerfeed.Response, error) {
+// Peers reads the gateway's feed since index, waiting up to wait (in
+// whole seconds).
+func (v *VaultClient) Peers(ctx context.Context, index uint64, wait time.Duration) (*peerfeed.Response, error) {
 	params := map[string][]string{}
 	if index > 0 {
 		params["index"] = []string{strconv.FormatUint(index, 10)}
-		params["wait"] = []string{strconv.Itoa(wait) + "s"}
+		params["wait"] = []string{strconv.Itoa(int(wait.Seconds())) + "s"}
 	}
 	path := fmt.Sprintf("%s/gateways/%s/peers", v.cfg.Mount, v.cfg.Gateway)
 	resp, err := v.api.Logical().ReadRawWithDataWithContext(ctx, path, params)
@@ -202,8 +241,8 @@ func (v *vaultClient) peers(ctx context.Context, index uint64, wait int) (*peerf
 	return &body.Data, nil
 }
 
-// caBundle fetches the mount's CA chain.
-func (v *vaultClient) caBundle(ctx context.Context) ([]byte, error) {
+// CABundle fetches the mount's CA chain.
+func (v *VaultClient) CABundle(ctx context.Context) ([]byte, error) {
 	path := v.cfg.Mount + "/ca/pem"
 	resp, err := v.api.Logical().ReadRawWithContext(ctx, path)
 	if err != nil {
@@ -213,14 +252,14 @@ func (v *vaultClient) caBundle(ctx context.Context) ([]byte, error) {
 	return io.ReadAll(resp.Body)
 }
 
-// report writes what the daemon applied to the gateway's status.
-func (v *vaultClient) report(ctx context.Context, st status) error {
+// Report writes what the daemon applied to the gateway's status.
+func (v *VaultClient) Report(ctx context.Context, st Status) error {
 	path := fmt.Sprintf("%s/gateways/%s/status", v.cfg.Mount, v.cfg.Gateway)
 	_, err := v.api.Logical().WriteWithContext(ctx, path, map[string]any{
 		"instance_id":   v.cfg.InstanceID,
-		"applied_index": strconv.FormatUint(st.index, 10),
-		"peer_count":    st.peers,
-		"rejected":      st.rejected,
+		"applied_index": strconv.FormatUint(st.Index, 10),
+		"peer_count":    st.Peers,
+		"rejected":      st.Rejected,
 		"version":       v.cfg.Version,
 	})
 	if err != nil {
@@ -230,7 +269,9 @@ func (v *vaultClient) report(ctx context.Context, st status) error {
 	return nil
 }
 
-func (v *vaultClient) checkRefused(err error) {
+// checkRefused tells the token keeper to log in again when err is
+// Vault's 403.
+func (v *VaultClient) checkRefused(err error) {
 	var re *vault.ResponseError
 	if errors.As(err, &re) && re.StatusCode == http.StatusForbidden {
 		v.refused()

@@ -57,7 +57,7 @@ func TestLoginKeepsTheTokenInUse(t *testing.T) {
 	api.SetToken("old-token")
 	cfg := &Config{Gateway: "gw1", Mount: "wg", AppRoleMount: "approle",
 		RoleIDFile: filepath.Join(dir, "role-id"), SecretIDFile: filepath.Join(dir, "secret-id")}
-	v := newVaultClient(api, cfg, hclog.NewNullLogger())
+	v := NewVaultClient(api, cfg, hclog.NewNullLogger())
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -68,14 +68,14 @@ func TestLoginKeepsTheTokenInUse(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the login never reached Vault")
 	}
-	if _, err := v.peers(ctx, 0, 1); err != nil {
+	if _, err := v.Peers(ctx, 0, time.Second); err != nil {
 		t.Fatalf("feed read during the login: %v", err)
 	}
 	close(release)
 	if err := <-loggedIn; err != nil {
 		t.Fatalf("login: %v", err)
 	}
-	if _, err := v.peers(ctx, 0, 1); err != nil {
+	if _, err := v.Peers(ctx, 0, time.Second); err != nil {
 		t.Fatalf("feed read after the login: %v", err)
 	}
 	mu.Lock()

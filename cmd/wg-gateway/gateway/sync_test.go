@@ -2,105 +2,14 @@ package gateway
 
 import (
 	"context"
-	"errors"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-	vault "github.com/hashicorp/vault/api"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/peerfeed"
-	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgcert"
-	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgkey"
 )
-
-// fakeDevice is an interface in memory that records every configuration.
-// failReads and failConfigures make that many next calls fail.
-type fakeDevice struct {
-	peers          Interface
-	configs        []wgtypes.Config
-	reads          int
-	failReads      int
-	failConfigures int
-}
-
-// errDevice is the failure of a fakeDevice told to fail.
-var errDevice = errors.New("device busy")
-
-func (f *fakeDevice) Device(string) (*wgtypes.Device, error) {
-	if f.failReads > 0 {
-		f.failReads--
-		return nil, errDevice
-	}
-	f.reads++
-	dev := &wgtypes.Device{}
-	for k, ips := range f.peers {
-		dev.Peers = append(dev.Peers, wgtypes.Peer{PublicKey: k, AllowedIPs: ipNets(ips)})
-	}
-	return dev, nil
-}
-
-func (f *fakeDevice) ConfigureDevice(_ string, cfg wgtypes.Config) error {
-	if f.failConfigures > 0 {
-		f.failConfigures--
-		return errDevice
-	}
-	f.configs = append(f.configs, cfg)
-	f.peers.Apply(cfg.Peers)
-	return nil
-}
-
-// daemonFixture is a daemon on a fake device with a pinned test CA.
-type daemonFixture struct {
-	d    *Daemon
-	dev  *fakeDevice
-	now  time.Time
-	sign func(*wgcert.Template) string
-}
-
-func newDaemonFixture(t testing.TB, keepUnmanaged bool, existing Interface) *daemonFixture {
-	t.Helper()
-	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
-	ca, sign := newTestCA(t, now)
-	caFile := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(caFile, []byte(wgcert.EncodePEM(ca.Raw)), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	api, err := vault.NewClient(vault.DefaultConfig())
-	if err != nil {
-		t.Fatal(err)
-	}
-	dev := &fakeDevice{peers: existing}
-	d, err := New(Config{
-		Gateway: "gw1", Mount: "wg", Interface: "wg0", RoleIDFile: "r", SecretIDFile: "s", CAFile: caFile,
-		ResyncInterval: time.Minute, PollWait: 30 * time.Second, InstanceID: "test", KeepUnmanaged: keepUnmanaged, StateDir: t.TempDir(),
-	}, api, dev, hclog.NewNullLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.now = func() time.Time { return now }
-	if err := d.loadCA(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return &daemonFixture{d: d, dev: dev, now: now, sign: sign}
-}
-
-// entry is a feed entry for a fresh key at address addr, valid for ttl.
-func (f *daemonFixture) entry(t testing.TB, addr string, ttl time.Duration) (peerfeed.Peer, wgtypes.Key) {
-	t.Helper()
-	_, pub, _ := wgkey.Generate()
-	serial, _ := wgcert.NewSerial()
-	cert := f.sign(&wgcert.Template{
-		SerialNumber: serial, CommonName: "dev", PublicKey: pub,
-		Addresses: []netip.Addr{netip.MustParseAddr(addr)}, Gateways: []string{"gw1"},
-		NotBefore: f.now.Add(-time.Minute), NotAfter: f.now.Add(ttl),
-	})
-	return peerfeed.Peer{SerialNumber: serial.Text(16), PublicKey: pub.String(), Certificate: cert}, pub
-}
 
 func TestDaemonAppliesFeed(t *testing.T) {
 	unmanaged := key(42)

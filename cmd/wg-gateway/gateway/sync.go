@@ -1,0 +1,284 @@
+package gateway
+
+import (
+	"context"
+	"net/netip"
+	"runtime/debug"
+	"time"
+
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/peerfeed"
+)
+
+// The sync: a feed answer, full or delta, is verified into the peer
+// state (handle, handleFull, admit), and the interface is brought to that
+// state by the difference alone (apply, configure). A device error makes
+// the daemon forget what the interface holds and retry (deviceFailed,
+// retryDevice).
+
+// handle verifies a feed answer into the peer state and applies it: a
+// full answer replaces the state (handleFull); a delta touches only the
+// keys it names.
+func (d *Daemon) handle(ctx context.Context, resp *peerfeed.Response) {
+	start := d.now()
+	if resp.Full && d.cfg.CAFile == "" {
+		d.refreshCA(ctx)
+	}
+	d.pools = parsePools(resp.AddressPool)
+	if d.cfg.KeepUnmanaged {
+		d.pinPools(d.pools)
+	}
+	if resp.Full {
+		if d.handleFull(resp, start) {
+			d.metrics.applySeconds.Observe(d.now().Sub(start).Seconds())
+		}
+		return
+	}
+	touched := make(map[wgtypes.Key]bool)
+	for _, r := range resp.Removed {
+		d.peers.remove(r.SerialNumber, touched)
+		delete(d.rejected, r.SerialNumber)
+	}
+	peers, rejections := d.verifier.VerifyAll(start, resp.Peers, d.pools)
+	d.admit(resp.Peers, peers, rejections, touched)
+	d.index = resp.Index
+	if d.apply(scopeTouched, touched) {
+		d.metrics.applySeconds.Observe(d.now().Sub(start).Seconds())
+	}
+	d.resyncOnUnknownCA(start, rejections)
+}
+
+// unknownCAResync is the least time between two full resyncs asked for by
+// certificates of an unknown CA.
+const unknownCAResync = 30 * time.Second
+
+// resyncOnUnknownCA asks for a full resync, which refreshes the CAs, when
+// a delta held a certificate of an unknown CA: after a CA rotation the
+// first certificates of the new CA come that way. At most one such resync
+// every unknownCAResync, so that a feed full of strangers costs Vault
+// little.
+func (d *Daemon) resyncOnUnknownCA(now time.Time, rejections []*Rejection) {
+	if d.cfg.CAFile != "" || now.Sub(d.lastCAResync) < unknownCAResync {
+		return
+	}
+	for _, r := range rejections {
+		if r != nil && r.Reason == "authority" {
+			d.lastCAResync = now
+			d.logger.Info("a certificate of an unknown CA; refreshing the CAs with a full resync", "serial", r.Serial)
+			d.requestFull()
+			return
+		}
+	}
+}
+
+// fullChunk is how many entries of a full answer are verified and applied
+// at a time.
+const fullChunk = 2000
+
+// handleFull replaces the peer state with a full answer and brings the
+// interface to it. The interface is read once; peers the answer does not
+// list at all leave first; then the entries are verified a chunk at a
+// time, each chunk applied while the next is verified, so that the
+// interface's work and the verification overlap; last, everything is
+// compared, which removes peers whose entries were rejected.
+func (d *Daemon) handleFull(resp *peerfeed.Response, now time.Time) bool {
+	// The new state is complete before anything is compared with it: a
+	// device error below only leaves the interface behind the state (and
+	// d.applied unknown), which the retry or the next apply repairs; it
+	// never leaves a partial state that would remove certified peers.
+	d.peers = newPeerState()
+	d.rejected = make(map[string]string)
+	d.index = resp.Index
+	ok := d.readDevice()
+	listed := make(map[string]bool, len(resp.Peers))
+	for _, e := range resp.Peers {
+		listed[e.PublicKey] = true
+	}
+	unlisted := make(Interface)
+	for key, ips := range d.applied {
+		if !listed[key.String()] {
+			unlisted[key] = ips
+		}
+	}
+	ok = ok && d.configure(Diff(unlisted, Interface{}, d.keepUnmanaged()))
+
+	type verified struct {
+		entries    []peerfeed.Peer
+		peers      []Peer
+		rejections []*Rejection
+	}
+	chunks := make(chan verified, 1)
+	go func() {
+		defer close(chunks)
+		for i := 0; i < len(resp.Peers); i += fullChunk {
+			part := resp.Peers[i:min(i+fullChunk, len(resp.Peers))]
+			peers, rejections := d.verifier.VerifyAll(now, part, d.pools)
+			chunks <- verified{part, peers, rejections}
+		}
+	}()
+	for c := range chunks {
+		touched := make(map[wgtypes.Key]bool)
+		d.admit(c.entries, c.peers, c.rejections, touched)
+		ok = ok && d.apply(scopeTouched, touched)
+	}
+	ok = ok && d.apply(scopeAll, nil)
+	if len(resp.Peers) >= largeAnswer {
+		// The answer and its decoding are garbage now: give the memory
+		// back to the system instead of keeping the peak as resident.
+		resp.Peers = nil
+		debug.FreeOSMemory()
+	}
+	return ok
+}
+
+// largeAnswer is the size of a full answer after which the daemon returns
+// freed memory to the system at once.
+const largeAnswer = 10000
+
+// admit puts verified entries into the peer state and records rejected
+// ones, noting the keys they touch.
+func (d *Daemon) admit(entries []peerfeed.Peer, peers []Peer, rejections []*Rejection, touched map[wgtypes.Key]bool) {
+	for i, e := range entries {
+		if rej := rejections[i]; rej != nil {
+			d.logger.Warn("not applying peer", "serial", e.SerialNumber, "public_key", e.PublicKey, "reason", rej.Reason, "error", rej.Err)
+			d.metrics.rejected.WithLabelValues(rej.Reason).Inc()
+			d.rejected[e.SerialNumber] = rej.Reason
+			d.peers.remove(e.SerialNumber, touched)
+			continue
+		}
+		delete(d.rejected, e.SerialNumber)
+		d.peers.put(peers[i], touched)
+	}
+}
+
+// An applyScope says how much of the interface an apply compares.
+type applyScope int
+
+const (
+	// scopeTouched changes only the touched keys (and expired peers),
+	// trusting what was applied before.
+	scopeTouched applyScope = iota
+	// scopeAll compares every peer with what was applied before.
+	scopeAll
+	// scopeReread reads the interface first, then compares every peer.
+	scopeReread
+)
+
+// apply brings the interface to the desired state within scope and
+// reports whether it is now up to date. After a failed apply it rereads
+// the interface whatever the scope.
+func (d *Daemon) apply(scope applyScope, touched map[wgtypes.Key]bool) bool {
+	now := d.now()
+	if touched == nil {
+		touched = make(map[wgtypes.Key]bool)
+	}
+	for _, p := range d.peers.dropExpired(now, touched) {
+		d.metrics.expired.Inc()
+		d.logger.Info("certificate expired; removing the peer", "serial", p.Serial, "public_key", p.Key)
+	}
+	if scope == scopeReread || d.applied == nil {
+		if !d.readDevice() {
+			return false
+		}
+		scope = scopeAll
+	}
+	var changes []wgtypes.PeerConfig
+	if scope == scopeAll {
+		changes = Diff(d.applied, d.peers.bySerial.Desired(now), d.keepUnmanaged())
+	} else {
+		have, want := make(Interface, len(touched)), make(Interface, len(touched))
+		for key := range touched {
+			if ips, ok := d.applied[key]; ok {
+				have[key] = ips
+			}
+			if ips := d.peers.desiredFor(key, now); ips != nil {
+				want[key] = ips
+			}
+		}
+		changes = Diff(have, want, nil)
+	}
+	if !d.configure(changes) {
+		return false
+	}
+	d.retryBackoff.Reset()
+	if d.retryPending {
+		d.retry.Stop()
+		d.retryPending = false
+	}
+	d.metrics.peers.Set(float64(len(d.peers.byKey)))
+	d.metrics.appliedIndex.Set(float64(d.index))
+	d.metrics.lastSync.Set(float64(now.Unix()))
+	d.setHealthy(true)
+	d.offerStatus(Status{Index: d.index, Peers: len(d.peers.byKey), Rejected: len(d.rejected)})
+	return true
+}
+
+// readDevice reads what the interface holds.
+func (d *Daemon) readDevice() bool {
+	dev, err := d.device.Device(d.cfg.Interface)
+	if err != nil {
+		d.logger.Error("reading the interface failed", "interface", d.cfg.Interface, "error", err)
+		d.deviceFailed()
+		return false
+	}
+	d.applied = FromDevice(dev.Peers)
+	return true
+}
+
+// configure applies changes to the interface and to what the daemon
+// believes it holds; after a failure it believes nothing.
+func (d *Daemon) configure(changes []wgtypes.PeerConfig) bool {
+	if len(changes) == 0 {
+		return true
+	}
+	if err := d.device.ConfigureDevice(d.cfg.Interface, wgtypes.Config{Peers: changes}); err != nil {
+		d.logger.Error("configuring the interface failed", "interface", d.cfg.Interface, "error", err)
+		d.deviceFailed()
+		return false
+	}
+	d.applied.Apply(changes)
+	d.logChanges(changes)
+	return true
+}
+
+// deviceFailed forgets what the daemon believes the interface holds and
+// arms the retry, unless it is armed already.
+func (d *Daemon) deviceFailed() {
+	d.applied = nil
+	d.setHealthy(false)
+	if !d.retryPending {
+		d.retryPending = true
+		d.retry.Reset(d.retryBackoff.Next())
+	}
+}
+
+// retryDevice re-reads the interface and brings it to the desired state;
+// after another failure the retry is armed again, a little later.
+func (d *Daemon) retryDevice() {
+	d.retryPending = false
+	if d.apply(scopeReread, nil) {
+		d.logger.Info("the interface is up to date again after a device error")
+	}
+}
+
+// keepUnmanaged is the rule for peers the daemon did not put on the
+// interface: with -keep-unmanaged, those with no address in the managed
+// pools stay.
+func (d *Daemon) keepUnmanaged() func(wgtypes.Key, []netip.Prefix) bool {
+	if !d.cfg.KeepUnmanaged {
+		return nil
+	}
+	return func(_ wgtypes.Key, ips []netip.Prefix) bool { return !anyInPools(ips, d.managed) }
+}
+
+// logChanges logs how many peers an apply added or removed.
+func (d *Daemon) logChanges(changes []wgtypes.PeerConfig) {
+	removed := 0
+	for _, c := range changes {
+		if c.Remove {
+			removed++
+		}
+	}
+	d.logger.Debug("applied", "index", d.index, "added_or_updated", len(changes)-removed, "removed", removed)
+}
