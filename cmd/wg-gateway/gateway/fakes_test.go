@@ -288,3 +288,23 @@ func (f *daemonFixture) run(t *testing.T) (stop func()) {
 	t.Cleanup(stop)
 	return stop
 }
+
+// vaultErrors is wg_gateway_vault_errors_total of op, as /metrics shows it.
+func vaultErrors(t *testing.T, d *Daemon, op string) float64 {
+	t.Helper()
+	families, err := d.metrics.registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range families {
+		if f.GetName() != "wg_gateway_vault_errors_total" {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if m.GetLabel()[0].GetValue() == op {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
+}

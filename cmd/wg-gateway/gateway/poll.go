@@ -33,13 +33,15 @@ func (d *Daemon) poll(ctx context.Context, out chan<- pollResult) {
 		d.pollMu.Unlock()
 
 		resp, err := d.vault.Peers(pctx, index, d.cfg.PollWait)
+		// Read before cancel, which cancels pctx whatever happened.
+		cutShort := errors.Is(pctx.Err(), context.Canceled)
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
 				return
 			}
-			if errors.Is(pctx.Err(), context.Canceled) {
-				continue // cut short by requestFull
+			if cutShort {
+				continue // by requestFull
 			}
 			d.logger.Warn("reading the peer feed failed", "error", err)
 			select {

@@ -1,0 +1,44 @@
+package gateway
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/peerfeed"
+)
+
+// TestReportCarriesTheAppliedIndex: after each apply the daemon reports
+// the feed revision it applied, the peers it holds and the entries it
+// rejected.
+func TestReportCarriesTheAppliedIndex(t *testing.T) {
+	f := newDaemonFixture(t, false, Interface{})
+	pools := []string{"10.77.0.0/24"}
+	a, _ := f.entry(t, "10.77.0.2", time.Hour)
+	b, _ := f.entry(t, "10.77.0.3", time.Hour)
+	outside, _ := f.entry(t, "10.99.0.2", time.Hour)
+	f.run(t)
+
+	f.v.answer(&peerfeed.Response{Index: 7, Full: true, AddressPool: pools, Peers: []peerfeed.Peer{a, b, outside}}, nil)
+	want := Status{Index: 7, Peers: 2, Rejected: 1}
+	f.v.waitFor(t, "a report of index 7", func() bool { return slices.Contains(f.v.reports, want) })
+
+	f.v.answer(&peerfeed.Response{Index: 8, AddressPool: pools, Removed: []peerfeed.Removal{removal(b)}}, nil)
+	want = Status{Index: 8, Peers: 1, Rejected: 1}
+	f.v.waitFor(t, "a report of index 8", func() bool { return slices.Contains(f.v.reports, want) })
+}
+
+// TestReportRetriesAfterAFailure: a report Vault did not take is counted
+// and sent again.
+func TestReportRetriesAfterAFailure(t *testing.T) {
+	f := newDaemonFixture(t, false, Interface{})
+	a, _ := f.entry(t, "10.77.0.2", time.Hour)
+	f.v.reportErrs = 1
+	f.run(t)
+	f.v.answer(&peerfeed.Response{Index: 3, Full: true, AddressPool: []string{"10.77.0.0/24"}, Peers: []peerfeed.Peer{a}}, nil)
+	want := Status{Index: 3, Peers: 1}
+	f.v.waitFor(t, "the report sent again", func() bool { return slices.Contains(f.v.reports, want) })
+	if n := vaultErrors(t, f.d, "status"); n != 1 {
+		t.Errorf("wg_gateway_vault_errors_total{op=status} = %v, want 1", n)
+	}
+}
