@@ -8,5 +8,6 @@
 // expires, whether or not Vault can be reached.
 //
 // The decisions are pure functions (Set.Desired, Diff, Verifier.Verify);
-// the effects go through small interfaces (Device, and the Vault client).
+// the effects go through small interfaces: Device (wgctrl) and Vault
+// (VaultClient), which tests replace with fakes.
 package gateway
