@@ -42,7 +42,7 @@ func (b *backend) pathRevokeWrite(ctx context.Context, req *logical.Request, d *
 			return logical.ErrorResponse("serial_number: %q is not a hex serial number", serialIn), nil
 		}
 		if !b.reg.known(serial) {
-			return logical.ErrorResponse("serial_number: no certificate with serial %s", serial), nil
+			return logical.ErrorResponse("serial_number: no certificate with serial %s", writtenSerial(serialIn)), nil
 		}
 		serials = []string{serial}
 	} else {

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"math/big"
+	"strings"
 	"testing"
 	"time"
 
@@ -240,4 +241,27 @@ func TestPeersLongPollHeldAtMostASecond(t *testing.T) {
 	require.False(t, idle.Full)
 	require.Empty(t, idle.Peers)
 	require.Empty(t, idle.Removed)
+}
+
+// TestRevokeUnknownSerialAsWritten: the message about a serial that names
+// no certificate shows the serial the caller wrote, in the form cert/:serial
+// shows serials (lowercase, colon-separated bytes), leading zeros kept.
+func TestRevokeUnknownSerialAsWritten(t *testing.T) {
+	env := newTestEnv(t)
+	for in, want := range map[string]string{
+		"00:11":    "serial_number: no certificate with serial 00:11",
+		"00-AB-CD": "serial_number: no certificate with serial 00:ab:cd",
+		"0011":     "serial_number: no certificate with serial 00:11",
+		"abc":      "serial_number: no certificate with serial 0a:bc",
+		" 7f:01 ":  "serial_number: no certificate with serial 7f:01",
+	} {
+		resp, err := env.do(logical.UpdateOperation, "revoke", map[string]any{"serial_number": in})
+		require.NoError(t, err)
+		require.True(t, resp.IsError(), in)
+		require.Equal(t, want, resp.Error().Error(), in)
+	}
+	// A serial written with leading zeros still finds its certificate.
+	serial := env.issue("bob").Data["serial_number"].(string)
+	resp := env.ok(logical.UpdateOperation, "revoke", map[string]any{"serial_number": "00:" + strings.ToUpper(serial)})
+	require.Equal(t, []string{serial}, resp.Data["serial_numbers"])
 }

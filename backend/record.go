@@ -103,10 +103,31 @@ func (r *certRecord) responseData() map[string]any {
 // Vault's PKI engine uses.
 func formatSerial(n *big.Int) string { return wgcert.FormatSerial(n) }
 
+// writtenSerial is the serial s, which normalizeSerial accepts, as its
+// caller wrote it (leading zero bytes kept) in the form formatSerial
+// writes, for messages that quote it.
+func writtenSerial(s string) string {
+	h := strings.ToLower(stripSerial(s))
+	if len(h)%2 == 1 {
+		h = "0" + h
+	}
+	zeros := ""
+	for ; strings.HasPrefix(h, "00"); h = h[2:] {
+		zeros += "00:"
+	}
+	n, _ := new(big.Int).SetString(h, 16)
+	return zeros + formatSerial(n)
+}
+
+// stripSerial is s without spaces around it and without separators.
+func stripSerial(s string) string {
+	return strings.NewReplacer(":", "", "-", "").Replace(strings.TrimSpace(s))
+}
+
 // normalizeSerial accepts a serial with colons, dashes or neither, in any
 // case, and returns the form formatSerial writes; ok is false if it is not hex.
 func normalizeSerial(s string) (string, bool) {
-	h := strings.NewReplacer(":", "", "-", "").Replace(strings.TrimSpace(s))
+	h := stripSerial(s)
 	if h == "" || len(h) > 64 {
 		return "", false
 	}

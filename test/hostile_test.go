@@ -62,8 +62,8 @@ path "wg/issue/team" { capabilities = ["update"] }`))
 		{"low-order point", "wg/issue/laptop", map[string]any{"public_key": lowOrder}, "public_key: a low-order point"},
 		{"oversized key", "wg/issue/laptop", map[string]any{"public_key": strings.Repeat("A", 1<<20)}, "public_key: not 32 bytes"},
 		{"key of another identity", "wg/issue/laptop", map[string]any{"public_key": shared}, "public_key: key is bound to a live certificate of another identity"},
-		{"wrong type", "wg/issue/laptop", map[string]any{"public_key": mustPub(t), "ttl": []int{1}}, "ttl"},
-		{"negative ttl", "wg/issue/laptop", map[string]any{"public_key": mustPub(t), "ttl": "-5s"}, "ttl"},
+		{"wrong type", "wg/issue/laptop", map[string]any{"public_key": mustPub(t), "ttl": []int{1}}, "* ttl: could not parse duration"},
+		{"negative ttl", "wg/issue/laptop", map[string]any{"public_key": mustPub(t), "ttl": "-5s"}, "* ttl: cannot provide negative value"},
 		{"huge ttl", "wg/issue/laptop", map[string]any{"public_key": mustPub(t), "ttl": "876000h"}, "ttl: 876000h0m0s is longer than the role's max_ttl 2h0m0s"},
 		{"template without data", "wg/issue/team", map[string]any{"public_key": mustPub(t)}, "common_name_template"},
 	} {
