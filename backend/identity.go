@@ -29,7 +29,8 @@ var errNoIdentity = errors.New("the request carries neither an entity nor a toke
 // identity data the caller does not have.
 var errTemplate = errors.New("common_name_template")
 
-// identify works out who req's caller is and the common name tmpl gives it.
+// identify works out who req's caller is and the common name tmpl gives it;
+// an empty tmpl gives the login's name (see loginName).
 func (b *backend) identify(req *logical.Request, tmpl string) (*caller, error) {
 	c := &caller{entityID: req.EntityID, displayName: req.DisplayName}
 	if req.EntityID == "" {
@@ -37,7 +38,7 @@ func (b *backend) identify(req *logical.Request, tmpl string) (*caller, error) {
 		if !ok {
 			return nil, errNoIdentity
 		}
-		c.key, c.commonName = key, req.DisplayName
+		c.key, c.commonName = key, loginName(nil, req.DisplayName)
 		return c, nil
 	}
 	c.key = "entity:" + req.EntityID
@@ -51,6 +52,10 @@ func (b *backend) identify(req *logical.Request, tmpl string) (*caller, error) {
 	}
 	for _, a := range entity.Aliases {
 		c.authMounts = append(c.authMounts, a.MountType+":"+a.MountAccessor)
+	}
+	if tmpl == "" {
+		c.commonName = loginName(entity, req.DisplayName)
+		return c, nil
 	}
 	var groups []*logical.Group
 	if strings.Contains(tmpl, "identity.groups") {

@@ -157,7 +157,7 @@ func TestRoleValidation(t *testing.T) {
 	env.ok(logical.UpdateOperation, "roles/r2", map[string]any{"gateway": "gw1"})
 	resp := env.ok(logical.ReadOperation, "roles/r2", nil)
 	require.Equal(t, int64(3600), resp.Data["ttl"])
-	require.Equal(t, "{{identity.entity.name}}", resp.Data["common_name_template"])
+	require.Equal(t, "", resp.Data["common_name_template"], "empty: the login's name")
 	require.Equal(t, []string{"laptop", "r2"}, env.ok(logical.ListOperation, "roles/", nil).Data["keys"])
 	env.ok(logical.DeleteOperation, "roles/r2", nil)
 	env.fails(logical.UpdateOperation, "issue/r2", map[string]any{"public_key": mustKey(t)}, `role: unknown role "r2"`)

@@ -331,3 +331,34 @@ func TestIssueIsOneStorageWrite(t *testing.T) {
 	require.Equal(t, 200, certKeys)
 	require.Len(t, keys, 200+3) // + config/ca, the gateway and the role
 }
+
+// TestIssueDefaultCommonName: a role without a common_name_template names
+// an AppRole device after its AppRole role, not after the entity_1234abcd
+// Vault generated for it, and reads the template back as empty.
+func TestIssueDefaultCommonName(t *testing.T) {
+	env := newTestEnv(t)
+	require.Equal(t, "", env.ok(logical.ReadOperation, "roles/laptop", nil).Data["common_name_template"])
+	env.sys.EntityVal = &logical.Entity{
+		ID:   "e-1",
+		Name: "entity_e67681cc",
+		Aliases: []*logical.Alias{{
+			MountType: "approle", MountAccessor: "auth_approle_1", Name: "0b9d3a6e-6c0e-4d0b-9c55-2f4a9e4b1c11",
+			Metadata: map[string]string{"role_name": "laptop-fleet"},
+		}},
+	}
+	_, pub, _ := wgkey.Generate()
+	resp, err := env.b.HandleRequest(t.Context(), &logical.Request{
+		Operation: logical.UpdateOperation, Path: "issue/laptop", Storage: env.storage,
+		EntityID: "e-1", DisplayName: "approle",
+		Data: map[string]any{"public_key": pub.String()},
+	})
+	require.NoError(t, err)
+	require.False(t, resp.IsError(), "%v", resp.Error())
+	require.Equal(t, "laptop-fleet", resp.Data["common_name"])
+	require.Contains(t, resp.Data["wg_quick"], "for laptop-fleet\n")
+
+	// A role stored with a template goes back to the default with "".
+	env.ok(logical.UpdateOperation, "roles/laptop", map[string]any{"common_name_template": "{{identity.entity.name}}"})
+	env.ok(logical.UpdateOperation, "roles/laptop", map[string]any{"common_name_template": ""})
+	require.Equal(t, "", env.ok(logical.ReadOperation, "roles/laptop", nil).Data["common_name_template"])
+}

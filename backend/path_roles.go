@@ -15,8 +15,10 @@ import (
 
 // Defaults of a role.
 const (
-	defaultRoleTTL            = time.Hour
-	defaultCommonNameTemplate = "{{identity.entity.name}}"
+	defaultRoleTTL = time.Hour
+	// defaultCommonNameTemplate, empty, names a certificate after the
+	// caller's login (loginName).
+	defaultCommonNameTemplate = ""
 )
 
 // roleEntry is a stored role: who may get a certificate for which gateway,
@@ -62,7 +64,7 @@ func pathRoles(b *backend) []*framework.Path {
 				},
 				"common_name_template": {
 					Type:        framework.TypeString,
-					Description: "Vault identity template for the certificate's common name; the token's display name when the caller has no entity.",
+					Description: "Vault identity template for the certificate's common name. Empty (the default): the entity's name when an operator named it, else the login's: the AppRole role, the Kubernetes namespace/service account, the TLS certificate's CN, the user; a token without an entity gets its display name.",
 					Default:     defaultCommonNameTemplate,
 				},
 				"allow_generated_keys": {
@@ -187,7 +189,7 @@ func (r *roleEntry) validate() string {
 		return "max_active_per_identity: must not be negative"
 	}
 	if r.CommonNameTemplate == "" {
-		return "common_name_template: must not be empty"
+		return ""
 	}
 	if err := wgquick.CheckText(r.CommonNameTemplate); err != nil {
 		return fmt.Sprintf("common_name_template: %v", err)
@@ -223,7 +225,10 @@ const pathRoleHelpDesc = `
 A role names the gateway its certificates are for, their lifetime (ttl, capped
 by max_ttl), how the certificate's common name is made from the caller's Vault
 identity (common_name_template, e.g. "{{identity.entity.name}}" or
-"{{identity.entity.aliases.<mount accessor>.metadata.service_account_name}}"),
+"{{identity.entity.aliases.<mount accessor>.metadata.service_account_name}}";
+empty, the default, names the caller after its login: an entity's name when
+an operator gave it one, else the AppRole role, the Kubernetes
+namespace/service account, the TLS certificate's CN or the user name),
 whether the engine may generate key pairs (allow_generated_keys), and how many
 live certificates one identity may hold (max_active_per_identity; issuing past
 it revokes the oldest, so 2 allows rotation with overlap).

@@ -539,15 +539,15 @@ func (ca *testCA) issueClient(t *testing.T, dir, commonName string) (certFile, k
 
 // TestDeviceCertAuth shows mTLS enrolment: over Vault's HTTPS listener, a
 // device whose TLS client certificate comes from the CA that auth/cert
-// trusts gets a WireGuard certificate named after its X.509 identity; a
-// certificate from another CA is refused with a message naming what to fix.
+// trusts gets a WireGuard certificate named after its X.509 identity (the
+// role's default common name: the client certificate's CN); a certificate
+// from another CA is refused with a message naming what to fix.
 func TestDeviceCertAuth(t *testing.T) {
 	s, vaultCA := startVaultTLS(t)
 	setUpEngine(t, s)
 	s.cli("auth", "enable", "cert")
 	accessor := authAccessor(t, s, "cert/")
-	s.cli("write", "wg/roles/enrolled", "gateway=gw1", "ttl=1h",
-		"common_name_template={{identity.entity.aliases."+accessor+".name}}")
+	s.cli("write", "wg/roles/enrolled", "gateway=gw1", "ttl=1h")
 	require.NoError(t, s.root.Sys().PutPolicy("enrolled", `path "wg/issue/enrolled" { capabilities = ["update"] }`))
 
 	dir := t.TempDir()

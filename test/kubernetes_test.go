@@ -216,9 +216,9 @@ func (k *kubeCluster) tokenFile(namespace, account string) string {
 // TestKubernetesWorkloadIdentity shows a workload getting a WireGuard
 // certificate as itself: a pod's service account logs in through Vault's
 // Kubernetes auth (which asks a real kube-apiserver's TokenReview), and the
-// certificate's CN is namespace/serviceaccount from the role's
-// common_name_template. A service account the Vault role is not bound to
-// is refused.
+// certificate's CN is namespace/serviceaccount, the role's default common
+// name for a Kubernetes login. A service account the Vault role is not
+// bound to is refused.
 func TestKubernetesWorkloadIdentity(t *testing.T) {
 	s := startVault(t)
 	setUpEngine(t, s)
@@ -240,9 +240,7 @@ func TestKubernetesWorkloadIdentity(t *testing.T) {
 	s.cli("write", "auth/kubernetes/role/laptops", "bound_service_account_names=laptop-7",
 		"bound_service_account_namespaces=fleet", "token_policies=workload", "token_ttl=2h")
 	acc := authAccessor(t, s, "kubernetes/")
-	alias := "{{identity.entity.aliases." + acc + ".metadata."
-	s.cli("write", "wg/roles/workload", "gateway=gw1", "ttl=1h",
-		"common_name_template="+alias+"service_account_namespace}}/"+alias+"service_account_name}}")
+	s.cli("write", "wg/roles/workload", "gateway=gw1", "ttl=1h")
 
 	dir := t.TempDir()
 	env := []string{"VAULT_ADDR=" + s.addr}
