@@ -14,6 +14,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -113,6 +114,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	logger := hclog.New(&hclog.LoggerOptions{
 		Name: "wg-device", Level: hclog.LevelFromString(*logLevel), JSONFormat: *logJSON, Output: stderr,
 	})
+	cfg.VaultAddrSet = os.Getenv(vault.EnvVaultAddress) != ""
 	d, closeAll, err := newDevice(&cfg, logger)
 	if err != nil {
 		fmt.Fprintln(stderr, "wg-device:", err)
@@ -126,7 +128,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		g, err := d.Issue(ctx)
 		if err != nil {
 			fmt.Fprintln(stderr, "wg-device:", err)
-			return 1
+			return exitCode(err)
 		}
 		printGrant(stdout, &cfg, g)
 		return 0
@@ -135,9 +137,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 		"interface", cfg.Interface, "config", cfg.ConfigFile)
 	if err := d.Run(ctx); err != nil {
 		fmt.Fprintln(stderr, "wg-device:", err)
-		return 1
+		return exitCode(err)
 	}
 	return 0
+}
+
+// exitCode is 2 for a mistake in the device's own settings, 1 for any
+// other failure.
+func exitCode(err error) int {
+	var ce *device.ConfigError
+	if errors.As(err, &ce) {
+		return 2
+	}
+	return 1
 }
 
 // newDevice wires the configuration to Vault, the files and the interface.
@@ -146,6 +158,7 @@ func newDevice(cfg *device.Config, logger hclog.Logger) (*device.Device, func(),
 	if conf.Error != nil {
 		return nil, nil, fmt.Errorf("vault client: %w", conf.Error)
 	}
+	conf.CheckRetry = device.RetryPolicy
 	if cfg.Auth.Method == device.AuthCert {
 		if err := conf.ConfigureTLS(&vault.TLSConfig{ClientCert: cfg.Auth.ClientCert, ClientKey: cfg.Auth.ClientKey}); err != nil {
 			return nil, nil, fmt.Errorf("-client-cert/-client-key: %w", err)
@@ -154,6 +167,9 @@ func newDevice(cfg *device.Config, logger hclog.Logger) (*device.Device, func(),
 	api, err := vault.NewClient(conf)
 	if err != nil {
 		return nil, nil, fmt.Errorf("vault client: %w", err)
+	}
+	if !cfg.VaultAddrSet {
+		logger.Warn("VAULT_ADDR is not set: using Vault's default " + api.Address())
 	}
 	d := &device.Device{
 		Source:      device.NewVaultSource(api, cfg, logger),

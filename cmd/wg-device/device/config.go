@@ -34,6 +34,9 @@ type Config struct {
 
 	// Auth says how to log in to Vault.
 	Auth AuthConfig
+	// VaultAddrSet says whether VAULT_ADDR was set; if not, the Vault
+	// client uses its default address, and error messages say so.
+	VaultAddrSet bool
 
 	// SwitchDelay is how long a rotation waits between issuing the new
 	// certificate and switching the interface to it, for the gateways to

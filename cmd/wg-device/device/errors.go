@@ -1,6 +1,9 @@
 package device
 
 import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -36,9 +39,24 @@ var (
 	ErrNoToken = errors.New("no login token to revoke the certificate with")
 )
 
+// A ConfigError is a mistake in the device's own settings that no retry
+// can mend, such as a VAULT_ADDR that speaks the wrong protocol. Its
+// message starts with the setting to fix.
+type ConfigError struct {
+	// Setting is the flag or variable to fix; Problem says what is wrong.
+	Setting, Problem string
+}
+
+// Error is "Setting: Problem".
+func (e *ConfigError) Error() string { return e.Setting + ": " + e.Problem }
+
 // Transient reports whether err may go away by itself: it is none of the
-// refusals above.
+// refusals above and no ConfigError.
 func Transient(err error) bool {
+	var ce *ConfigError
+	if errors.As(err, &ce) {
+		return false
+	}
 	for _, final := range []error{ErrCredentialsRefused, ErrCredentialsUnreadable, ErrPermissionDenied, ErrUnknownRole,
 		ErrPoolExhausted, ErrNoMount, ErrRefused, ErrBadResponse, ErrNoToken} {
 		if errors.Is(err, final) {
@@ -130,6 +148,53 @@ func ClassifyIssue(mount, role string, err error) error {
 			ErrPoolExhausted, role, said)
 	}
 	return fmt.Errorf("%w: %s: %s", ErrRefused, path, said)
+}
+
+// ClassifyTransport recognises a failed request to Vault at addr that no
+// retry can mend — the address speaks plain HTTP, or its certificate does
+// not verify — and returns a ConfigError naming the variable to fix; for
+// any other error it returns nil. addrSet says whether VAULT_ADDR was set
+// (else addr is the client's default).
+func ClassifyTransport(addr string, addrSet bool, err error) error {
+	if err == nil {
+		return nil
+	}
+	unset := ""
+	if !addrSet {
+		unset = fmt.Sprintf(" (VAULT_ADDR is not set: using Vault's default %s)", addr)
+	}
+	msg := err.Error()
+	if errors.Is(err, http.ErrSchemeMismatch) || strings.Contains(msg, http.ErrSchemeMismatch.Error()) {
+		return &ConfigError{Setting: "VAULT_ADDR", Problem: fmt.Sprintf("%s answers plain HTTP, not HTTPS: set VAULT_ADDR=%s%s",
+			addr, "http://"+strings.TrimPrefix(addr, "https://"), unset)}
+	}
+	var (
+		verify   *tls.CertificateVerificationError
+		unknown  x509.UnknownAuthorityError
+		hostname x509.HostnameError
+		invalid  x509.CertificateInvalidError
+	)
+	if errors.As(err, &verify) || errors.As(err, &unknown) || errors.As(err, &hostname) || errors.As(err, &invalid) ||
+		strings.Contains(msg, "tls: failed to verify certificate") {
+		cause := msg
+		if i := strings.Index(msg, "x509: "); i >= 0 {
+			cause = msg[i:]
+		}
+		return &ConfigError{Setting: "VAULT_CACERT", Problem: fmt.Sprintf("the certificate of %s does not verify (%s): "+
+			"set VAULT_CACERT to the file of the CA that issued Vault's certificate, or check the host name in VAULT_ADDR%s",
+			addr, cause, unset)}
+	}
+	return nil
+}
+
+// RetryPolicy is Vault's client retry policy (vault.DefaultRetryPolicy),
+// except that a request failing for a reason ClassifyTransport recognises
+// is not retried: the answer will not change.
+func RetryPolicy(ctx context.Context, resp *http.Response, err error) (bool, error) {
+	if err != nil && ClassifyTransport("", true, err) != nil {
+		return false, err
+	}
+	return vault.DefaultRetryPolicy(ctx, resp, err)
 }
 
 // isNoHandler recognises Vault's answer for a path nothing is mounted at.

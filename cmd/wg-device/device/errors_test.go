@@ -1,9 +1,12 @@
 package device
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"testing"
 
 	vault "github.com/hashicorp/vault/api"
@@ -79,6 +82,41 @@ func TestClassifyLogin(t *testing.T) {
 				require.True(t, Transient(got))
 			}
 			require.Contains(t, got.Error(), tc.contains)
+		})
+	}
+}
+
+func TestClassifyTransport(t *testing.T) {
+	put := func(err error) error {
+		return fmt.Errorf("unable to log in: %w", &url.Error{Op: "Put", URL: "https://127.0.0.1:8200/v1/auth/approle/login", Err: err})
+	}
+	for _, tc := range []struct {
+		name    string
+		err     error
+		addrSet bool
+		want    string // "": not a configuration error
+	}{
+		{"https to http", put(http.ErrSchemeMismatch), true,
+			"VAULT_ADDR: https://127.0.0.1:8200 answers plain HTTP, not HTTPS: set VAULT_ADDR=http://127.0.0.1:8200"},
+		{"https to http, VAULT_ADDR not set", put(http.ErrSchemeMismatch), false,
+			"VAULT_ADDR: https://127.0.0.1:8200 answers plain HTTP, not HTTPS: set VAULT_ADDR=http://127.0.0.1:8200 " +
+				"(VAULT_ADDR is not set: using Vault's default https://127.0.0.1:8200)"},
+		{"unknown CA", put(&tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}), true,
+			"VAULT_CACERT: the certificate of https://127.0.0.1:8200 does not verify (x509: certificate signed by unknown authority): " +
+				"set VAULT_CACERT to the file of the CA that issued Vault's certificate, or check the host name in VAULT_ADDR"},
+		{"connection refused", put(errors.New("dial tcp 127.0.0.1:8200: connect: connection refused")), false, ""},
+		{"sealed", &vault.ResponseError{StatusCode: 503, Errors: []string{"Vault is sealed"}}, true, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := ClassifyTransport("https://127.0.0.1:8200", tc.addrSet, tc.err)
+			if tc.want == "" {
+				require.NoError(t, got)
+				return
+			}
+			require.EqualError(t, got, tc.want)
+			require.False(t, Transient(got))
+			retry, _ := RetryPolicy(t.Context(), nil, tc.err)
+			require.False(t, retry, "not retried by the Vault client either")
 		})
 	}
 }

@@ -70,6 +70,9 @@ func (s *VaultSource) Obtain(ctx context.Context, public wgtypes.Key) (*Grant, e
 	}
 	login, err := client.Auth().Login(ctx, method)
 	if err != nil {
+		if cerr := ClassifyTransport(client.Address(), s.cfg.VaultAddrSet, err); cerr != nil {
+			return nil, cerr
+		}
 		return nil, ClassifyLogin(&s.cfg.Auth, err)
 	}
 	if login == nil || login.Auth == nil {
@@ -84,6 +87,9 @@ func (s *VaultSource) Obtain(ctx context.Context, public wgtypes.Key) (*Grant, e
 	sec, err := client.Logical().WriteWithContext(ctx, path, data)
 	if err != nil {
 		s.discard(client)
+		if cerr := ClassifyTransport(client.Address(), s.cfg.VaultAddrSet, err); cerr != nil {
+			return nil, cerr
+		}
 		return nil, ClassifyIssue(s.cfg.Mount, s.cfg.Role, err)
 	}
 	lease, err := ParseIssue(sec, public, s.now())
