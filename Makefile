@@ -4,7 +4,7 @@ VERSION   ?= v0.1.0
 GO        ?= go
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 
-.PHONY: all build test test-unit fuzz vault dev clean
+.PHONY: all build test test-unit fuzz lint vault dev clean
 
 all: build
 
@@ -21,19 +21,32 @@ test:
 	VAULT_BIN="$$(scripts/get-vault.sh)" KUBE_APISERVER_BIN="$$(scripts/kube-apiserver.sh)" \
 		$(GO) test -count=1 -timeout 20m ./...
 
-## test-unit: the tests that need neither Vault nor root
+## test-unit: the tests that need neither Vault nor root (the engine, its packages and the daemons)
 test-unit:
-	$(GO) test -count=1 ./backend/...
+	$(GO) test -count=1 ./backend/... ./cmd/...
 
-## fuzz: run each fuzz target for FUZZTIME (the seed corpora run in make test)
+## fuzz: run every fuzz target of every package for FUZZTIME each (their seed corpora run in make test)
 FUZZTIME ?= 30s
 fuzz:
-	$(GO) test -run '^$$' -fuzz '^FuzzParsePublic$$' -fuzztime $(FUZZTIME) ./backend/wgkey
-	$(GO) test -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZTIME) ./backend/wgquick
-	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./backend/wgcert
-	$(GO) test -run '^$$' -fuzz '^FuzzVerify$$' -fuzztime $(FUZZTIME) ./backend/wgcert
-	$(GO) test -run '^$$' -fuzz '^FuzzRequests$$' -fuzztime $(FUZZTIME) ./backend
-	$(GO) test -run '^$$' -fuzz '^FuzzFeed$$' -fuzztime $(FUZZTIME) ./cmd/wg-gateway/gateway
+	@set -e; for pkg in $$($(GO) list -f '{{if or .TestGoFiles .XTestGoFiles}}{{.ImportPath}}{{end}}' ./...); do \
+		targets=$$($(GO) test -list '^Fuzz' "$$pkg") || { echo "$$targets"; exit 1; }; \
+		for target in $$(echo "$$targets" | grep '^Fuzz' || true); do \
+			echo "fuzz: $$target in $$pkg"; \
+			$(GO) test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) "$$pkg"; \
+		done; \
+	done
+
+## lint: gofmt, go vet, staticcheck (the pinned release, through the Go module proxy) and
+## shellcheck on the shell scripts of scripts/ and .ci/; fails on any finding
+STATICCHECK ?= honnef.co/go/tools/cmd/staticcheck@v0.8.2
+GOFMT       ?= $(shell $(GO) env GOROOT)/bin/gofmt
+lint:
+	@unformatted=$$($(GOFMT) -l .) && if [ -n "$$unformatted" ]; then \
+		echo "gofmt: not formatted (run gofmt -w):"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+	@command -v shellcheck >/dev/null || { echo "lint: shellcheck is missing (apt-get install shellcheck)"; exit 1; }
+	shellcheck $$(find scripts .ci -type f -exec sh -c 'head -n1 "$$1" | grep -qE "^#!.*[/ ](ba)?sh$$"' _ {} \; -print | sort)
 
 ## dev: a Vault dev server with the plugin enabled at wg/, left running
 dev: build

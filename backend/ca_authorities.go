@@ -169,16 +169,6 @@ func (ca *caBundle) find(ref string) *authority {
 	return nil
 }
 
-// byKeyID returns the kept CA with key id id, or nil.
-func (ca *caBundle) byKeyID(id string) *authority {
-	for _, a := range ca.authorities {
-		if a.keyID == id {
-			return a
-		}
-	}
-	return nil
-}
-
 // rotated returns the entry that makes next the current CA: the current one
 // and every CA it keeps stay as previous CAs, and each of them that still
 // has its key and is valid at now cross-signs next.

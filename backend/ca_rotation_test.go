@@ -20,7 +20,7 @@ import (
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgcert"
 )
 
-// caBundle returns the certificates of ca/pem, in order.
+// caPEM returns the certificates of ca/pem, in order.
 func (e *testEnv) caPEM() []*x509.Certificate {
 	e.t.Helper()
 	resp := e.ok(logical.ReadOperation, "ca/pem", nil)

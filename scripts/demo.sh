@@ -46,7 +46,7 @@ note() { printf '   %s\n' "$*"; }
 ok() { printf '   %s✔ %s%s\n' "${green}" "$*" "${off}"; }
 die() { printf '\n%s✘ %s%s\n' "${red}" "$*" "${off}" >&2; exit 1; }
 run() { printf '   %s$ %s%s\n' "${dim}" "$*" "${off}"; "$@" 2>&1 | sed 's/^/     /'; return "${PIPESTATUS[0]}"; }
-pause() { ((interactive)) && read -r -p "   (Enter to go on) " _ || true; }
+pause() { if ((interactive)); then read -r -p "   (Enter to go on) " _ || true; fi; }
 # until_ok TIMEOUT CMD...: retry CMD every 0.2 s for up to TIMEOUT seconds.
 until_ok() {
   local deadline=$((SECONDS + $1)); shift

@@ -2,7 +2,8 @@
 # get-vault.sh prints the path of a Vault binary, building the pinned release
 # from the Go module proxy when none is cached or on PATH.
 #
-#   VAULT_VERSION  the release to build (default 1.21.0, see DESIGN.md)
+#   VAULT_VERSION  the release to build (default 1.21.0: v1.21.4 does not build this way, its
+#                  in-tree sdk matching no published sdk tag; 1.21.0 does)
 #   WG_CACHE_DIR   where builds are cached (default ~/.cache/vault-plugin-secrets-wireguard)
 #
 # A vault already on PATH is used when it is at least the pinned minor version.

@@ -2,7 +2,7 @@
 # kube-apiserver.sh prints the path of a kube-apiserver binary, building the
 # pinned release from the Go module proxy when none is cached.
 #
-#   KUBE_VERSION   the release to build (default 1.34.2, see DESIGN.md)
+#   KUBE_VERSION   the release to build (default 1.34.2, a release known to build this way)
 #   WG_CACHE_DIR   where builds are cached (default ~/.cache/vault-plugin-secrets-wireguard)
 #
 # k8s.io/kubernetes is not meant to be imported: its go.mod replaces every

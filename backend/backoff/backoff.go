@@ -1,6 +1,7 @@
 // Package backoff is the retry delay the daemons use towards Vault:
-// exponential, with full jitter, so that a fleet that lost Vault at the same
-// moment does not come back at the same moment.
+// exponential, with equal jitter (half of each delay fixed, half random), so
+// that a fleet that lost Vault at the same moment does not come back at the
+// same moment, and no retry comes sooner than half the delay.
 package backoff
 
 import (

@@ -78,7 +78,7 @@ func newKeys(n int) []string {
 	return out
 }
 
-// wgJobs are n issue requests of the mount, each with a fresh device key.
+// jobs are n issue requests of the mount, each with a fresh device key.
 func (m *wgMount) jobs(n int) []job {
 	keys := newKeys(n)
 	jobs := make([]job, n)

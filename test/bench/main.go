@@ -31,7 +31,7 @@ type params struct {
 	Out         string          `json:"-"`
 }
 
-// parts in the order they run.
+// allParts are the parts in the order they run.
 var allParts = []string{"P1", "P2", "P3", "P4", "P5", "P6"}
 
 func main() {

@@ -24,8 +24,8 @@ func newPeerState() *peerState {
 // len is the number of verified certificates.
 func (s *peerState) len() int { return len(s.bySerial) }
 
-// put adds or replaces a peer and returns the keys whose desired state may
-// have changed.
+// put adds or replaces a peer, noting in touched the keys whose desired
+// state may have changed.
 func (s *peerState) put(p Peer, touched map[wgtypes.Key]bool) {
 	s.remove(p.Serial, touched)
 	s.bySerial[p.Serial] = p
