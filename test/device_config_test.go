@@ -1,7 +1,9 @@
 package test
 
 import (
+	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -49,4 +51,53 @@ func TestDeviceVaultAddressMistakes(t *testing.T) {
 	require.Contains(t, stderr, "set VAULT_CACERT to the file of the CA that issued Vault's certificate")
 	require.NotContains(t, stderr, "retrying")
 	require.Less(t, took, 2*time.Second, "at once, not after retries")
+}
+
+// TestDeviceHelp shows that `wg-device -h` lists every flag with its
+// environment variable, as the README says: each flag the README's
+// wg-device examples use and each flag wg-device accepts; `-version`
+// and `version` answer alike.
+func TestDeviceHelp(t *testing.T) {
+	help, stderr, code := runDevice(t, nil, "-h")
+	require.Equal(t, 0, code, stderr)
+	require.Contains(t, help, "Usage: wg-device issue|run")
+	for _, alias := range []string{"--help", "help"} {
+		out, _, code := runDevice(t, nil, alias)
+		require.Equal(t, 0, code)
+		require.Equal(t, help, out, alias)
+	}
+	listed := regexp.MustCompile(`(?m)^  -([a-z0-9-]+)  \[(WG_DEVICE_[A-Z0-9_]+)\]$`).FindAllStringSubmatch(help, -1)
+	env := map[string]string{}
+	for _, m := range listed {
+		env[m[1]] = m[2]
+	}
+
+	// The flags wg-device accepts: each one, given alone, is not "not defined".
+	accepted := []string{"role", "mount", "ttl", "config", "interface", "auth", "approle-mount", "role-id-file",
+		"secret-id-file", "k8s-mount", "k8s-role", "k8s-token-file", "cert-mount", "cert-role", "client-cert",
+		"client-key", "switch-delay", "retry-for", "log-level", "log-json"}
+	readme, err := os.ReadFile("../README.md")
+	require.NoError(t, err)
+	_, section, ok := strings.Cut(string(readme), "\n## wg-device\n")
+	require.True(t, ok, "README has a wg-device section")
+	example, _, _ := strings.Cut(strings.SplitN(section, "```sh\n", 2)[1], "```")
+	for _, m := range regexp.MustCompile(` -([a-z0-9-]+)`).FindAllStringSubmatch(example, -1) {
+		accepted = append(accepted, m[1])
+	}
+	for _, name := range accepted {
+		want := "WG_DEVICE_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+		require.Equal(t, want, env[name], "wg-device -h lists -%s with its variable", name)
+	}
+	_, stderr, _ = runDevice(t, nil, "issue", "-no-such-flag")
+	require.Contains(t, stderr, "flag provided but not defined: -no-such-flag")
+	for name := range env {
+		_, stderr, _ := runDevice(t, nil, "issue", "-"+name+"=1")
+		require.NotContains(t, stderr, "flag provided but not defined", "-h lists -%s, which wg-device does not accept", name)
+	}
+
+	v1, _, code := runDevice(t, nil, "-version")
+	require.Equal(t, 0, code)
+	v2, _, _ := runDevice(t, nil, "version")
+	require.Equal(t, "wg-device "+pluginVersion+"\n", v1)
+	require.Equal(t, v1, v2)
 }

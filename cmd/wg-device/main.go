@@ -37,9 +37,11 @@ var version = "v0.0.0-dev"
 const envPrefix = "WG_DEVICE_"
 
 const synopsis = `Usage: wg-device issue|run -role ROLE (-config FILE | -interface IFACE) [auth flags]
+       wg-device -version | -h
 
   issue  get one certificate for a key made here; write FILE (wg-quick, 0600)
-         and the certificate beside it (.pem), and/or configure IFACE
+         with the certificate (.pem) and its login token (.token) beside it,
+         and/or configure IFACE
   run    the same, then stay up and rotate before expiry: new key, new
          certificate, switch, revoke the old one
 
@@ -64,37 +66,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "wg-device", version)
 		return 0
 	case "help", "-h", "-help", "--help":
-		fmt.Fprintln(stdout, synopsis)
+		fs, _ := newFlagSet("wg-device", stdout)
+		fs.Usage()
 		return 0
 	default:
-		fmt.Fprintf(stderr, "wg-device: unknown command %q\n\n%s\n", cmd, synopsis)
+		fmt.Fprintf(stderr, "wg-device: unknown command %q (wg-device -h lists commands and flags)\n\n%s\n", cmd, synopsis)
 		return 2
 	}
 
-	var cfg device.Config
-	fs := flag.NewFlagSet("wg-device "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&cfg.Role, "role", "", "role of the WireGuard secrets engine to issue under (required)")
-	fs.StringVar(&cfg.Mount, "mount", "wg", "mount path of the secrets engine")
-	fs.DurationVar(&cfg.TTL, "ttl", 0, "certificate lifetime to ask for; 0 takes the role's ttl")
-	fs.StringVar(&cfg.ConfigFile, "config", "", "wg-quick file to write (0600); the certificate and its login token go beside it, with .pem and .token for .conf")
-	fs.StringVar(&cfg.Interface, "interface", "", "existing WireGuard interface to configure directly (key, gateway peer, addresses, routes)")
-	fs.StringVar(&cfg.Auth.Method, "auth", device.AuthAppRole, "how to log in to Vault: approle, kubernetes or cert")
-	fs.StringVar(&cfg.Auth.AppRoleMount, "approle-mount", "approle", "mount path of the AppRole auth method")
-	fs.StringVar(&cfg.Auth.RoleIDFile, "role-id-file", "", "file with the AppRole role_id")
-	fs.StringVar(&cfg.Auth.SecretIDFile, "secret-id-file", "", "file with the AppRole secret_id, or a response-wrapping token for it")
-	fs.StringVar(&cfg.Auth.K8sMount, "k8s-mount", "kubernetes", "mount path of the Kubernetes auth method")
-	fs.StringVar(&cfg.Auth.K8sRole, "k8s-role", "", "Vault role of the Kubernetes auth method bound to this service account")
-	fs.StringVar(&cfg.Auth.K8sTokenFile, "k8s-token-file", device.DefaultK8sTokenFile, "file with the service-account token")
-	fs.StringVar(&cfg.Auth.CertMount, "cert-mount", "cert", "mount path of the TLS certificate auth method")
-	fs.StringVar(&cfg.Auth.CertRole, "cert-role", "", "certificate role to log in with; empty lets Vault match any")
-	fs.StringVar(&cfg.Auth.ClientCert, "client-cert", "", "PEM client certificate presented to Vault (for -auth cert)")
-	fs.StringVar(&cfg.Auth.ClientKey, "client-key", "", "PEM key of -client-cert")
-	fs.DurationVar(&cfg.SwitchDelay, "switch-delay", 2*time.Second, "run: wait between issuing a new certificate and switching to it, for the gateways to add the key")
-	fs.DurationVar(&cfg.RetryFor, "retry-for", 30*time.Second, "issue: how long to retry while Vault is unreachable")
-	logLevel := fs.String("log-level", "info", "log level: trace, debug, info, warn, error")
-	logJSON := fs.Bool("log-json", false, "log as JSON")
-	fs.Usage = envflag.Usage(fs, envPrefix, synopsis)
+	fs, o := newFlagSet("wg-device "+cmd, stderr)
+	cfg := &o.cfg
 	if err := envflag.Parse(fs, args[1:], envPrefix); err != nil {
 		if err == flag.ErrHelp {
 			return 0
@@ -112,10 +93,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 
 	logger := hclog.New(&hclog.LoggerOptions{
-		Name: "wg-device", Level: hclog.LevelFromString(*logLevel), JSONFormat: *logJSON, Output: stderr,
+		Name: "wg-device", Level: hclog.LevelFromString(o.logLevel), JSONFormat: o.logJSON, Output: stderr,
 	})
 	cfg.VaultAddrSet = os.Getenv(vault.EnvVaultAddress) != ""
-	d, closeAll, err := newDevice(&cfg, logger)
+	d, closeAll, err := newDevice(cfg, logger)
 	if err != nil {
 		fmt.Fprintln(stderr, "wg-device:", err)
 		return 1
@@ -130,7 +111,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "wg-device:", err)
 			return exitCode(err)
 		}
-		printGrant(stdout, &cfg, g)
+		printGrant(stdout, cfg, g)
 		return 0
 	}
 	logger.Info("starting", "version", version, "role", cfg.Role, "auth", cfg.Auth.Method,
@@ -150,6 +131,44 @@ func exitCode(err error) int {
 		return 2
 	}
 	return 1
+}
+
+// options is what the flags set.
+type options struct {
+	cfg      device.Config
+	logLevel string
+	logJSON  bool
+}
+
+// newFlagSet declares every flag of the issue and run commands; its Usage
+// prints the synopsis and each flag with its environment variable to out.
+func newFlagSet(name string, out io.Writer) (*flag.FlagSet, *options) {
+	o := &options{}
+	cfg := &o.cfg
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(&cfg.Role, "role", "", "role of the WireGuard secrets engine to issue under (required)")
+	fs.StringVar(&cfg.Mount, "mount", "wg", "mount path of the secrets engine")
+	fs.DurationVar(&cfg.TTL, "ttl", 0, "certificate lifetime to ask for; 0 takes the role's ttl")
+	fs.StringVar(&cfg.ConfigFile, "config", "", "wg-quick file to write (0600); the certificate and its login token go beside it, with .pem and .token for .conf")
+	fs.StringVar(&cfg.Interface, "interface", "", "existing WireGuard interface to configure directly (key, gateway peer, addresses, routes)")
+	fs.StringVar(&cfg.Auth.Method, "auth", device.AuthAppRole, "how to log in to Vault: approle, kubernetes or cert")
+	fs.StringVar(&cfg.Auth.AppRoleMount, "approle-mount", "approle", "mount path of the AppRole auth method")
+	fs.StringVar(&cfg.Auth.RoleIDFile, "role-id-file", "", "file with the AppRole role_id")
+	fs.StringVar(&cfg.Auth.SecretIDFile, "secret-id-file", "", "file with the AppRole secret_id, or a response-wrapping token for it")
+	fs.StringVar(&cfg.Auth.K8sMount, "k8s-mount", "kubernetes", "mount path of the Kubernetes auth method")
+	fs.StringVar(&cfg.Auth.K8sRole, "k8s-role", "", "Vault role of the Kubernetes auth method bound to this service account")
+	fs.StringVar(&cfg.Auth.K8sTokenFile, "k8s-token-file", device.DefaultK8sTokenFile, "file with the service-account token")
+	fs.StringVar(&cfg.Auth.CertMount, "cert-mount", "cert", "mount path of the TLS certificate auth method")
+	fs.StringVar(&cfg.Auth.CertRole, "cert-role", "", "certificate role to log in with; empty lets Vault match any")
+	fs.StringVar(&cfg.Auth.ClientCert, "client-cert", "", "PEM client certificate presented to Vault (for -auth cert)")
+	fs.StringVar(&cfg.Auth.ClientKey, "client-key", "", "PEM key of -client-cert")
+	fs.DurationVar(&cfg.SwitchDelay, "switch-delay", 2*time.Second, "run: wait between issuing a new certificate and switching to it, for the gateways to add the key")
+	fs.DurationVar(&cfg.RetryFor, "retry-for", 30*time.Second, "issue: how long to retry while Vault is unreachable")
+	fs.StringVar(&o.logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
+	fs.BoolVar(&o.logJSON, "log-json", false, "log as JSON")
+	fs.Usage = envflag.Usage(fs, envPrefix, synopsis)
+	return fs, o
 }
 
 // newDevice wires the configuration to Vault, the files and the interface.
