@@ -105,15 +105,17 @@ on_exit() {
 }
 
 # --- 0. what the demo needs ---------------------------------------------------
-((EUID == 0)) || die "run as root: the demo creates network namespaces (sudo make demo)"
+((EUID == 0)) || die "run as root: the demo creates network namespaces and WireGuard interfaces"
 missing=()
-for pair in ip:iproute2 wireguard-go:wireguard-go wg:wireguard-tools ping:iputils-ping openssl:openssl; do
+for pair in ip:iproute2 wireguard-go:wireguard-go wg:wireguard-tools ping:iputils-ping; do
   command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
 done
 if ((${#missing[@]})); then
   command -v apt-get >/dev/null || die "missing: ${missing[*]}"
   echo "Installing ${missing[*]} (apt-get)"
-  apt-get install -y "${missing[@]}" >/dev/null
+  # A fresh system (a container) has empty package lists.
+  apt-get update -qq >/dev/null || die "apt-get update failed"
+  apt-get install -y "${missing[@]}" >/dev/null || die "apt-get install ${missing[*]} failed"
 fi
 [[ -c /dev/net/tun ]] || die "no /dev/net/tun: wireguard-go needs it"
 command -v go >/dev/null || [[ "${DEMO_SKIP_BUILD:-}" == 1 ]] || die "Go is needed to build (https://go.dev/dl/)"
@@ -158,8 +160,8 @@ until_ok 10 test -S "/var/run/wireguard/${gw_if}.sock" || die "wireguard-go did 
 until_ok 10 test -S "/var/run/wireguard/${dev_if}.sock" || die "wireguard-go did not start ${dev_if}"
 ip -n "${gw_ns}" addr add "${gw_tunnel_ip}/24" dev "${gw_if}"
 ip -n "${gw_ns}" link set "${gw_if}" up
-wg genkey >"${work}/gateway.key"
-chmod 600 "${work}/gateway.key"
+# Made 0600 from the start (wg genkey warns of a file others could read).
+(umask 077 && wg genkey >"${work}/gateway.key")
 gw_pub=$(wg pubkey <"${work}/gateway.key")
 note "gateway ${gw_ns}: ${gw_if} ${gw_tunnel_ip}/24, UDP ${gw_underlay}:51820"
 note "device  ${dev_ns}: ${dev_if}, no key, no address, no peer: wg-device will set them"

@@ -22,7 +22,7 @@ const demoPrefix = "wgdemo"
 func requireDemoTools(t *testing.T) {
 	t.Helper()
 	requireNetTools(t)
-	for _, bin := range []string{"wg", "openssl", "make", "go"} {
+	for _, bin := range []string{"wg", "make", "go"} {
 		_, err := exec.LookPath(bin)
 		need(t, err == nil, "no %s on PATH (the demo needs it)", bin)
 	}
@@ -99,6 +99,7 @@ func TestDemo(t *testing.T) {
 		require.Equal(t, 0, code, "demo run %d failed:\n%s", run, out)
 		t.Logf("demo run %d took %v", run, time.Since(start).Round(100*time.Millisecond))
 		text := out.String()
+		require.NotContains(t, text, "Warning", "demo run %d prints no warning (wg genkey warns of a key file others can read)", run)
 		for _, want := range []string{
 			"✔ the gateway has the device as its peer",
 			"✔ ping 10.77.0.1 from the device: through WireGuard, on a certificate",
@@ -125,5 +126,78 @@ func TestDemo(t *testing.T) {
 	require.NoError(t, syscall.Kill(-cmd.Process.Pid, syscall.SIGINT))
 	require.Equal(t, 130, waitDemo(t, cmd, out, time.Minute), "interrupted demo:\n%s", out)
 	require.Contains(t, out.String(), "Cleaning up")
+	requireNoDemoLeftovers(t)
+}
+
+// pathWithout returns a directory to use as PATH holding every command of
+// the test's PATH except those named, plus the scripts given (name →
+// content).
+func pathWithout(t *testing.T, without []string, scripts map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	skip := map[string]bool{}
+	for _, name := range without {
+		skip[name] = true
+	}
+	for name, content := range scripts {
+		skip[name] = true
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(content), 0o755))
+	}
+	for _, d := range filepath.SplitList(os.Getenv("PATH")) {
+		entries, err := os.ReadDir(d)
+		if err != nil {
+			continue
+		}
+		for _, e := range entries {
+			link := filepath.Join(dir, e.Name())
+			if skip[e.Name()] {
+				continue
+			}
+			if _, err := os.Lstat(link); err == nil {
+				continue // an earlier PATH entry wins
+			}
+			require.NoError(t, os.Symlink(filepath.Join(d, e.Name()), link))
+		}
+	}
+	return dir
+}
+
+// TestDemoPrerequisites shows what `make demo` says before it starts: run
+// by another user than root, it says to run it as root (these machines
+// have no sudo); missing packages are installed with apt-get after an
+// apt-get update (a fresh container has empty package lists), and only
+// those the README lists.
+func TestDemoPrerequisites(t *testing.T) {
+	need(t, os.Geteuid() == 0, "switching to user nobody needs root")
+	out := &syncBuffer{}
+	cmd := exec.Command("../scripts/demo.sh")
+	cmd.Env = append(os.Environ(), "DEMO_NONINTERACTIVE=1")
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	err := cmd.Run()
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit, "%s", out)
+	require.Equal(t, 1, exit.ExitCode(), "%s", out)
+	require.Contains(t, out.String(), "run as root")
+	require.NotContains(t, out.String(), "sudo")
+
+	// wireguard-go (and openssl, which the demo does not use) missing: apt-get (a stand-in that records its
+	// arguments and fails) is asked to update, then to install it.
+	record := filepath.Join(t.TempDir(), "apt-get.log")
+	path := pathWithout(t, []string{"wireguard-go", "openssl"}, map[string]string{
+		"apt-get": "#!/bin/sh\necho \"$*\" >>" + record + "\n[ \"$1\" = update ] || exit 100\n",
+	})
+	out = &syncBuffer{}
+	cmd = exec.Command("../scripts/demo.sh")
+	cmd.Env = append(os.Environ(), "DEMO_NONINTERACTIVE=1", "PATH="+path)
+	cmd.Stdout, cmd.Stderr = out, out
+	err = cmd.Run()
+	require.ErrorAs(t, err, &exit, "%s", out)
+	calls, err := os.ReadFile(record)
+	require.NoError(t, err, "apt-get was not called:\n%s", out)
+	lines := strings.Split(strings.TrimSpace(string(calls)), "\n")
+	require.Len(t, lines, 2, "%s", calls)
+	require.Regexp(t, `^update\b`, lines[0])
+	require.Regexp(t, `^install -y( -\S+)* wireguard-go$`, lines[1], "only what is missing, nothing the README does not list")
 	requireNoDemoLeftovers(t)
 }
