@@ -2,11 +2,13 @@ package backend
 
 import (
 	"context"
+	"math/big"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 	"github.com/stretchr/testify/require"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgkey"
 )
@@ -122,4 +124,18 @@ func (e *testEnv) revokeLease(resp *logical.Response) {
 	if r != nil {
 		require.False(e.t, r.IsError(), "revoke: %v", r.Error())
 	}
+}
+
+func itoa(n uint64) string { return new(big.Int).SetUint64(n).String() }
+
+func mustKey(t *testing.T) string {
+	t.Helper()
+	return mustGenerate(t).String()
+}
+
+func mustGenerate(t *testing.T) wgtypes.Key {
+	t.Helper()
+	_, pub, err := wgkey.Generate()
+	require.NoError(t, err)
+	return pub
 }

@@ -110,3 +110,24 @@ func TestGatewayStatusDelete(t *testing.T) {
 	env.ok(logical.UpdateOperation, "gateways/gw2", gw2)
 	require.Empty(t, env.ok(logical.ReadOperation, "gateways/gw2/status", nil).Data["instances"], "a new gateway of the same name starts clean")
 }
+
+func TestGatewayStatus(t *testing.T) {
+	env := newTestEnv(t)
+	env.issue("alice")
+	index := env.peers("0").Index
+	env.ok(logical.UpdateOperation, "gateways/gw1/status", map[string]any{
+		"instance_id": "gw-a", "applied_index": itoa(index), "peer_count": 1,
+	})
+	env.ok(logical.UpdateOperation, "gateways/gw1/status", map[string]any{
+		"instance_id": "gw-b", "applied_index": itoa(index - 1), "peer_count": 0,
+	})
+	st := env.ok(logical.ReadOperation, "gateways/gw1/status", nil)
+	require.Equal(t, index, st.Data["index"])
+	require.Equal(t, false, st.Data["enforced"], "gw-b is behind")
+	env.ok(logical.UpdateOperation, "gateways/gw1/status", map[string]any{
+		"instance_id": "gw-b", "applied_index": itoa(index), "peer_count": 1,
+	})
+	st = env.ok(logical.ReadOperation, "gateways/gw1/status", nil)
+	require.Equal(t, true, st.Data["enforced"])
+	env.fails(logical.UpdateOperation, "gateways/gw1/status", map[string]any{"instance_id": "../x"}, "instance_id")
+}

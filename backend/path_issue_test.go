@@ -268,23 +268,6 @@ func TestIssueConcurrentNoDuplicateAddress(t *testing.T) {
 	}
 }
 
-func TestMaxActivePerIdentity(t *testing.T) {
-	env := newTestEnv(t)
-	env.ok(logical.UpdateOperation, "roles/laptop", map[string]any{"max_active_per_identity": 2})
-	first := env.issue("alice")
-	second := env.issue("alice")
-	other := env.issue("bob")
-	third := env.issue("alice")
-
-	state := func(r *logical.Response) bool {
-		return env.ok(logical.ReadOperation, "cert/"+r.Data["serial_number"].(string), nil).Data["revoked"].(bool)
-	}
-	require.True(t, state(first), "the oldest of alice's three is revoked")
-	require.False(t, state(second))
-	require.False(t, state(third))
-	require.False(t, state(other), "bob is counted apart")
-}
-
 // countingStorage counts the storage calls that pass through it.
 type countingStorage struct {
 	logical.Storage
