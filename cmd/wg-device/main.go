@@ -27,7 +27,7 @@ import (
 	vault "github.com/hashicorp/vault/api"
 	"golang.zx2c4.com/wireguard/wgctrl"
 
-	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/envflag"
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/cmd/internal/envflag"
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/cmd/wg-device/device"
 )
 

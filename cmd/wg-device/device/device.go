@@ -10,8 +10,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
-	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/backoff"
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgkey"
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/cmd/internal/backoff"
 )
 
 // replacedCert names a certificate a newer one replaced, in the log.

@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
-	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/backoff"
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/cmd/internal/backoff"
 )
 
 // fakeSource issues grants of a fixed lifetime, failing with the queued

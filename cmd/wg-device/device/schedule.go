@@ -3,7 +3,7 @@ package device
 import (
 	"time"
 
-	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/backoff"
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/cmd/internal/backoff"
 )
 
 // rotateFraction is the share of a certificate's lifetime after which the

@@ -3,7 +3,7 @@ package gateway
 import (
 	"time"
 
-	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/backoff"
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/cmd/internal/backoff"
 )
 
 // newBackoff is the retry delay towards Vault: from 200 ms up to 5 s, so

@@ -8,7 +8,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/backoff"
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/cmd/internal/backoff"
 )
 
 // A Daemon keeps one WireGuard interface equal to the certified,
