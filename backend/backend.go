@@ -33,8 +33,9 @@ type backend struct {
 	config *configCache
 	// reg is the in-memory registry of certificates, pools and feeds.
 	reg *registry
-	// now is the clock; tests replace it.
-	now func() time.Time
+	// clock is the mount's time, which the registry and the cached system
+	// view read too; tests set it.
+	clock *clock
 
 	tidyMu   sync.Mutex
 	lastTidy time.Time
@@ -46,7 +47,7 @@ func NewFactory(version string) logical.Factory {
 	return func(ctx context.Context, conf *logical.BackendConfig) (logical.Backend, error) {
 		b := newBackend(version)
 		cached := *conf
-		cached.System = newCachedSystemView(conf.System, b.now)
+		cached.System = newCachedSystemView(conf.System, b.clock.Now)
 		if err := b.Setup(ctx, &cached); err != nil {
 			return nil, err
 		}
@@ -59,9 +60,9 @@ func newBackend(version string) *backend {
 		locks:         locksutil.CreateLocks(),
 		identityLocks: locksutil.CreateLocks(),
 		config:        newConfigCache(),
-		now:           time.Now,
+		clock:         newClock(time.Now),
 	}
-	b.reg = newRegistry(b.now)
+	b.reg = newRegistry(b.clock.Now)
 	b.Backend = &framework.Backend{
 		Help:        strings.TrimSpace(backendHelp),
 		BackendType: logical.TypeLogical,
@@ -127,6 +128,11 @@ func (b *backend) invalidate(_ context.Context, key string) {
 	case strings.HasPrefix(key, certStoragePrefix):
 		b.reg.reset()
 	}
+}
+
+// now is the mount's time.
+func (b *backend) now() time.Time {
+	return b.clock.Now()
 }
 
 func (b *backend) clean(context.Context) {

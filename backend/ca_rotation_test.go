@@ -227,7 +227,7 @@ func TestIssueWithinCALifetime(t *testing.T) {
 	resp = env.ok(logical.UpdateOperation, "issue/laptop", map[string]any{"public_key": mustKey(t), "ttl": "1h"})
 	require.Equal(t, time.Hour, resp.Secret.TTL)
 
-	env.b.now = func() time.Time { return time.Now().Add(3 * time.Hour) }
+	env.b.clock.set(func() time.Time { return time.Now().Add(3 * time.Hour) })
 	env.fails(logical.UpdateOperation, "issue/laptop", map[string]any{"public_key": mustKey(t)},
 		"ttl: the CA expired at "+ca.NotAfter.UTC().Format(time.RFC3339))
 }
@@ -396,7 +396,7 @@ func TestDropPreviousCA(t *testing.T) {
 	env.revokeLease(old)
 	env.fails(logical.DeleteOperation, "config/ca/previous/"+firstID, nil, "still has 1 live certificates")
 	// An expired certificate no longer holds the CA.
-	env.b.now = func() time.Time { return time.Now().Add(2 * time.Hour) }
+	env.b.clock.set(func() time.Time { return time.Now().Add(2 * time.Hour) })
 	_ = expiring
 	// By serial number, as well as by key id.
 	env.ok(logical.DeleteOperation, "config/ca/previous/"+formatSerial(first.SerialNumber), nil)

@@ -1,10 +1,12 @@
 package backend
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/ippool"
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/peerfeed"
@@ -13,6 +15,54 @@ import (
 // maxFeedChanges is how many changes a feed keeps for deltas. A gateway
 // further behind than that gets the full set.
 const maxFeedChanges = 1 << 16
+
+// feedCoalesce is how long a woken long-poll waits for more changes before
+// it answers: a small price on one revocation's enforcement, and far fewer
+// round trips when many arrive together.
+const feedCoalesce = 2 * time.Millisecond
+
+// poll answers a peers request, waiting up to wait for a change when the
+// caller is up to date. It returns as soon as ctx is done.
+func (r *registry) poll(ctx context.Context, gateway string, since uint64, wait time.Duration) peerfeed.Response {
+	var timer <-chan time.Time
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		timer = t.C
+	}
+	for {
+		r.mu.Lock()
+		f := r.feed(gateway)
+		snap := f.read(gateway, since)
+		wake := f.wake
+		r.mu.Unlock()
+		if snap.resp.Full || snap.resp.Index != since || timer == nil {
+			return snap.answer(r.buildHook)
+		}
+		select {
+		case <-wake:
+			// A burst of changes (a mass revocation, say) goes out as one
+			// delta: give it a moment to gather.
+			coalesce := time.NewTimer(feedCoalesce)
+			select {
+			case <-coalesce.C:
+			case <-ctx.Done():
+			}
+			coalesce.Stop()
+		case <-timer:
+			return snap.answer(nil)
+		case <-ctx.Done():
+			return snap.answer(nil)
+		}
+	}
+}
+
+// index is the gateway's current revision.
+func (r *registry) index(gateway string) uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.feed(gateway).index
+}
 
 // A gatewayFeed is one gateway's live peers, address pools and change log.
 // Its methods are called with the registry's lock held.

@@ -2,8 +2,6 @@ package backend
 
 import (
 	"context"
-	"fmt"
-	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/helper/locksutil"
@@ -119,31 +117,6 @@ func (b *backend) previousCA(ctx context.Context, req *logical.Request, d *frame
 	default:
 		return ca, a, nil, nil
 	}
-}
-
-// liveIssuedBy counts the certificates signed by the CA with key id keyID
-// that are not revoked and not expired at now, pending ones included. The
-// records are read under the lock, their issuers outside it: an older
-// record's issuer is parsed from its certificate.
-func (r *registry) liveIssuedBy(ctx context.Context, s logical.Storage, keyID string, now time.Time) (int, error) {
-	if err := r.wait(ctx, s); err != nil {
-		return 0, fmt.Errorf("load certificates: %w", err)
-	}
-	r.mu.Lock()
-	recs := make([]*certRecord, 0, len(r.live))
-	for _, lc := range r.live {
-		if lc.pending || lc.rec.ExpiresAt.After(now) {
-			recs = append(recs, lc.rec)
-		}
-	}
-	r.mu.Unlock()
-	n := 0
-	for _, rec := range recs {
-		if rec.issuerKeyID() == keyID {
-			n++
-		}
-	}
-	return n, nil
 }
 
 const pathConfigCAPreviousHelpSyn = `List, read or drop the CAs a rotation replaced.`

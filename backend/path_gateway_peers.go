@@ -23,11 +23,6 @@ import (
 // and an idle gateway costs Vault one request per second.
 const maxPeersWait = time.Second
 
-// feedCoalesce is how long a woken long-poll waits for more changes before
-// it answers: a small price on one revocation's enforcement, and far fewer
-// round trips when many arrive together.
-const feedCoalesce = 2 * time.Millisecond
-
 func pathGatewayPeers(b *backend) []*framework.Path {
 	return []*framework.Path{{
 		Pattern: "gateways/" + framework.GenericNameRegex("name") + "/peers",
@@ -80,42 +75,6 @@ func (b *backend) pathGatewayPeersRead(ctx context.Context, req *logical.Request
 		return nil, fmt.Errorf("encode the peer feed: %w", err)
 	}
 	return rawResponse(http.StatusOK, "application/json", body), nil
-}
-
-// poll answers a peers request, waiting up to wait for a change when the
-// caller is up to date. It returns as soon as ctx is done.
-func (r *registry) poll(ctx context.Context, gateway string, since uint64, wait time.Duration) peerfeed.Response {
-	var timer <-chan time.Time
-	if wait > 0 {
-		t := time.NewTimer(wait)
-		defer t.Stop()
-		timer = t.C
-	}
-	for {
-		r.mu.Lock()
-		f := r.feed(gateway)
-		snap := f.read(gateway, since)
-		wake := f.wake
-		r.mu.Unlock()
-		if snap.resp.Full || snap.resp.Index != since || timer == nil {
-			return snap.answer(r.buildHook)
-		}
-		select {
-		case <-wake:
-			// A burst of changes (a mass revocation, say) goes out as one
-			// delta: give it a moment to gather.
-			coalesce := time.NewTimer(feedCoalesce)
-			select {
-			case <-coalesce.C:
-			case <-ctx.Done():
-			}
-			coalesce.Stop()
-		case <-timer:
-			return snap.answer(nil)
-		case <-ctx.Done():
-			return snap.answer(nil)
-		}
-	}
 }
 
 // parseIndex parses a revision index; empty is 0.

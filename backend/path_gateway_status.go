@@ -241,13 +241,6 @@ func deleteStatus(ctx context.Context, s logical.Storage, gateway string) error 
 	return nil
 }
 
-// index is the gateway's current revision.
-func (r *registry) index(gateway string) uint64 {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.feed(gateway).index
-}
-
 const pathGatewayStatusHelpSyn = `What each gateway daemon has applied, and whether it has caught up.`
 
 const pathGatewayStatusHelpDesc = `

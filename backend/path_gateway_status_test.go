@@ -26,11 +26,11 @@ func TestGatewayStatusStaleInstance(t *testing.T) {
 	env.issue("alice")
 	index := env.peers("0").Index
 	start := time.Now()
-	env.b.now = func() time.Time { return start }
+	env.b.clock.set(func() time.Time { return start })
 	env.report("gw1", "retired", index-1, nil)
 	env.report("gw1", "quick", index-1, map[string]any{"report_interval": "10s"})
 
-	env.b.now = func() time.Time { return start.Add(14 * time.Minute) }
+	env.b.clock.set(func() time.Time { return start.Add(14 * time.Minute) })
 	env.report("gw1", "live", index, nil)
 	st := env.ok(logical.ReadOperation, "gateways/gw1/status", nil)
 	require.Equal(t, false, st.Data["enforced"], "retired has missed under 3 intervals of 5m: it still counts")
@@ -38,7 +38,7 @@ func TestGatewayStatusStaleInstance(t *testing.T) {
 	require.Equal(t, true, instances["quick"].(map[string]any)["stale"], "3 × 10s have passed")
 	require.Equal(t, false, instances["retired"].(map[string]any)["stale"])
 
-	env.b.now = func() time.Time { return start.Add(16 * time.Minute) }
+	env.b.clock.set(func() time.Time { return start.Add(16 * time.Minute) })
 	st = env.ok(logical.ReadOperation, "gateways/gw1/status", nil)
 	require.Equal(t, true, st.Data["enforced"], "only the live instance counts")
 	instances = st.Data["instances"].(map[string]any)
@@ -48,7 +48,7 @@ func TestGatewayStatusStaleInstance(t *testing.T) {
 	require.Equal(t, false, instances["live"].(map[string]any)["stale"])
 
 	// Once every instance is stale, nobody is known to enforce anything.
-	env.b.now = func() time.Time { return start.Add(time.Hour) }
+	env.b.clock.set(func() time.Time { return start.Add(time.Hour) })
 	st = env.ok(logical.ReadOperation, "gateways/gw1/status", nil)
 	require.Equal(t, false, st.Data["enforced"])
 

@@ -16,7 +16,7 @@ func TestTidy(t *testing.T) {
 	resp := env.ok(logical.UpdateOperation, "tidy", nil)
 	require.Equal(t, 0, resp.Data["deleted"])
 
-	env.b.now = func() time.Time { return time.Now().Add(10 * time.Hour) }
+	env.b.clock.set(func() time.Time { return time.Now().Add(10 * time.Hour) })
 	resp = env.ok(logical.UpdateOperation, "tidy", map[string]any{"safety_buffer": "1h"})
 	require.Equal(t, 1, resp.Data["deleted"])
 	require.Nil(t, env.ok(logical.ReadOperation, "cert/"+short.Data["serial_number"].(string), nil))

@@ -26,7 +26,7 @@ const (
 // mount's max lease TTL and for the caller's entity.
 type cachedSystemView struct {
 	logical.SystemView
-	now func() time.Time
+	now func() time.Time // the mount's clock (backend.clock.Now)
 
 	mu          sync.Mutex
 	replState   consts.ReplicationState
