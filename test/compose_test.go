@@ -206,3 +206,57 @@ func TestComposeFile(t *testing.T) {
 		require.NoError(t, err, "setup.sh loads policy %s", m[1])
 	}
 }
+
+// dockerignored reports whether .dockerignore's patterns leave path
+// (relative to the build context, slash-separated) out of the context, as
+// Docker reads them: a pattern matches the path or one of its parent
+// directories; a later "!" pattern takes a path back.
+func dockerignored(t *testing.T, patterns []string, path string) bool {
+	t.Helper()
+	ignored := false
+	for _, p := range patterns {
+		negate := strings.HasPrefix(p, "!")
+		p = filepath.Clean(strings.TrimPrefix(p, "!"))
+		for dir := path; dir != "."; dir = filepath.Dir(dir) {
+			ok, err := filepath.Match(p, dir)
+			require.NoError(t, err, ".dockerignore pattern %q", p)
+			if ok {
+				ignored = !negate
+				break
+			}
+		}
+	}
+	return ignored
+}
+
+// TestDockerignore checks that `docker compose build` sends neither the
+// git history nor local builds to Docker, and still everything the
+// Dockerfile copies and `make build` compiles.
+func TestDockerignore(t *testing.T) {
+	data, err := os.ReadFile("../.dockerignore")
+	require.NoError(t, err, "a .dockerignore beside docker-compose.yml")
+	var patterns []string
+	for _, line := range strings.Split(string(data), "\n") {
+		if line = strings.TrimSpace(line); line != "" && !strings.HasPrefix(line, "#") {
+			patterns = append(patterns, line)
+		}
+	}
+	for _, path := range []string{".git/HEAD", ".git/objects/pack/x.pack", "bin/wg-device", "bin/vault-plugin-secrets-wireguard", "results/bench-1/bench.json"} {
+		require.True(t, dockerignored(t, patterns, path), "%s is sent to Docker", path)
+	}
+	keep := []string{"Makefile", "go.mod", "go.sum", "cmd/wg-device/main.go", "backend/backend.go"}
+	for _, src := range parseDockerfile(t, "../scripts/docker/Dockerfile").copies {
+		matches, err := filepath.Glob(filepath.Join("..", src))
+		require.NoError(t, err)
+		for _, m := range matches {
+			rel, err := filepath.Rel("..", m)
+			require.NoError(t, err)
+			if rel != "." {
+				keep = append(keep, rel)
+			}
+		}
+	}
+	for _, path := range keep {
+		require.False(t, dockerignored(t, patterns, path), "%s is needed in the image's build but left out", path)
+	}
+}
