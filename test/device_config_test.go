@@ -15,13 +15,7 @@ import (
 // VAULT_CACERT is a configuration error: wg-device exits at once with a
 // message naming the variable, rather than retrying as if Vault were down.
 func TestDeviceVaultAddressMistakes(t *testing.T) {
-	s := startVault(t)
-	setUpEngine(t, s)
-	s.cli("write", "wg/roles/laptop", "gateway=gw1", "ttl=1h")
-	s.cli("auth", "enable", "approle")
-	require.NoError(t, s.root.Sys().PutPolicy("device", devicePolicy))
-	dir := t.TempDir()
-	roleID, secretID := appRoleFiles(t, s, dir, "laptop", "device")
+	s, dir, roleID, secretID := startDeviceVault(t)
 	issue := func(env ...string) (string, int, time.Duration) {
 		start := time.Now()
 		_, stderr, code := runDevice(t, env, "issue", "-role", "laptop", "-config", filepath.Join(dir, "wg0.conf"),

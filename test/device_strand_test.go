@@ -42,18 +42,27 @@ func serialOf(t *testing.T, stdout string) string {
 	return m[1]
 }
 
+// startDeviceVault starts Vault with the engine, role laptop (1h) and an
+// AppRole role laptop whose tokens (2h) may issue on it; it returns the
+// files with the role id and a secret id, in dir.
+func startDeviceVault(t *testing.T) (s *vaultServer, dir, roleIDFile, secretIDFile string) {
+	t.Helper()
+	s = startVault(t)
+	setUpEngine(t, s)
+	s.cli("write", "wg/roles/laptop", "gateway=gw1", "ttl=1h")
+	s.cli("auth", "enable", "approle")
+	require.NoError(t, s.root.Sys().PutPolicy("device", devicePolicy))
+	dir = t.TempDir()
+	roleIDFile, secretIDFile = appRoleFiles(t, s, dir, "laptop", "device", "token_ttl=2h")
+	return s, dir, roleIDFile, secretIDFile
+}
+
 // TestDeviceNeverStrandsCertificates shows that wg-device leaves live only
 // the certificates a user expects: none when it cannot install one (it checks
 // its outputs before asking for a certificate), and one per wg-quick file,
 // however often `issue` runs onto it.
 func TestDeviceNeverStrandsCertificates(t *testing.T) {
-	s := startVault(t)
-	setUpEngine(t, s)
-	s.cli("write", "wg/roles/laptop", "gateway=gw1", "ttl=1h")
-	s.cli("auth", "enable", "approle")
-	require.NoError(t, s.root.Sys().PutPolicy("device", devicePolicy))
-	dir := t.TempDir()
-	roleID, secretID := appRoleFiles(t, s, dir, "laptop", "device", "token_ttl=2h")
+	s, dir, roleID, secretID := startDeviceVault(t)
 	env := []string{"VAULT_ADDR=" + s.addr}
 	issue := func(args ...string) (stdout, stderr string, code int) {
 		return runDevice(t, env, append([]string{"issue", "-role", "laptop", "-role-id-file", roleID, "-secret-id-file", secretID}, args...)...)
