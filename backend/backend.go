@@ -18,6 +18,11 @@ address from a gateway's pool, and serves each gateway the set of peers it
 should accept. Revoking a certificate's lease removes the peer.
 `
 
+// operationPrefixWireGuard begins the name of every operation in Vault's
+// OpenAPI document (sys/internal/specs/openapi): wireguard-issue-certificate,
+// wireguard-read-gateway-peers, ….
+const operationPrefixWireGuard = "wireguard"
+
 // backend is one mount of the engine. A multiplexed plugin process serves
 // several mounts, so everything a mount knows lives here.
 type backend struct {

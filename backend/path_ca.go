@@ -12,6 +12,11 @@ func pathCA(b *backend) []*framework.Path {
 	return []*framework.Path{
 		{
 			Pattern: "ca/pem",
+			DisplayAttrs: &framework.DisplayAttributes{
+				OperationPrefix: operationPrefixWireGuard,
+				OperationVerb:   "read",
+				OperationSuffix: "ca-pem",
+			},
 			Operations: map[logical.Operation]framework.OperationHandler{
 				logical.ReadOperation: &framework.PathOperation{Callback: b.pathCAPEMRead},
 			},
@@ -20,6 +25,11 @@ func pathCA(b *backend) []*framework.Path {
 		},
 		{
 			Pattern: "ca",
+			DisplayAttrs: &framework.DisplayAttributes{
+				OperationPrefix: operationPrefixWireGuard,
+				OperationVerb:   "read",
+				OperationSuffix: "ca",
+			},
 			Operations: map[logical.Operation]framework.OperationHandler{
 				logical.ReadOperation: &framework.PathOperation{Callback: b.pathCARead},
 			},

@@ -14,6 +14,11 @@ func pathCerts(b *backend) []*framework.Path {
 	return []*framework.Path{
 		{
 			Pattern: "cert/" + serialRegex,
+			DisplayAttrs: &framework.DisplayAttributes{
+				OperationPrefix: operationPrefixWireGuard,
+				OperationVerb:   "read",
+				OperationSuffix: "certificate",
+			},
 			Fields: map[string]*framework.FieldSchema{
 				"serial": {Type: framework.TypeString, Description: "Serial number, hex with or without colons.", Required: true},
 			},
@@ -25,6 +30,11 @@ func pathCerts(b *backend) []*framework.Path {
 		},
 		{
 			Pattern: "certs/?$",
+			DisplayAttrs: &framework.DisplayAttributes{
+				OperationPrefix: operationPrefixWireGuard,
+				OperationVerb:   "list",
+				OperationSuffix: "certificates",
+			},
 			Operations: map[logical.Operation]framework.OperationHandler{
 				logical.ListOperation: &framework.PathOperation{Callback: b.pathCertsList},
 			},

@@ -46,7 +46,7 @@ func pathConfigCA(b *backend) []*framework.Path {
 	return []*framework.Path{{
 		Pattern: "config/ca",
 		DisplayAttrs: &framework.DisplayAttributes{
-			OperationPrefix: "wireguard",
+			OperationPrefix: operationPrefixWireGuard,
 		},
 		Fields: map[string]*framework.FieldSchema{
 			"key_type": {
@@ -71,9 +71,18 @@ func pathConfigCA(b *backend) []*framework.Path {
 		},
 		ExistenceCheck: b.pathConfigCAExists,
 		Operations: map[logical.Operation]framework.OperationHandler{
-			logical.ReadOperation:   &framework.PathOperation{Callback: b.pathConfigCARead},
-			logical.CreateOperation: &framework.PathOperation{Callback: b.pathConfigCAWrite},
-			logical.UpdateOperation: &framework.PathOperation{Callback: b.pathConfigCAWrite},
+			logical.ReadOperation: &framework.PathOperation{
+				Callback:     b.pathConfigCARead,
+				DisplayAttrs: &framework.DisplayAttributes{OperationSuffix: "ca-configuration"},
+			},
+			logical.CreateOperation: &framework.PathOperation{
+				Callback:     b.pathConfigCAWrite,
+				DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "configure", OperationSuffix: "ca"},
+			},
+			logical.UpdateOperation: &framework.PathOperation{
+				Callback:     b.pathConfigCAWrite,
+				DisplayAttrs: &framework.DisplayAttributes{OperationVerb: "configure", OperationSuffix: "ca"},
+			},
 		},
 		HelpSynopsis:    pathConfigCAHelpSyn,
 		HelpDescription: pathConfigCAHelpDesc,

@@ -13,7 +13,7 @@ func pathConfigCAPrevious(b *backend) []*framework.Path {
 		{
 			Pattern: "config/ca/previous/(?P<issuer_ref>[0-9a-fA-F:-]+)",
 			DisplayAttrs: &framework.DisplayAttributes{
-				OperationPrefix: "wireguard",
+				OperationPrefix: operationPrefixWireGuard,
 				OperationSuffix: "previous-ca",
 			},
 			Fields: map[string]*framework.FieldSchema{
@@ -33,7 +33,7 @@ func pathConfigCAPrevious(b *backend) []*framework.Path {
 		{
 			Pattern: "config/ca/previous/?$",
 			DisplayAttrs: &framework.DisplayAttributes{
-				OperationPrefix: "wireguard",
+				OperationPrefix: operationPrefixWireGuard,
 				OperationSuffix: "previous-cas",
 			},
 			Operations: map[logical.Operation]framework.OperationHandler{

@@ -13,6 +13,11 @@ func pathCRL(b *backend) []*framework.Path {
 	return []*framework.Path{
 		{
 			Pattern: "crl/pem",
+			DisplayAttrs: &framework.DisplayAttributes{
+				OperationPrefix: operationPrefixWireGuard,
+				OperationVerb:   "read",
+				OperationSuffix: "crl-pem",
+			},
 			Operations: map[logical.Operation]framework.OperationHandler{
 				logical.ReadOperation: &framework.PathOperation{Callback: b.pathCRLRead(true)},
 			},
@@ -21,6 +26,11 @@ func pathCRL(b *backend) []*framework.Path {
 		},
 		{
 			Pattern: "crl",
+			DisplayAttrs: &framework.DisplayAttributes{
+				OperationPrefix: operationPrefixWireGuard,
+				OperationVerb:   "read",
+				OperationSuffix: "crl",
+			},
 			Operations: map[logical.Operation]framework.OperationHandler{
 				logical.ReadOperation: &framework.PathOperation{Callback: b.pathCRLRead(false)},
 			},

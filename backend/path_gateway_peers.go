@@ -27,7 +27,7 @@ func pathGatewayPeers(b *backend) []*framework.Path {
 	return []*framework.Path{{
 		Pattern: "gateways/" + framework.GenericNameRegex("name") + "/peers",
 		DisplayAttrs: &framework.DisplayAttributes{
-			OperationPrefix: "wireguard",
+			OperationPrefix: operationPrefixWireGuard,
 			OperationVerb:   "read",
 			OperationSuffix: "gateway-peers",
 		},
@@ -36,10 +36,12 @@ func pathGatewayPeers(b *backend) []*framework.Path {
 			"index": {
 				Type:        framework.TypeString,
 				Description: "The revision the caller has applied; 0 or omitted asks for the full set.",
+				Query:       true,
 			},
 			"wait": {
 				Type:        framework.TypeDurationSecond,
 				Description: "With index: how long to wait for a change when there is none yet; at most 1s is held (longer waits end after 1s with an unchanged index), so poll again.",
+				Query:       true,
 			},
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{

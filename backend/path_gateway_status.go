@@ -56,7 +56,7 @@ func pathGatewayStatus(b *backend) []*framework.Path {
 		{
 			Pattern: "gateways/" + framework.GenericNameRegex("name") + "/status/(?P<instance_id>" + instanceIDRegex + ")",
 			DisplayAttrs: &framework.DisplayAttributes{
-				OperationPrefix: "wireguard",
+				OperationPrefix: operationPrefixWireGuard,
 				OperationSuffix: "gateway-status-instance",
 			},
 			Fields: map[string]*framework.FieldSchema{
@@ -75,7 +75,7 @@ func pathGatewayStatus(b *backend) []*framework.Path {
 		{
 			Pattern: "gateways/" + framework.GenericNameRegex("name") + "/status",
 			DisplayAttrs: &framework.DisplayAttributes{
-				OperationPrefix: "wireguard",
+				OperationPrefix: operationPrefixWireGuard,
 				OperationSuffix: "gateway-status",
 			},
 			Fields: map[string]*framework.FieldSchema{

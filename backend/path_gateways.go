@@ -108,6 +108,10 @@ func pathGateways(b *backend) []*framework.Path {
 	return []*framework.Path{
 		{
 			Pattern: "gateways/" + framework.GenericNameRegex("name"),
+			DisplayAttrs: &framework.DisplayAttributes{
+				OperationPrefix: operationPrefixWireGuard,
+				OperationSuffix: "gateway",
+			},
 			Fields: map[string]*framework.FieldSchema{
 				"name":       {Type: framework.TypeString, Description: "Name of the gateway.", Required: true},
 				"endpoint":   {Type: framework.TypeString, Description: "Where devices reach the gateway, host:port."},
@@ -140,6 +144,11 @@ func pathGateways(b *backend) []*framework.Path {
 		},
 		{
 			Pattern: "gateways/?$",
+			DisplayAttrs: &framework.DisplayAttributes{
+				OperationPrefix: operationPrefixWireGuard,
+				OperationVerb:   "list",
+				OperationSuffix: "gateways",
+			},
 			Operations: map[logical.Operation]framework.OperationHandler{
 				logical.ListOperation: &framework.PathOperation{Callback: b.pathGatewayList},
 			},

@@ -26,6 +26,11 @@ const clockSkew = 30 * time.Second
 func pathIssue(b *backend) []*framework.Path {
 	return []*framework.Path{{
 		Pattern: "issue/" + framework.GenericNameRegex("role"),
+		DisplayAttrs: &framework.DisplayAttributes{
+			OperationPrefix: operationPrefixWireGuard,
+			OperationVerb:   "issue",
+			OperationSuffix: "certificate",
+		},
 		Fields: map[string]*framework.FieldSchema{
 			"role": {Type: framework.TypeString, Description: "The role to issue under.", Required: true},
 			"public_key": {

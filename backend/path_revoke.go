@@ -13,6 +13,11 @@ import (
 func pathRevoke(b *backend) []*framework.Path {
 	return []*framework.Path{{
 		Pattern: "revoke",
+		DisplayAttrs: &framework.DisplayAttributes{
+			OperationPrefix: operationPrefixWireGuard,
+			OperationVerb:   "revoke",
+			OperationSuffix: "certificate",
+		},
 		Fields: map[string]*framework.FieldSchema{
 			"serial_number": {Type: framework.TypeString, Description: "Serial number of the certificate to revoke."},
 			"public_key":    {Type: framework.TypeString, Description: "WireGuard public key whose live certificates to revoke, every one of them."},

@@ -50,6 +50,10 @@ func pathRoles(b *backend) []*framework.Path {
 	return []*framework.Path{
 		{
 			Pattern: "roles/" + framework.GenericNameRegex("name"),
+			DisplayAttrs: &framework.DisplayAttributes{
+				OperationPrefix: operationPrefixWireGuard,
+				OperationSuffix: "role",
+			},
 			Fields: map[string]*framework.FieldSchema{
 				"name":    {Type: framework.TypeString, Description: "Name of the role.", Required: true},
 				"gateway": {Type: framework.TypeString, Description: "The gateway certificates of this role are for."},
@@ -88,6 +92,11 @@ func pathRoles(b *backend) []*framework.Path {
 		},
 		{
 			Pattern: "roles/?$",
+			DisplayAttrs: &framework.DisplayAttributes{
+				OperationPrefix: operationPrefixWireGuard,
+				OperationVerb:   "list",
+				OperationSuffix: "roles",
+			},
 			Operations: map[logical.Operation]framework.OperationHandler{
 				logical.ListOperation: &framework.PathOperation{Callback: b.pathRoleList},
 			},

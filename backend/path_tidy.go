@@ -19,6 +19,10 @@ const (
 func pathTidy(b *backend) []*framework.Path {
 	return []*framework.Path{{
 		Pattern: "tidy",
+		DisplayAttrs: &framework.DisplayAttributes{
+			OperationPrefix: operationPrefixWireGuard,
+			OperationVerb:   "tidy",
+		},
 		Fields: map[string]*framework.FieldSchema{
 			"safety_buffer": {
 				Type:        framework.TypeDurationSecond,
