@@ -1,18 +1,14 @@
 package test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/hex"
 	"encoding/pem"
 	"errors"
-	"fmt"
 	"io"
 	"math/big"
 	"net"
@@ -29,6 +25,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/test/internal/harness"
 )
 
 // runDevice runs `wg-device args...` to completion with env added to the
@@ -462,35 +460,9 @@ func appRoleFiles(t *testing.T, s *vaultServer, dir, role, policies string, sett
 // is given, and VAULT_CACERT points the test's clients at that CA.
 func startVaultTLS(t *testing.T) (s *vaultServer, caFile string) {
 	t.Helper()
-	bin := vaultBinary(t)
-	plugin := builtBinary(t, pluginName)
-	dir := t.TempDir()
-	pluginDir, certDir := filepath.Join(dir, "plugins"), filepath.Join(dir, "tls")
-	require.NoError(t, os.MkdirAll(pluginDir, 0o755))
-	require.NoError(t, os.MkdirAll(certDir, 0o700))
-	data, err := os.ReadFile(plugin)
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(pluginDir, pluginName), data, 0o755))
-	sum := sha256.Sum256(data)
-
-	port := freePort(t)
-	caFile = filepath.Join(certDir, "vault-ca.pem")
-	t.Setenv("VAULT_CACERT", caFile) // for s.root, s.client and the vault CLI
-	s = &vaultServer{t: t, bin: bin, dir: dir, addr: fmt.Sprintf("https://127.0.0.1:%d", port), logs: &bytes.Buffer{}}
-	t.Cleanup(s.stop)
-	s.run(exec.Command(bin, "server", "-dev", "-dev-root-token-id=root", "-dev-tls", "-dev-tls-cert-dir="+certDir,
-		fmt.Sprintf("-dev-listen-address=127.0.0.1:%d", port), "-dev-plugin-dir="+pluginDir, "-log-level=debug"))
-
-	// The CA file appears once the server has made it.
-	require.Eventually(t, func() bool { _, err := os.Stat(caFile); return err == nil }, 30*time.Second, 50*time.Millisecond,
-		"vault -dev-tls wrote no %s", caFile)
-	time.Sleep(100 * time.Millisecond) // written in one go, but let the writer finish
-	s.root = s.client("root")
-	s.waitUp()
-	s.cli("plugin", "register", "-sha256="+hex.EncodeToString(sum[:]), "-version="+pluginVersion,
-		"-command="+pluginName, "secret", pluginName)
-	s.cli("secrets", "enable", "-path=wg", "-plugin-version="+pluginVersion, pluginName)
-	return s, caFile
+	s = wrapVault(t, harness.StartVault(t, harness.VaultOptions{TLS: true}))
+	t.Setenv("VAULT_CACERT", s.CAFile) // for the processes the test starts
+	return s, s.CAFile
 }
 
 // testCA is a certificate authority made for a test.

@@ -9,130 +9,64 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/peerfeed"
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/test/internal/harness"
 )
 
 // A gatewayProc is a wg-gateway daemon run by a test.
 type gatewayProc struct {
+	*harness.Gateway
 	t       *testing.T
-	args    []string
-	env     []string
-	metrics string
-	cmd     *exec.Cmd
 	out     *syncBuffer
-	exited  chan struct{}
+	metrics string
 }
 
 // startGateway starts bin/wg-gateway with args, talking to Vault at
-// vaultAddr; it is stopped at the end of the test.
+// vaultAddr, reporting its status every 50ms and logging at debug level;
+// it is stopped at the end of the test.
 func startGateway(t *testing.T, vaultAddr string, args ...string) *gatewayProc {
 	t.Helper()
-	g := &gatewayProc{
-		t:       t,
-		metrics: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		env:     append(os.Environ(), "VAULT_ADDR="+vaultAddr, "VAULT_TOKEN="),
-		out:     &syncBuffer{},
-	}
-	// The CAs it pins on first contact stay in a directory of the test's
-	// own, kept across restarts of the daemon.
-	g.args = append([]string{"-metrics-addr", g.metrics, "-status-interval", "50ms", "-log-level", "debug",
-		"-state-dir", t.TempDir()}, args...)
-	g.start()
-	t.Cleanup(func() {
-		g.stop()
-		if t.Failed() {
-			t.Logf("wg-gateway output:\n%s", g.out)
-		}
+	g := harness.StartGateway(t, harness.GatewayOptions{
+		VaultAddr: vaultAddr,
+		Args:      append([]string{"-status-interval", "50ms", "-log-level", "debug"}, args...),
 	})
-	return g
+	return &gatewayProc{Gateway: g, t: t, out: g.Out, metrics: g.Metrics}
 }
 
+// start runs the daemon again after stop or kill.
 func (g *gatewayProc) start() {
 	g.t.Helper()
-	g.cmd = exec.Command(builtBinary(g.t, "wg-gateway"), g.args...)
-	g.cmd.Env = g.env
-	g.cmd.Stdout, g.cmd.Stderr = g.out, g.out
-	g.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	require.NoError(g.t, g.cmd.Start())
-	g.exited = make(chan struct{})
-	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(g.cmd, g.exited)
+	g.Start()
 }
 
 // stop sends SIGTERM and waits; it reports whether the daemon exited 0.
-func (g *gatewayProc) stop() bool {
-	select {
-	case <-g.exited:
-		return g.cmd.ProcessState.Success()
-	default:
-	}
-	_ = g.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-g.exited:
-		return g.cmd.ProcessState.Success()
-	case <-time.After(10 * time.Second):
-		_ = g.cmd.Process.Kill()
-		<-g.exited
-		return false
-	}
-}
+func (g *gatewayProc) stop() bool { return g.Stop() }
 
 // kill stops the daemon with SIGKILL, as a crash would.
-func (g *gatewayProc) kill() {
-	_ = g.cmd.Process.Kill()
-	<-g.exited
-}
+func (g *gatewayProc) kill() { g.Kill() }
 
 // hup sends SIGHUP: the daemon re-reads its files and resyncs.
 func (g *gatewayProc) hup() {
 	g.t.Helper()
-	require.NoError(g.t, g.cmd.Process.Signal(syscall.SIGHUP))
+	require.NoError(g.t, g.Hup())
 }
 
-// metric returns the value of one series of the daemon's /metrics (its
-// name with labels, as exposed), or -1 when it is not there.
-func (g *gatewayProc) metric(series string) float64 {
-	_, text := g.get("/metrics")
-	for _, line := range strings.Split(text, "\n") {
-		if v, ok := strings.CutPrefix(line, series+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err == nil {
-				return f
-			}
-		}
-	}
-	return -1
-}
+// metric returns the value of one series of the daemon's /metrics, or -1.
+func (g *gatewayProc) metric(series string) float64 { return g.Metric(series) }
 
 // get fetches a path of the daemon's metrics listener.
-func (g *gatewayProc) get(path string) (int, string) {
-	resp, err := http.Get("http://" + g.metrics + path)
-	if err != nil {
-		return 0, err.Error()
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body)
-}
+func (g *gatewayProc) get(path string) (int, string) { return g.Get(path) }
 
 // waitHealthy waits until /healthz answers 200.
 func (g *gatewayProc) waitHealthy() {
 	g.t.Helper()
-	require.Eventually(g.t, func() bool {
-		code, _ := g.get("/healthz")
-		return code == http.StatusOK
-	}, 30*time.Second, 50*time.Millisecond, "wg-gateway never became healthy:\n%s", g.out)
+	g.WaitHealthy()
 }
 
 // feedTamperer is a reverse proxy in front of Vault that adds entries to

@@ -251,8 +251,8 @@ func TestIdleGatewayCost(t *testing.T) {
 	p.waitAllAt(t, feedIndex(t, s.root), 30*time.Second)
 	p.waitInFlight(t, n)
 
-	pids := []int{s.cmd.Process.Pid}
-	plugin := childrenNamed(t, s.cmd.Process.Pid, pluginName)
+	pids := []int{s.Pid()}
+	plugin := childrenNamed(t, s.Pid(), pluginName)
 	require.NotEmpty(t, plugin, "the plugin process of this Vault")
 	pids = append(pids, plugin...)
 
