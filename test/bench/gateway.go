@@ -1,17 +1,17 @@
 package main
 
 import (
-	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
+
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/test/internal/harness"
 )
 
 // A gatewayProc is a wg-gateway daemon of the bench. Its log (debug level)
@@ -20,11 +20,8 @@ import (
 // convergence is seen without polling the interface (which would compete
 // with the daemon for wireguard-go's device lock and the CPU).
 type gatewayProc struct {
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	once    sync.Once
+	*harness.Gateway
 	started time.Time
-	metrics string
 	logPath string
 	profile string // CPU profile written at exit, in profile mode
 
@@ -67,7 +64,7 @@ func (g *gatewayProc) waitEvent(n int, ok func(applyEvent) bool, limit time.Dura
 		}
 		select {
 		case <-g.applied:
-		case <-g.exited:
+		case <-g.Exited():
 			return applyEvent{}, fmt.Errorf("wg-gateway exited; see %s", g.logPath)
 		case <-timeout:
 			return applyEvent{}, fmt.Errorf("no such applied line from wg-gateway in %s; see %s", limit, g.logPath)
@@ -91,11 +88,11 @@ func parseApplied(line string, at time.Time) applyEvent {
 // gatewayRig puts a wireguard-go interface in a fresh namespace and starts
 // wg-gateway on it for mount m; stop undoes all three.
 func (b *bench) gatewayRig(m *wgMount, tag string) (iface *wgIface, g *gatewayProc, stop func(), err error) {
-	ns, err := newNetns()
+	ns, err := b.newNetns()
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	iface, err = newWG(ns, b.p.Out)
+	iface, err = b.newWG(ns)
 	if err != nil {
 		ns.del()
 		return nil, nil, nil, err
@@ -110,7 +107,8 @@ func (b *bench) gatewayRig(m *wgMount, tag string) (iface *wgIface, g *gatewayPr
 }
 
 // startGateway starts wg-gateway for mount m's gateway on iface, logged in
-// with the bench-gateway AppRole.
+// with the bench-gateway AppRole. Its log (debug level) goes to a file;
+// each "applied" line is timestamped as it arrives.
 func (b *bench) startGateway(m *wgMount, iface *wgIface, tag string) (*gatewayProc, error) {
 	dir := filepath.Join(b.p.Out, "gateway-"+tag)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -126,14 +124,8 @@ func (b *bench) startGateway(m *wgMount, iface *wgIface, tag string) (*gatewayPr
 			return nil, err
 		}
 	}
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
 	g := &gatewayProc{
-		metrics: fmt.Sprintf("127.0.0.1:%d", port),
 		logPath: filepath.Join(dir, "wg-gateway.log"),
-		exited:  make(chan struct{}),
 		applied: make(chan struct{}, 1),
 	}
 	// A fresh state directory: the CAs of an earlier run's Vault are not
@@ -146,64 +138,67 @@ func (b *bench) startGateway(m *wgMount, iface *wgIface, tag string) (*gatewayPr
 	if err != nil {
 		return nil, err
 	}
-	g.cmd = exec.Command(b.bins.gateway, "-gateway", m.gateway, "-mount", m.path, "-interface", iface.name,
-		"-private-key-file", filepath.Join(dir, "private-key"),
-		"-role-id-file", filepath.Join(dir, "role-id"), "-secret-id-file", filepath.Join(dir, "secret-id"),
-		"-metrics-addr", g.metrics, "-poll-wait", "30s", "-log-level", "debug", "-instance-id", "bench-"+tag,
-		"-state-dir", stateDir)
-	g.cmd.Env = append(os.Environ(), "VAULT_ADDR="+b.vault.addr, "VAULT_TOKEN=")
+	atExit(func() { _ = logFile.Close() }) // after the daemon has stopped
+	opts := harness.GatewayOptions{
+		Bin:       b.bins.gateway,
+		VaultAddr: b.vault.addr,
+		StateDir:  stateDir,
+		Args: []string{"-gateway", m.gateway, "-mount", m.path, "-interface", iface.name,
+			"-private-key-file", filepath.Join(dir, "private-key"),
+			"-role-id-file", filepath.Join(dir, "role-id"), "-secret-id-file", filepath.Join(dir, "secret-id"),
+			"-poll-wait", "30s", "-log-level", "debug", "-instance-id", "bench-" + tag},
+		Log: &lineWriter{out: logFile, line: g.scan},
+	}
 	if b.p.Profile {
 		g.profile = filepath.Join(dir, "wg-gateway.cpu.pprof")
-		g.cmd.Env = append(g.cmd.Env, "WG_BENCH_CPUPROFILE="+g.profile)
+		opts.Env = []string{"WG_BENCH_CPUPROFILE=" + g.profile}
 	}
-	pipe, err := g.cmd.StderrPipe()
-	if err != nil {
-		return nil, err
-	}
-	g.cmd.Stdout = logFile
-	g.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	g.started = time.Now()
-	if err := g.cmd.Start(); err != nil {
+	if err := try(func() { g.Gateway = harness.StartGateway(b.tb, opts) }); err != nil {
 		return nil, err
 	}
-	scanned := make(chan struct{})
-	go func() {
-		defer close(scanned)
-		sc := bufio.NewScanner(pipe)
-		sc.Buffer(make([]byte, 64*1024), 4*1024*1024)
-		for sc.Scan() {
-			line := sc.Text()
-			if strings.Contains(line, "applied: index=") {
-				ev := parseApplied(line, time.Now())
-				g.evMu.Lock()
-				g.events = append(g.events, ev)
-				g.evMu.Unlock()
-				select {
-				case g.applied <- struct{}{}:
-				default:
-				}
-			}
-			fmt.Fprintln(logFile, line)
-		}
-		_, _ = io.Copy(logFile, pipe)
-	}()
-	go func() { <-scanned; _ = g.cmd.Wait(); logFile.Close(); close(g.exited) }()
-	atExit(g.stop)
 	return g, nil
 }
 
-// stop sends SIGTERM and waits for the daemon (SIGKILL after 10 s).
-func (g *gatewayProc) stop() {
-	g.once.Do(func() {
-		_ = g.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-g.exited:
-		case <-time.After(10 * time.Second):
-			_ = g.cmd.Process.Kill()
-			<-g.exited
-		}
-	})
+// scan records an "applied" line of the daemon's log.
+func (g *gatewayProc) scan(line string) {
+	if !strings.Contains(line, "applied: index=") {
+		return
+	}
+	ev := parseApplied(line, time.Now())
+	g.evMu.Lock()
+	g.events = append(g.events, ev)
+	g.evMu.Unlock()
+	select {
+	case g.applied <- struct{}{}:
+	default:
+	}
 }
+
+// A lineWriter passes what is written to out, and each whole line to line
+// as it arrives.
+type lineWriter struct {
+	out     io.Writer
+	line    func(string)
+	partial []byte
+}
+
+// Write writes p to out and hands on the lines it completes.
+func (w *lineWriter) Write(p []byte) (int, error) {
+	w.partial = append(w.partial, p...)
+	for {
+		i := bytes.IndexByte(w.partial, '\n')
+		if i < 0 {
+			break
+		}
+		w.line(string(w.partial[:i]))
+		w.partial = w.partial[i+1:]
+	}
+	return w.out.Write(p)
+}
+
+// stop sends SIGTERM and waits for the daemon (SIGKILL after 10 s).
+func (g *gatewayProc) stop() { g.Stop() }
 
 // waitConverged waits until iface holds want peers, checking the interface
 // after each applied line of the daemon, and returns when the line that
@@ -232,7 +227,7 @@ func (g *gatewayProc) waitConverged(iface *wgIface, want int, limit time.Duratio
 				}
 				return evs[len(evs)-1].At, nil
 			}
-		case <-g.exited:
+		case <-g.Exited():
 			return time.Time{}, fmt.Errorf("wg-gateway exited; see %s", g.logPath)
 		case <-timeout:
 			n, _ := iface.peerCount()

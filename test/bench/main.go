@@ -11,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/test/internal/harness"
 )
 
 // params are the sizes of the runs, from flags.
@@ -75,7 +77,7 @@ func run() int {
 		fmt.Fprintln(os.Stderr, "bench: P2, P3, P4 and P6 create network namespaces and wireguard-go interfaces: run as root")
 		return 2
 	}
-	root, err := repoRoot()
+	root, err := harness.RepoRoot()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		return 1
@@ -88,20 +90,32 @@ func run() int {
 		return 1
 	}
 
+	// Every process the run starts carries the marker: what is left of
+	// them after the cleanups is killed.
+	marker, err := harness.MarkRun()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench: run marker:", err)
+		return 1
+	}
+	b := &bench{p: p, root: root, report: newReport(p), tb: &runTB{}}
+	cleanUp := func() {
+		runCleanups()
+		killLeftovers(marker, b.bins.dir)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	b.ctx = ctx
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		s := <-sigs
 		logf("%s: cleaning up", s)
 		cancel()
-		runCleanups()
+		cleanUp()
 		os.Exit(130)
 	}()
-	defer runCleanups()
+	defer cleanUp()
 
-	b := &bench{p: p, root: root, ctx: ctx, report: newReport(p)}
 	if err := b.run(); err != nil {
 		if ctx.Err() != nil {
 			err = fmt.Errorf("interrupted; partial results (%v)", err)
@@ -124,6 +138,7 @@ type bench struct {
 	bins   binaries
 	report *report
 	device string // a device token (AppRole) for issuing on every mount
+	tb     *runTB // what the harness reports to
 }
 
 func (b *bench) run() error {
@@ -133,7 +148,7 @@ func (b *bench) run() error {
 	if b.bins, err = buildBinaries(b.root, b.p.Out, b.p.Profile, b.p.Overlay); err != nil {
 		return err
 	}
-	if b.vault, err = startVault(b.ctx, b.bins, b.p); err != nil {
+	if b.vault, err = startVault(b.tb, b.bins, b.p); err != nil {
 		return err
 	}
 	b.report.Machine.Vault = b.vault.version
@@ -214,22 +229,4 @@ func contains(xs []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// repoRoot is the directory holding go.mod, from the working directory up.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("no go.mod above the working directory")
-		}
-		dir = parent
-	}
 }

@@ -77,7 +77,7 @@ func ppid(pid int) int {
 // whose executable is named like the plugin and whose parent is our Vault
 // (other Vault servers on the machine may run the same plugin).
 func (s *vaultServer) findPlugin() (int, error) {
-	vaultPID := s.cmd.Process.Pid
+	vaultPID := s.Pid()
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return 0, err

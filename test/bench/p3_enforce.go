@@ -173,7 +173,7 @@ func waitPeer(iface *wgIface, key wgtypes.Key, present bool, limit, every time.D
 func waitHealthy(g *gatewayProc, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
-		resp, err := http.Get("http://" + g.metrics + "/healthz")
+		resp, err := http.Get("http://" + g.Metrics + "/healthz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -181,7 +181,7 @@ func waitHealthy(g *gatewayProc, limit time.Duration) error {
 			}
 		}
 		select {
-		case <-g.exited:
+		case <-g.Exited():
 			return fmt.Errorf("wg-gateway exited; see %s", g.logPath)
 		case <-time.After(20 * time.Millisecond):
 		}

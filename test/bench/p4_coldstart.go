@@ -39,7 +39,7 @@ func (b *bench) runP4() error {
 		return err
 	}
 	want := wantPeers(certs)
-	ns, err := newNetns()
+	ns, err := b.newNetns()
 	if err != nil {
 		return err
 	}
@@ -49,7 +49,7 @@ func (b *bench) runP4() error {
 	for i := range b.p.Rounds {
 		var r coldRound
 		// wg-gateway onto an empty interface.
-		iface, err := newWG(ns, b.p.Out)
+		iface, err := b.newWG(ns)
 		if err != nil {
 			return err
 		}
@@ -82,7 +82,7 @@ func (b *bench) runP4() error {
 		}
 
 		// wg syncconf onto an empty interface.
-		iface, err = newWG(ns, b.p.Out)
+		iface, err = b.newWG(ns)
 		if err != nil {
 			return err
 		}

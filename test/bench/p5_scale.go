@@ -115,7 +115,7 @@ func (b *bench) runP6(wm *wgMount) error {
 	cold := at.Sub(g.started)
 	logf("P6 wg-gateway converged on %d peers in %s", live, cold.Round(time.Millisecond))
 	time.Sleep(3 * time.Second) // let the daemon finish its status report and settle
-	gwMem, err := readMem(g.cmd.Process.Pid)
+	gwMem, err := readMem(g.Pid())
 	if err != nil {
 		return err
 	}
@@ -126,7 +126,7 @@ func (b *bench) runP6(wm *wgMount) error {
 	if err != nil {
 		return err
 	}
-	gwAfter, _ := readMem(g.cmd.Process.Pid)
+	gwAfter, _ := readMem(g.Pid())
 	g.stop()
 	if b.p.Profile {
 		b.savedProfile("p6-gateway-50k", g.profile)

@@ -2,9 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,14 +11,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/test/internal/harness"
 )
 
 const (
-	pluginName    = "vault-plugin-secrets-wireguard"
-	pluginVersion = "v0.1.0"
-	rootToken     = "root"
+	pluginName    = harness.PluginName
+	pluginVersion = harness.PluginVersion
+	rootToken     = harness.DevRootToken
 )
 
 // binaries are the programs a run uses.
@@ -66,54 +64,31 @@ func buildBinaries(root, out string, profile bool, overlay string) (binaries, er
 	return b, nil
 }
 
-// A vaultServer is the run's Vault dev server.
+// A vaultServer is the run's Vault dev server, started by the harness.
 type vaultServer struct {
-	bin     string
+	*harness.Vault
 	addr    string
-	dir     string
-	cmd     *exec.Cmd
-	exited  chan struct{}
 	version string
 	http    *http.Client
 	pprof   string // the plugin's pprof listener, in profile mode
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 // startVault starts `vault server -dev` on a loopback port, with the raw
 // storage endpoint (to measure record sizes) and a long request limit (so
 // that a synchronous revoke-prefix of thousands of PKI leases is not cut
-// off at the default 90 s), registers the plugin and waits until it is up.
-func startVault(ctx context.Context, bins binaries, p params) (*vaultServer, error) {
+// off at the default 90 s), and registers the plugin; mounts are made by
+// enableWG.
+func startVault(tb *runTB, bins binaries, p params) (*vaultServer, error) {
 	dir := filepath.Join(p.Out, "vault")
-	pluginDir := filepath.Join(dir, "plugins")
-	if err := os.MkdirAll(pluginDir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	data, err := os.ReadFile(bins.plugin)
+	logFile, err := os.Create(filepath.Join(dir, "vault.log"))
 	if err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(pluginDir, pluginName), data, 0o755); err != nil {
-		return nil, err
-	}
-	sum := sha256.Sum256(data)
-	conf := filepath.Join(dir, "bench.hcl")
-	if err := os.WriteFile(conf, []byte("raw_storage_endpoint = true\ndefault_max_request_duration = \"30m\"\n"), 0o644); err != nil {
-		return nil, err
-	}
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
-	s := &vaultServer{bin: bins.vault, dir: dir, addr: fmt.Sprintf("http://127.0.0.1:%d", port), exited: make(chan struct{})}
+	atExit(func() { _ = logFile.Close() }) // after Vault has stopped
+	s := &vaultServer{}
 	s.http = &http.Client{
 		Timeout: 30 * time.Minute,
 		Transport: &http.Transport{
@@ -121,85 +96,42 @@ func startVault(ctx context.Context, bins binaries, p params) (*vaultServer, err
 			DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
 		},
 	}
-	logFile, err := os.Create(filepath.Join(dir, "vault.log"))
-	if err != nil {
-		return nil, err
+	opts := harness.VaultOptions{
+		Bin:      bins.vault,
+		Plugin:   bins.plugin,
+		Config:   "raw_storage_endpoint = true\ndefault_max_request_duration = \"30m\"\n",
+		LogLevel: "warn",
+		Log:      logFile,
+		Mount:    harness.NoMount,
 	}
-	s.cmd = exec.Command(bins.vault, "server", "-dev", "-dev-root-token-id="+rootToken,
-		fmt.Sprintf("-dev-listen-address=127.0.0.1:%d", port), "-dev-plugin-dir="+pluginDir,
-		"-config="+conf, "-log-level=warn")
-	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
-	s.cmd.Env = append(os.Environ(), "VAULT_DEV_ROOT_TOKEN_ID="+rootToken)
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := s.cmd.Start(); err != nil {
-		return nil, err
-	}
-	go func() { _ = s.cmd.Wait(); logFile.Close(); close(s.exited) }()
-	atExit(func() {
-		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-s.exited:
-		case <-time.After(10 * time.Second):
+	if p.Profile {
+		var pp int
+		if err := try(func() { pp = harness.FreePort(tb) }); err != nil {
+			return nil, err
 		}
-		// Whatever is left of the group (Vault, or a plugin that outlived
-		// it: Vault does not wait for them all) goes now.
-		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-		<-s.exited
-	})
-	if err := s.waitUp(ctx); err != nil {
-		return nil, err
+		s.pprof = fmt.Sprintf("127.0.0.1:%d", pp)
+		opts.PluginEnv = []string{"WG_BENCH_PPROF=" + s.pprof}
 	}
+	if err := try(func() { s.Vault = harness.StartVault(tb, opts) }); err != nil {
+		return nil, fmt.Errorf("start vault (log %s): %w", logFile.Name(), err)
+	}
+	s.addr = s.Addr
 	out, err := s.cli("version")
 	if err != nil {
 		return nil, err
 	}
 	s.version = strings.TrimSpace(out)
-	args := []string{"plugin", "register", "-sha256=" + hex.EncodeToString(sum[:]), "-version=" + pluginVersion,
-		"-command=" + pluginName}
-	if p.Profile {
-		pp, err := freePort()
-		if err != nil {
-			return nil, err
-		}
-		s.pprof = fmt.Sprintf("127.0.0.1:%d", pp)
-		args = append(args, "-env=WG_BENCH_PPROF="+s.pprof)
-	}
-	if _, err := s.cli(append(args, "secret", pluginName)...); err != nil {
-		return nil, err
-	}
-	logf("vault %s at %s (log %s)", s.version, s.addr, filepath.Join(dir, "vault.log"))
+	logf("vault %s at %s (log %s)", s.version, s.addr, logFile.Name())
 	return s, nil
-}
-
-func (s *vaultServer) waitUp(ctx context.Context) error {
-	deadline := time.Now().Add(60 * time.Second)
-	for time.Now().Before(deadline) {
-		select {
-		case <-s.exited:
-			return fmt.Errorf("vault server exited; see %s/vault.log", s.dir)
-		case <-ctx.Done():
-			return ctx.Err()
-		default:
-		}
-		if code, _, err := s.do("GET", "sys/health", "", nil); err == nil && code == 200 {
-			return nil
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return fmt.Errorf("vault did not come up in 60s; see %s/vault.log", s.dir)
 }
 
 // cli runs the vault CLI as root.
 func (s *vaultServer) cli(args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, s.bin, args...)
-	cmd.Env = append(os.Environ(), "VAULT_ADDR="+s.addr, "VAULT_TOKEN="+rootToken, "VAULT_FORMAT=", "NO_COLOR=1")
-	out, err := cmd.CombinedOutput()
+	out, err := s.CLIAs(rootToken, args...)
 	if err != nil {
-		return string(out), fmt.Errorf("vault %s: %v\n%s", strings.Join(args, " "), err, out)
+		return out, fmt.Errorf("vault %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
-	return string(out), nil
+	return out, nil
 }
 
 // do sends one API request and returns the status and body.
@@ -278,8 +210,7 @@ func truncate(b []byte) string {
 
 // enableWG mounts the plugin at path with a fresh Ed25519 CA.
 func (s *vaultServer) enableWG(path string) error {
-	if _, err := s.cli("secrets", "enable", "-path="+path, "-plugin-version="+pluginVersion,
-		"-audit-non-hmac-response-keys=serial_number", pluginName); err != nil {
+	if err := try(func() { s.EnablePlugin(path) }); err != nil {
 		return err
 	}
 	return s.write(path+"/config/ca", map[string]any{"key_type": "ed25519", "common_name": "Bench CA " + path})
