@@ -15,6 +15,7 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/ippool"
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/issuance"
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgcert"
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgkey"
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgquick"
@@ -296,28 +297,28 @@ func wgQuickRefusal(gateway string, err error) *logical.Response {
 // certificate's lifetime and cannot be renewed.
 func (b *backend) issueResponse(ir *issueRequest, rec *certRecord) *logical.Response {
 	gw := ir.gateway
-	data := map[string]any{
-		"certificate":          wgcert.EncodePEM(rec.Certificate),
-		"issuing_ca":           ir.ca.entry.Certificate,
-		"serial_number":        rec.SerialNumber,
-		"common_name":          rec.CommonName,
-		"public_key":           rec.PublicKey,
-		"addresses":            rec.Addresses,
-		"gateway":              gw.Name,
-		"gateway_public_key":   gw.PublicKey,
-		"endpoint":             gw.Endpoint,
-		"allowed_ips":          gw.effectiveAllowedIPs(),
-		"dns":                  gw.DNS,
-		"mtu":                  gw.MTU,
-		"persistent_keepalive": gw.PersistentKeepalive,
-		"expiration":           rec.ExpiresAt.Unix(),
+	answer := issuance.Response{
+		Certificate:         wgcert.EncodePEM(rec.Certificate),
+		IssuingCA:           ir.ca.entry.Certificate,
+		SerialNumber:        rec.SerialNumber,
+		CommonName:          rec.CommonName,
+		PublicKey:           rec.PublicKey,
+		Addresses:           rec.Addresses,
+		Gateway:             gw.Name,
+		GatewayPublicKey:    gw.PublicKey,
+		Endpoint:            gw.Endpoint,
+		AllowedIPs:          gw.effectiveAllowedIPs(),
+		DNS:                 gw.DNS,
+		MTU:                 gw.MTU,
+		PersistentKeepalive: gw.PersistentKeepalive,
+		Expiration:          rec.ExpiresAt.Unix(),
+		WGQuick:             ir.wgQuick,
 	}
 	if ir.privateKey != nil {
-		data["private_key"] = ir.privateKey.String()
+		answer.PrivateKey = ir.privateKey.String()
 	}
-	data["wg_quick"] = ir.wgQuick
 
-	resp := b.Secret(secretCertificateType).Response(data, map[string]any{
+	resp := b.Secret(secretCertificateType).Response(answer.Data(), map[string]any{
 		"serial_number": rec.SerialNumber,
 		"gateway":       rec.Gateway,
 		"public_key":    rec.PublicKey,

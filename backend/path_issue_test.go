@@ -1,10 +1,13 @@
 package backend
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/netip"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -14,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/issuance"
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgcert"
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgkey"
 )
@@ -344,4 +348,37 @@ func TestIssueDefaultCommonName(t *testing.T) {
 	env.ok(logical.UpdateOperation, "roles/laptop", map[string]any{"common_name_template": "{{identity.entity.name}}"})
 	env.ok(logical.UpdateOperation, "roles/laptop", map[string]any{"common_name_template": ""})
 	require.Equal(t, "", env.ok(logical.ReadOperation, "roles/laptop", nil).Data["common_name_template"])
+}
+
+// TestIssueAnswerIsAnIssuanceResponse: the issue answer is exactly an
+// issuance.Response, the type wg-device reads: no key it does not know,
+// none of its fields left empty.
+func TestIssueAnswerIsAnIssuanceResponse(t *testing.T) {
+	env := newTestEnv(t)
+	env.ok(logical.UpdateOperation, "gateways/gw1", map[string]any{"dns": "10.77.0.1", "mtu": 1380, "persistent_keepalive": 25})
+	for name, data := range map[string]map[string]any{
+		"device's key":  {"public_key": mustKey(t)},
+		"generated key": {},
+	} {
+		t.Run(name, func(t *testing.T) {
+			if len(data) == 0 {
+				env.ok(logical.UpdateOperation, "roles/laptop", map[string]any{"allow_generated_keys": true})
+			}
+			resp := env.ok(logical.UpdateOperation, "issue/laptop", data)
+			raw, err := json.Marshal(resp.Data)
+			require.NoError(t, err)
+			var got issuance.Response
+			dec := json.NewDecoder(bytes.NewReader(raw))
+			dec.DisallowUnknownFields()
+			require.NoError(t, dec.Decode(&got))
+			v := reflect.ValueOf(got)
+			for i := range v.NumField() {
+				if v.Type().Field(i).Name == "PrivateKey" && len(data) > 0 {
+					require.True(t, v.Field(i).IsZero(), "private_key with the device's own key")
+					continue
+				}
+				require.False(t, v.Field(i).IsZero(), "%s is empty", v.Type().Field(i).Name)
+			}
+		})
+	}
 }
