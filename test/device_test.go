@@ -184,6 +184,22 @@ func startPinger(ns *netns, addr string, interval time.Duration) *pinger {
 	return p
 }
 
+// waitSentAfter waits until the result of a ping sent at or after at is
+// in.
+func (p *pinger) waitSentAfter(t *testing.T, at time.Time, limit time.Duration) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for _, r := range p.results {
+			if !r.at.Before(at) {
+				return true
+			}
+		}
+		return false
+	}, limit, 20*time.Millisecond, "no ping sent after %v came back", at)
+}
+
 // finish stops the pinger and returns its results in sending order.
 func (p *pinger) finish() []pingResult {
 	close(p.stop)
@@ -250,7 +266,8 @@ func TestDeviceRotation(t *testing.T) {
 		switched.Sub(issuedAt).Round(time.Millisecond))
 	require.Greater(t, switched.Sub(issuedAt), 12*time.Second)
 	require.Less(t, switched.Sub(issuedAt), 16*time.Second)
-	time.Sleep(3 * time.Second)
+	// Keep pinging until pings sent 3s after the switch have come back.
+	p.waitSentAfter(t, switched.Add(3*time.Second), 30*time.Second)
 	results := p.finish()
 
 	lost := 0

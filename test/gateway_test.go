@@ -232,7 +232,9 @@ func TestGatewayEnforcesCertificates(t *testing.T) {
 	mine, err := s.root.Logical().Write("wg/issue/laptop", map[string]any{"public_key": mustPub(t)})
 	require.NoError(t, err)
 	require.NoError(t, s.root.Sys().Revoke(mine.LeaseID)) // its certificate still verifies
-	time.Sleep(1500 * time.Millisecond)
+	expiredAt := time.Unix(jsonInt(t, expired.Data["expiration"]), 0)
+	require.Eventually(t, func() bool { return time.Now().After(expiredAt) }, 10*time.Second, 20*time.Millisecond,
+		"the 1s certificate is not past its NotAfter")
 	asEntry := func(sec *vault.Secret, key string) peerfeed.Peer {
 		return peerfeed.Peer{
 			SerialNumber: sec.Data["serial_number"].(string), PublicKey: key,
@@ -313,9 +315,9 @@ func TestGatewayEnforcesCertificates(t *testing.T) {
 func TestGatewayLogsInAgain(t *testing.T) {
 	tt := newTunnelTestWith(t, tunnelOptions{tokenTTL: "2s", tokenMaxTTL: "4s", wrapSecretID: true})
 	require.Contains(t, tt.daemon.out.String(), "unwrapped the response-wrapped secret id")
-	time.Sleep(9 * time.Second) // past two max TTLs
-	require.GreaterOrEqual(t, strings.Count(tt.daemon.out.String(), "logged in to Vault"), 3,
-		"the daemon logged in again as its tokens expired:\n%s", tt.daemon.out)
+	// Past two max TTLs (4s each), the daemon has logged in three times.
+	require.Eventually(t, func() bool { return strings.Count(tt.daemon.out.String(), "logged in to Vault") >= 3 },
+		30*time.Second, 50*time.Millisecond, "the daemon logged in again as its tokens expired:\n%s", tt.daemon.out)
 
 	sec := tt.issue("")
 	require.Eventually(t, tt.gatewayHasDevice, 5*time.Second, 10*time.Millisecond)

@@ -64,7 +64,9 @@ func TestHAFailover(t *testing.T) {
 		}()
 	}
 
-	time.Sleep(3 * time.Second)
+	// The workers issue and revoke through the cluster before the leader
+	// goes.
+	ledger.waitFor(t, 10, 1, 60*time.Second)
 	killedAt := time.Now()
 	leader.kill()
 	newLeader := waitNewLeader(t, c, leader)
@@ -83,10 +85,18 @@ func TestHAFailover(t *testing.T) {
 	t.Logf("the gateway applied a change made through the new leader %v after the election (goal ≤ 5s)", follow)
 	require.Less(t, follow, 15*time.Second)
 
-	time.Sleep(2 * time.Second)
+	// The workers go on through the new leader, then through the old one
+	// back as a standby.
+	issued, revoked := ledger.counts()
+	ledger.waitFor(t, issued+5, revoked+1, 60*time.Second)
 	leader.restart()
+	require.Eventually(t, func() bool {
+		l, err := leader.root.Sys().Leader()
+		return err == nil && l.HAEnabled && !l.IsSelf && l.LeaderAddress == newLeader.addr
+	}, 60*time.Second, 50*time.Millisecond, "the old leader did not come back as a standby of the new one")
 	t.Logf("the old leader is back as a standby")
-	time.Sleep(2 * time.Second)
+	issued, revoked = ledger.counts()
+	ledger.waitFor(t, issued+5, revoked+1, 60*time.Second)
 	close(stop)
 	workers.Wait()
 
@@ -137,6 +147,23 @@ func TestHAFailover(t *testing.T) {
 			holder[a.(string)] = peer["serial_number"].(string)
 		}
 	}
+}
+
+// counts returns how many issues and revocations returned success so far.
+func (l *haLedger) counts() (issued, revoked int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.issues, len(l.revoked)
+}
+
+// waitFor waits until at least issued issues and revoked revocations have
+// returned success.
+func (l *haLedger) waitFor(t *testing.T, issued, revoked int, limit time.Duration) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		i, r := l.counts()
+		return i >= issued && r >= revoked
+	}, limit, 20*time.Millisecond, "the workers did not reach %d issues and %d revocations", issued, revoked)
 }
 
 // runOperations issues, and now and then revokes, through whichever node
