@@ -2,6 +2,7 @@ package device
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -11,6 +12,7 @@ import (
 	vault "github.com/hashicorp/vault/api"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/issuance"
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgkey"
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgquick"
 )
@@ -47,23 +49,9 @@ type Lease struct {
 // Expires is when the lease ends on the device's clock.
 func (l *Lease) Expires() time.Time { return l.Received.Add(l.TTL) }
 
-// issueData is the part of the engine's issue answer the device reads.
-type issueData struct {
-	Certificate         string      `json:"certificate"`
-	IssuingCA           string      `json:"issuing_ca"`
-	SerialNumber        string      `json:"serial_number"`
-	CommonName          string      `json:"common_name"`
-	PublicKey           string      `json:"public_key"`
-	Addresses           []string    `json:"addresses"`
-	Gateway             string      `json:"gateway"`
-	GatewayPublicKey    string      `json:"gateway_public_key"`
-	Endpoint            string      `json:"endpoint"`
-	AllowedIPs          []string    `json:"allowed_ips"`
-	DNS                 []string    `json:"dns"`
-	MTU                 json.Number `json:"mtu"`
-	PersistentKeepalive json.Number `json:"persistent_keepalive"`
-	Expiration          json.Number `json:"expiration"`
-}
+// issueFieldKinds says what the engine's numbers are, for a message about
+// one that is not.
+var issueFieldKinds = map[string]string{"mtu": "a count", "persistent_keepalive": "a count", "expiration": "a unix time"}
 
 // ParseIssue reads the engine's answer to an issue request for public,
 // received at now. It checks that the certificate is for public and that
@@ -76,12 +64,16 @@ func ParseIssue(sec *vault.Secret, public wgtypes.Key, now time.Time) (*Lease, e
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadResponse, err)
 	}
-	var d issueData
-	if err := json.Unmarshal(raw, &d); err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrBadResponse, err)
-	}
 	bad := func(field, format string, args ...any) error {
 		return fmt.Errorf("%w: %s: %s", ErrBadResponse, field, fmt.Sprintf(format, args...))
+	}
+	var d issuance.Response
+	if err := json.Unmarshal(raw, &d); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && issueFieldKinds[te.Field] != "" {
+			return nil, bad(te.Field, "%s is not %s", te.Value, issueFieldKinds[te.Field])
+		}
+		return nil, fmt.Errorf("%w: %v", ErrBadResponse, err)
 	}
 	if d.PublicKey != public.String() {
 		return nil, bad("public_key", "the certificate is for %q, not this device's key %q", d.PublicKey, public)
@@ -137,24 +129,16 @@ func ParseIssue(sec *vault.Secret, public wgtypes.Key, now time.Time) (*Lease, e
 	if l.AllowedIPs, err = parsePrefixes(d.AllowedIPs); err != nil {
 		return nil, bad("allowed_ips", "%v", err)
 	}
-	for field, n := range map[string]struct {
-		num json.Number
-		dst *int
-	}{"mtu": {d.MTU, &l.MTU}, "persistent_keepalive": {d.PersistentKeepalive, &l.PersistentKeepalive}} {
-		if n.num == "" {
-			continue
+	for field, n := range map[string]int{"mtu": d.MTU, "persistent_keepalive": d.PersistentKeepalive} {
+		if n < 0 {
+			return nil, bad(field, "%d is not a count", n)
 		}
-		v, err := n.num.Int64()
-		if err != nil || v < 0 {
-			return nil, bad(field, "%q is not a count", n.num)
-		}
-		*n.dst = int(v)
 	}
-	exp, err := d.Expiration.Int64()
-	if err != nil {
-		return nil, bad("expiration", "%q is not a unix time", d.Expiration)
+	l.MTU, l.PersistentKeepalive = d.MTU, d.PersistentKeepalive
+	if d.Expiration <= 0 {
+		return nil, bad("expiration", "missing")
 	}
-	l.Expiration = time.Unix(exp, 0).UTC()
+	l.Expiration = time.Unix(d.Expiration, 0).UTC()
 	return l, nil
 }
 

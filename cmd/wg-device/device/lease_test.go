@@ -88,6 +88,8 @@ func TestParseIssueRefusesBadAnswers(t *testing.T) {
 		{"bad allowed ip", func(s *vault.Secret) { s.Data["allowed_ips"] = []any{"everything"} }, "allowed_ips:"},
 		{"negative keepalive", func(s *vault.Secret) { s.Data["persistent_keepalive"] = json.Number("-1") }, "persistent_keepalive:"},
 		{"bad expiration", func(s *vault.Secret) { s.Data["expiration"] = json.Number("1.5") }, "expiration:"},
+		{"no expiration", func(s *vault.Secret) { delete(s.Data, "expiration") }, "expiration: missing"},
+		{"mtu not a number", func(s *vault.Secret) { s.Data["mtu"] = "big" }, "mtu: string is not a count"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			sec := issueAnswer(priv.PublicKey(), gwPriv.PublicKey())
