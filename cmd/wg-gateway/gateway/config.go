@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"time"
+
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/cmd/internal/vaultlogin"
 )
 
 // Config is what the daemon is told by its flags and environment.
@@ -52,6 +54,13 @@ type Config struct {
 	StatusInterval time.Duration
 	// Version is reported in the status.
 	Version string
+}
+
+// Login is how the daemon logs in to Vault: AppRole, with the mount and
+// the files of the flags.
+func (c *Config) Login() vaultlogin.Config {
+	return vaultlogin.Config{Method: vaultlogin.AppRole, AppRoleMount: c.AppRoleMount,
+		RoleIDFile: c.RoleIDFile, SecretIDFile: c.SecretIDFile}
 }
 
 // Validate reports the first missing or bad setting, naming its flag.

@@ -36,7 +36,7 @@ func Main(args []string, version string) int {
 	fs.StringVar(&cfg.StateDir, "state-dir", "/var/lib/wg-gateway", "where the daemon pins the CAs it trusts without -ca-file (<gateway>.trust.pem) and, with -keep-unmanaged, the pools it manages (<gateway>.pools)")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "127.0.0.1:9586", "listen address of /metrics and /healthz; empty disables")
 	fs.DurationVar(&cfg.ResyncInterval, "resync-interval", 5*time.Minute, "how often to fetch the full peer set and re-read the interface")
-	fs.DurationVar(&cfg.PollWait, "poll-wait", 30*time.Second, "how long one long-poll of the peer feed waits, whole seconds from 1s to 60s (Vault may answer sooner)")
+	fs.DurationVar(&cfg.PollWait, "poll-wait", 30*time.Second, "the wait asked of each long-poll of the peer feed, whole seconds from 1s to 60s; the engine holds a poll at most 1s, so an idle daemon polls about once a second")
 	fs.BoolVar(&cfg.KeepUnmanaged, "keep-unmanaged", false, "keep peers with no address in the gateway's pools (not put there by the daemon)")
 	fs.StringVar(&cfg.InstanceID, "instance-id", host, "name of this daemon in the gateway's status")
 	fs.DurationVar(&cfg.StatusInterval, "status-interval", time.Second, "least time between two status reports")

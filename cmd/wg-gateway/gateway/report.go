@@ -18,6 +18,24 @@ type Status struct {
 	Rejected int
 }
 
+// The engine accepts a report_interval from 1 s to 24 h.
+const (
+	minReportInterval = time.Second
+	maxReportInterval = 24 * time.Hour
+)
+
+// reportInterval is the report_interval the daemon sends, in seconds: the
+// most time between two of its reports when idle, which is its resync
+// interval (it reports at each full resync), within what the engine
+// accepts. The engine lists an instance as stale after three of them
+// without a report, so a daemon resyncing every 10 min does not show as
+// stale after the default 3 × 5 min. A resync interval over 24 h is sent as
+// 24 h: such a daemon shows as stale between its reports.
+func reportInterval(resync time.Duration) int {
+	d := min(max(resync, minReportInterval), maxReportInterval)
+	return int((d + time.Second - 1) / time.Second)
+}
+
 // statusTimeout bounds one status report.
 const statusTimeout = 10 * time.Second
 

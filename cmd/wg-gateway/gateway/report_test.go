@@ -42,3 +42,21 @@ func TestReportRetriesAfterAFailure(t *testing.T) {
 		t.Errorf("wg_gateway_vault_errors_total{op=status} = %v, want 1", n)
 	}
 }
+
+func TestReportInterval(t *testing.T) {
+	for _, tc := range []struct {
+		resync time.Duration
+		want   int
+	}{
+		{5 * time.Minute, 300},
+		{30 * time.Minute, 1800},
+		{1500 * time.Millisecond, 2},
+		{100 * time.Millisecond, 1},
+		{24 * time.Hour, 86400},
+		{48 * time.Hour, 86400},
+	} {
+		if got := reportInterval(tc.resync); got != tc.want {
+			t.Errorf("reportInterval(%s) = %d, want %d", tc.resync, got, tc.want)
+		}
+	}
+}

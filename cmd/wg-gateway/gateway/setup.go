@@ -3,10 +3,10 @@ package gateway
 import (
 	"context"
 	"fmt"
-	"os"
-	"strings"
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/cmd/internal/secretfile"
 )
 
 // setUp readies the daemon before it follows the feed: the interface's
@@ -29,7 +29,7 @@ func (d *Daemon) setUp(ctx context.Context) error {
 func (d *Daemon) configureInterface() error {
 	var cfg wgtypes.Config
 	if d.cfg.PrivateKeyFile != "" {
-		s, err := readFile(d.cfg.PrivateKeyFile)
+		s, err := secretfile.Read(d.cfg.PrivateKeyFile, d.logger)
 		if err != nil {
 			return fmt.Errorf("private key: %w", err)
 		}
@@ -49,13 +49,4 @@ func (d *Daemon) configureInterface() error {
 		return fmt.Errorf("configure %s: %w", d.cfg.Interface, err)
 	}
 	return nil
-}
-
-// readFile returns a file's content without surrounding space.
-func readFile(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
-	return strings.TrimSpace(string(b)), nil
 }
