@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/hashicorp/vault/sdk/logical"
+	"github.com/stretchr/testify/require"
 )
 
 // FuzzRequests sends arbitrary field values to every writable path. Whatever
@@ -58,7 +59,7 @@ func FuzzRequests(f *testing.F) {
 				if errors.As(err, &coded) && coded.Code() < 500 {
 					continue
 				}
-				t.Fatalf("%s %s %s=%q: internal error %v", op, path, field, value, err)
+				require.Failf(t, "internal error", "%s %s %s=%q: %v", op, path, field, value, err)
 			}
 		}
 	})
@@ -68,15 +69,11 @@ func FuzzRequests(f *testing.F) {
 func snapshot(t *testing.T, s logical.Storage) map[string]string {
 	t.Helper()
 	keys, err := logical.CollectKeys(context.Background(), s)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	out := map[string]string{}
 	for _, k := range keys {
 		e, err := s.Get(context.Background(), k)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		out[k] = string(e.Value)
 	}
 	return out
@@ -84,12 +81,5 @@ func snapshot(t *testing.T, s logical.Storage) map[string]string {
 
 func requireSameStorage(t *testing.T, before, after map[string]string) {
 	t.Helper()
-	if len(before) != len(after) {
-		t.Fatalf("a refused request changed storage: %d keys before, %d after", len(before), len(after))
-	}
-	for k, v := range before {
-		if after[k] != v {
-			t.Fatalf("a refused request changed %s", k)
-		}
-	}
+	require.Equal(t, before, after, "a refused request changed storage")
 }

@@ -27,7 +27,7 @@ func TestFullReadDoesNotBlockIssueOrRevoke(t *testing.T) {
 	select {
 	case <-building:
 	case <-time.After(10 * time.Second):
-		t.Fatal("the full read never started building")
+		require.FailNow(t, "the full read never started building")
 	}
 
 	done := make(chan struct{})
@@ -41,7 +41,7 @@ func TestFullReadDoesNotBlockIssueOrRevoke(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		close(release)
 		<-done
-		t.Fatal("an issue and a revocation waited for a full read being built")
+		require.FailNow(t, "an issue and a revocation waited for a full read being built")
 	}
 	close(release)
 	require.NoError(t, <-read)

@@ -54,7 +54,7 @@ func within[T any](t *testing.T, ch <-chan T, what string) T {
 	case v := <-ch:
 		return v
 	case <-time.After(10 * time.Second):
-		t.Fatalf("timed out waiting for %s", what)
+		require.FailNow(t, "timed out waiting for "+what)
 		panic("unreachable")
 	}
 }

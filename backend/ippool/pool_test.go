@@ -3,8 +3,9 @@ package ippool
 import (
 	"errors"
 	"net/netip"
-	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 func prefixes(s ...string) []netip.Prefix {
@@ -17,91 +18,57 @@ func prefixes(s ...string) []netip.Prefix {
 
 func TestAllocateSkipsReserved(t *testing.T) {
 	p, err := New(prefixes("10.77.0.0/29"), []netip.Addr{netip.MustParseAddr("10.77.0.1")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	// /29 = 8 addresses, less network, broadcast and the gateway's own.
-	if p.Free() != 5 {
-		t.Fatalf("Free() = %d, want 5", p.Free())
-	}
+	require.Equal(t, uint64(5), p.Free())
 	var got []string
 	for {
 		a, err := p.Allocate()
 		if errors.Is(err, ErrExhausted) {
 			break
 		}
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		got = append(got, a.String())
 	}
-	want := []string{"10.77.0.2", "10.77.0.3", "10.77.0.4", "10.77.0.5", "10.77.0.6"}
-	if len(got) != len(want) {
-		t.Fatalf("allocated %v, want %v", got, want)
-	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Fatalf("allocated %v, want %v", got, want)
-		}
-	}
+	require.Equal(t, []string{"10.77.0.2", "10.77.0.3", "10.77.0.4", "10.77.0.5", "10.77.0.6"}, got)
 	p.Release(netip.MustParseAddr("10.77.0.4"))
 	a, err := p.Allocate()
-	if err != nil || a.String() != "10.77.0.4" {
-		t.Fatalf("after release: Allocate() = %v, %v; want 10.77.0.4", a, err)
-	}
+	require.NoError(t, err)
+	require.Equal(t, "10.77.0.4", a.String(), "after release")
 }
 
 func TestIPv6AndMultiplePrefixes(t *testing.T) {
 	p, err := New(prefixes("fd77::/64"), []netip.Addr{netip.MustParseAddr("fd77::1")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	a, err := p.Allocate()
-	if err != nil || a.String() != "fd77::2" {
-		t.Fatalf("Allocate() = %v, %v; want fd77::2", a, err)
-	}
-	if p.Contains(netip.MustParseAddr("fd78::2")) {
-		t.Fatal("fd78::2 is not in fd77::/64")
-	}
+	require.NoError(t, err)
+	require.Equal(t, "fd77::2", a.String())
+	require.False(t, p.Contains(netip.MustParseAddr("fd78::2")), "fd78::2 is not in fd77::/64")
 
 	p, err = New(prefixes("10.0.0.0/30", "10.1.0.0/30"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var got []string
 	for p.Free() > 0 {
 		a, err := p.Allocate()
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		got = append(got, a.String())
 	}
-	if want := "[10.0.0.1 10.0.0.2 10.1.0.1 10.1.0.2]"; want != "["+strings.Join(got, " ")+"]" {
-		t.Fatalf("got %v, want %s", got, want)
-	}
+	require.Equal(t, []string{"10.0.0.1", "10.0.0.2", "10.1.0.1", "10.1.0.2"}, got)
 }
 
 func TestNewRejects(t *testing.T) {
-	if _, err := New(prefixes("10.0.0.0/24", "fd00::/64"), nil); err == nil {
-		t.Fatal("mixed families accepted")
-	}
-	if _, err := New(prefixes("10.0.0.0/16", "10.0.1.0/24"), nil); err == nil {
-		t.Fatal("overlapping prefixes accepted")
-	}
+	_, err := New(prefixes("10.0.0.0/24", "fd00::/64"), nil)
+	require.Error(t, err, "mixed families accepted")
+	_, err = New(prefixes("10.0.0.0/16", "10.0.1.0/24"), nil)
+	require.Error(t, err, "overlapping prefixes accepted")
 }
 
 func TestClaim(t *testing.T) {
 	p, _ := New(prefixes("10.0.0.0/24"), nil)
 	a := netip.MustParseAddr("10.0.0.9")
-	if !p.Claim(a) {
-		t.Fatal("first Claim failed")
-	}
-	if p.Claim(a) {
-		t.Fatal("second Claim of the same address succeeded")
-	}
-	if p.Claim(netip.MustParseAddr("10.0.1.9")) {
-		t.Fatal("Claim outside the pool succeeded")
-	}
+	require.True(t, p.Claim(a), "first Claim")
+	require.False(t, p.Claim(a), "second Claim of the same address")
+	require.False(t, p.Claim(netip.MustParseAddr("10.0.1.9")), "Claim outside the pool")
 }
 
 // BenchmarkAllocateNearlyFull measures allocation in a /16 with one free

@@ -5,18 +5,16 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/require"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
 func TestParsePublic(t *testing.T) {
 	_, pub, err := Generate()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	// Low-order points of Curve25519 (from the libsodium / RFC 7748 blocklist).
 	lowOrder := []string{
 		"0000000000000000000000000000000000000000000000000000000000000000",
@@ -59,11 +57,9 @@ func TestParsePublic(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := ParsePublic(tt.in)
-			if !errors.Is(err, tt.want) {
-				t.Fatalf("ParsePublic(%q) error = %v, want %v", tt.in, err, tt.want)
-			}
-			if tt.want == nil && got.String() != tt.in {
-				t.Fatalf("ParsePublic(%q) = %s", tt.in, got)
+			require.ErrorIs(t, err, tt.want, "ParsePublic(%q)", tt.in)
+			if tt.want == nil {
+				require.Equal(t, tt.in, got.String())
 			}
 		})
 	}
@@ -79,9 +75,7 @@ func nonCanonical(c byte) string {
 func hexToBase64(t *testing.T, h string) string {
 	t.Helper()
 	b, err := hex.DecodeString(h)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return base64.StdEncoding.EncodeToString(b)
 }
 
@@ -96,12 +90,8 @@ func FuzzParsePublic(f *testing.F) {
 			return
 		}
 		// Whatever parses must round-trip and pass the point check.
-		if key.String() != s {
-			t.Fatalf("round trip: %q became %q", s, key.String())
-		}
-		if err := CheckPublic(key); err != nil {
-			t.Fatalf("accepted key fails CheckPublic: %v", err)
-		}
+		require.Equal(t, s, key.String(), "round trip")
+		require.NoError(t, CheckPublic(key), "an accepted key passes CheckPublic")
 	})
 }
 
@@ -111,9 +101,7 @@ func FuzzParsePublic(f *testing.F) {
 // variants with the top bit set are tried.
 func TestCheckPublicAgreesWithECDH(t *testing.T) {
 	probe, err := ecdh.X25519().GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var keys []wgtypes.Key
 	for _, k := range lowOrderPoints {
 		high := k
@@ -127,12 +115,8 @@ func TestCheckPublicAgreesWithECDH(t *testing.T) {
 	}
 	for _, k := range keys {
 		pub, err := ecdh.X25519().NewPublicKey(k[:])
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		_, ecdhErr := probe.ECDH(pub)
-		if got := CheckPublic(k) != nil; got != (ecdhErr != nil) {
-			t.Fatalf("key %x: CheckPublic low-order=%v, ECDH error=%v", k, got, ecdhErr)
-		}
+		require.Equal(t, ecdhErr != nil, CheckPublic(k) != nil, "key %x: CheckPublic against ECDH error %v", k, ecdhErr)
 	}
 }

@@ -5,27 +5,22 @@ import (
 	"encoding/hex"
 	"testing"
 
+	"github.com/stretchr/testify/require"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
 func TestPoint(t *testing.T) {
 	priv, pub, err := Generate()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	pub[KeyLen-1] &= 0x7f // a generated key's top bit is clear already; make it certain
 	highBit := pub
 	highBit[KeyLen-1] |= 0x80
 	key := func(h string) wgtypes.Key {
 		t.Helper()
 		raw, err := hex.DecodeString(h)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		k, err := wgtypes.NewKey(raw)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		return k
 	}
 	nine := key("0900000000000000000000000000000000000000000000000000000000000000")
@@ -44,27 +39,22 @@ func TestPoint(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := Point(tc.in); got != tc.out {
-				t.Fatalf("Point(%x) = %x, want %x", tc.in[:], got[:], tc.out[:])
-			}
+			require.Equal(t, tc.out, Point(tc.in), "Point(%x)", tc.in[:])
 		})
 	}
 
 	// X25519 agrees: the same shared secret with a key and its Point.
 	ecPriv, err := ecdh.X25519().NewPrivateKey(priv[:])
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	for _, tc := range tests[:4] {
 		a, errA := ecdh.X25519().NewPublicKey(tc.in[:])
 		b, errB := ecdh.X25519().NewPublicKey(tc.out[:])
-		if errA != nil || errB != nil {
-			t.Fatal(errA, errB)
-		}
+		require.NoError(t, errA)
+		require.NoError(t, errB)
 		sa, errA := ecPriv.ECDH(a)
 		sb, errB := ecPriv.ECDH(b)
-		if errA != nil || errB != nil || string(sa) != string(sb) {
-			t.Fatalf("%s: X25519 differs: %x %v / %x %v", tc.name, sa, errA, sb, errB)
-		}
+		require.NoError(t, errA)
+		require.NoError(t, errB)
+		require.Equal(t, sa, sb, "%s: X25519 differs", tc.name)
 	}
 }

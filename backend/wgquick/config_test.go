@@ -1,19 +1,17 @@
 package wgquick
 
 import (
-	"errors"
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/require"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
 func testConfig(t *testing.T) Config {
 	t.Helper()
 	gw, err := wgtypes.GeneratePrivateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return Config{
 		Comment:   []string{"gateway gw1"},
 		Addresses: []string{"10.77.0.2/32", "fd77::2/128"},
@@ -44,17 +42,17 @@ Endpoint = 198.51.100.1:51820
 AllowedIPs = 10.77.0.0/16
 PersistentKeepalive = 25
 `
-	if got, err := c.Render(); err != nil || got != want {
-		t.Fatalf("got (%v):\n%s\nwant:\n%s", err, got, want)
-	}
+	got, err := c.Render()
+	require.NoError(t, err)
+	require.Equal(t, want, got)
 	priv, _ := wgtypes.GeneratePrivateKey()
 	c.PrivateKey, c.DNS, c.MTU, c.Peer.PersistentKeepalive, c.Comment = priv.String(), nil, 0, 0, nil
 	c.Peer.Endpoint = "vpn.example.net:51820"
 	want = "[Interface]\nPrivateKey = " + priv.String() + "\nAddress = 10.77.0.2/32, fd77::2/128\n\n[Peer]\nPublicKey = " + gw +
 		"\nEndpoint = vpn.example.net:51820\nAllowedIPs = 10.77.0.0/16\n"
-	if got, err := c.Render(); err != nil || got != want {
-		t.Fatalf("got (%v):\n%s\nwant:\n%s", err, got, want)
-	}
+	got, err = c.Render()
+	require.NoError(t, err)
+	require.Equal(t, want, got)
 }
 
 // TestRenderRefusesWhatAddsALine puts a value that would add a line (or is
@@ -95,27 +93,20 @@ func TestRenderRefusesWhatAddsALine(t *testing.T) {
 			c := testConfig(t)
 			tt.change(&c)
 			got, err := c.Render()
-			if !errors.Is(err, ErrValue) || !strings.HasPrefix(err.Error(), tt.key+": ") {
-				t.Fatalf("Render() error = %v, want %s: ...%v; text:\n%s", err, tt.key, ErrValue, got)
-			}
-			if got != "" {
-				t.Fatalf("Render() returned text with its error:\n%s", got)
-			}
+			require.ErrorIs(t, err, ErrValue, "text:\n%s", got)
+			require.True(t, strings.HasPrefix(err.Error(), tt.key+": "), "%v does not start with %s: ", err, tt.key)
+			require.Empty(t, got, "Render() returned text with its error")
 		})
 	}
 }
 
 func TestCheckEndpoint(t *testing.T) {
 	for _, ok := range []string{"198.51.100.1:51820", "[2001:db8::1]:51820", "vpn.example.net:1", "vpn-1.example_srv.net.:65535", "localhost:51820"} {
-		if err := CheckEndpoint(ok); err != nil {
-			t.Errorf("CheckEndpoint(%q) = %v", ok, err)
-		}
+		require.NoError(t, CheckEndpoint(ok), ok)
 	}
 	for _, bad := range []string{"", "vpn.example.net", ":51820", "vpn.example.net:65536", "vpn..example.net:1",
 		"[fe80::1%eth0]:1", "vpn.example.net:051820", "a b:1", "a#b:1", strings.Repeat("a", 64) + ".net:1", strings.Repeat("a.", 127) + "aa:1"} {
-		if err := CheckEndpoint(bad); !errors.Is(err, ErrValue) {
-			t.Errorf("CheckEndpoint(%q) = %v, want %v", bad, err, ErrValue)
-		}
+		require.ErrorIs(t, CheckEndpoint(bad), ErrValue, bad)
 	}
 }
 
@@ -133,21 +124,16 @@ func FuzzRender(f *testing.F) {
 		c.Peer.Endpoint, c.Peer.AllowedIPs = endpoint, []string{allowed}
 		text, err := c.Render()
 		if err != nil {
-			if !errors.Is(err, ErrValue) {
-				t.Fatalf("error %v does not wrap ErrValue", err)
-			}
+			require.ErrorIs(t, err, ErrValue)
 			return
 		}
 		lines := strings.Split(strings.TrimSuffix(text, "\n"), "\n")
 		want := []string{"# ", "[Interface]", "PrivateKey = ", "Address = ", "DNS = ", "MTU = ", "",
 			"[Peer]", "PublicKey = ", "Endpoint = ", "AllowedIPs = ", "PersistentKeepalive = "}
-		if len(lines) != len(want) {
-			t.Fatalf("%d lines, want %d:\n%s", len(lines), len(want), text)
-		}
+		require.Len(t, lines, len(want), text)
 		for i, l := range lines {
-			if !strings.HasPrefix(l, want[i]) || strings.ContainsAny(l, "\r\x00") || (i > 0 && strings.Contains(l, "#")) {
-				t.Fatalf("line %d is %q:\n%s", i+1, l, text)
-			}
+			ok := strings.HasPrefix(l, want[i]) && !strings.ContainsAny(l, "\r\x00") && (i == 0 || !strings.Contains(l, "#"))
+			require.True(t, ok, "line %d is %q:\n%s", i+1, l, text)
 		}
 	})
 }
