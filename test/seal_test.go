@@ -353,6 +353,12 @@ func TestGatewayStatusLifecycle(t *testing.T) {
 	require.Equal(t, "wireguard-delete-gateway-status-instance", op["operationId"])
 	paths := spec.Data["paths"].(map[string]any)
 	require.Equal(t, "wireguard-read-gateway-peers", paths["/wg/gateways/{name}/peers"].(map[string]any)["get"].(map[string]any)["operationId"])
+	in := map[string]any{}
+	for _, p := range paths["/wg/gateways/{name}/peers"].(map[string]any)["get"].(map[string]any)["parameters"].([]any) {
+		in[p.(map[string]any)["name"].(string)] = p.(map[string]any)["in"]
+	}
+	require.Equal(t, map[string]any{"index": "query", "wait": "query"}, in, "the feed's index and wait are query parameters")
+	require.Equal(t, "wireguard-issue-certificate", paths["/wg/issue/{role}"].(map[string]any)["post"].(map[string]any)["operationId"])
 	require.Equal(t, "wireguard-report-gateway-status", paths["/wg/gateways/{name}/status"].(map[string]any)["post"].(map[string]any)["operationId"])
 
 	s.cli("delete", "wg/gateways/gw1")
