@@ -28,6 +28,7 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl"
 
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/cmd/internal/envflag"
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/cmd/internal/vaultlogin"
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/cmd/wg-device/device"
 )
 
@@ -152,13 +153,13 @@ func newFlagSet(name string, out io.Writer) (*flag.FlagSet, *options) {
 	fs.DurationVar(&cfg.TTL, "ttl", 0, "certificate lifetime to ask for; 0 takes the role's ttl")
 	fs.StringVar(&cfg.ConfigFile, "config", "", "wg-quick file to write (0600); the certificate and its login token go beside it, with .pem and .token for .conf")
 	fs.StringVar(&cfg.Interface, "interface", "", "existing WireGuard interface to configure directly (key, gateway peer, addresses, routes)")
-	fs.StringVar(&cfg.Auth.Method, "auth", device.AuthAppRole, "how to log in to Vault: approle, kubernetes or cert")
+	fs.StringVar(&cfg.Auth.Method, "auth", vaultlogin.AppRole, "how to log in to Vault: approle, kubernetes or cert")
 	fs.StringVar(&cfg.Auth.AppRoleMount, "approle-mount", "approle", "mount path of the AppRole auth method")
 	fs.StringVar(&cfg.Auth.RoleIDFile, "role-id-file", "", "file with the AppRole role_id")
 	fs.StringVar(&cfg.Auth.SecretIDFile, "secret-id-file", "", "file with the AppRole secret_id, or a response-wrapping token for it")
 	fs.StringVar(&cfg.Auth.K8sMount, "k8s-mount", "kubernetes", "mount path of the Kubernetes auth method")
 	fs.StringVar(&cfg.Auth.K8sRole, "k8s-role", "", "Vault role of the Kubernetes auth method bound to this service account")
-	fs.StringVar(&cfg.Auth.K8sTokenFile, "k8s-token-file", device.DefaultK8sTokenFile, "file with the service-account token")
+	fs.StringVar(&cfg.Auth.K8sTokenFile, "k8s-token-file", vaultlogin.DefaultK8sTokenFile, "file with the service-account token")
 	fs.StringVar(&cfg.Auth.CertMount, "cert-mount", "cert", "mount path of the TLS certificate auth method")
 	fs.StringVar(&cfg.Auth.CertRole, "cert-role", "", "certificate role to log in with; empty lets Vault match any")
 	fs.StringVar(&cfg.Auth.ClientCert, "client-cert", "", "PEM client certificate presented to Vault (for -auth cert)")
@@ -178,10 +179,8 @@ func newDevice(cfg *device.Config, logger hclog.Logger) (*device.Device, func(),
 		return nil, nil, fmt.Errorf("vault client: %w", conf.Error)
 	}
 	conf.CheckRetry = device.RetryPolicy
-	if cfg.Auth.Method == device.AuthCert {
-		if err := conf.ConfigureTLS(&vault.TLSConfig{ClientCert: cfg.Auth.ClientCert, ClientKey: cfg.Auth.ClientKey}); err != nil {
-			return nil, nil, fmt.Errorf("-client-cert/-client-key: %w", err)
-		}
+	if err := cfg.Auth.ConfigureTLS(conf, logger); err != nil {
+		return nil, nil, err
 	}
 	api, err := vault.NewClient(conf)
 	if err != nil {

@@ -20,8 +20,9 @@
 // for them to apply it, switches its interface to the new key and address in
 // one step, and only then revokes the old certificate.
 //
-// The decisions are pure functions (RotateAt, Deadline, ParseIssue,
-// PlanLink, ClassifyLogin, ClassifyIssue); the effects go through small
+// The login is package vaultlogin's, shared with wg-gateway. The decisions
+// are pure functions (RotateAt, Deadline, ParseIssue, PlanLink,
+// ClassifyIssue, ClassifyTransport); the effects go through small
 // interfaces: a Source of certificates (VaultSource) and Sinks that install
 // them (Files, Interface).
 package device

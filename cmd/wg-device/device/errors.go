@@ -10,18 +10,21 @@ import (
 	"strings"
 
 	vault "github.com/hashicorp/vault/api"
+
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/cmd/internal/vaultlogin"
 )
 
 // The refusals a device can meet. Each is final: retrying cannot help until
 // someone changes a credential, a policy or the engine's configuration, so
 // `run` exits on them — except ErrPoolExhausted, which it retries, since
-// certificates expire and free addresses. Anything else (Vault unreachable,
+// certificates expire and free addresses. The refusals of a login are
+// vaultlogin's (vaultlogin.Final); anything else (Vault unreachable,
 // sealed, answering 5xx) is transient: see Transient.
 var (
 	// ErrCredentialsRefused: the auth method refused the device's credentials.
-	ErrCredentialsRefused = errors.New("login refused")
+	ErrCredentialsRefused = vaultlogin.ErrCredentialsRefused
 	// ErrCredentialsUnreadable: a credential file cannot be read.
-	ErrCredentialsUnreadable = errors.New("credentials unreadable")
+	ErrCredentialsUnreadable = vaultlogin.ErrCredentialsUnreadable
 	// ErrPermissionDenied: logged in, but the token may not issue on the role.
 	ErrPermissionDenied = errors.New("permission denied")
 	// ErrUnknownRole: the engine has no such role.
@@ -29,7 +32,7 @@ var (
 	// ErrPoolExhausted: the gateway has no free address for the device.
 	ErrPoolExhausted = errors.New("address pool exhausted")
 	// ErrNoMount: nothing is mounted at the path the device used.
-	ErrNoMount = errors.New("nothing mounted there")
+	ErrNoMount = vaultlogin.ErrNoMount
 	// ErrRefused: any other refusal of the request (HTTP 4xx).
 	ErrRefused = errors.New("request refused")
 	// ErrBadResponse: the engine's answer is not what the device expects.
@@ -51,14 +54,16 @@ type ConfigError struct {
 func (e *ConfigError) Error() string { return e.Setting + ": " + e.Problem }
 
 // Transient reports whether err may go away by itself: it is none of the
-// refusals above and no ConfigError.
+// refusals above, no refusal of a login and no ConfigError.
 func Transient(err error) bool {
 	var ce *ConfigError
 	if errors.As(err, &ce) {
 		return false
 	}
-	for _, final := range []error{ErrCredentialsRefused, ErrCredentialsUnreadable, ErrPermissionDenied, ErrUnknownRole,
-		ErrPoolExhausted, ErrNoMount, ErrRefused, ErrBadResponse, ErrNoToken} {
+	if vaultlogin.Final(err) {
+		return false
+	}
+	for _, final := range []error{ErrPermissionDenied, ErrUnknownRole, ErrPoolExhausted, ErrRefused, ErrBadResponse, ErrNoToken} {
 		if errors.Is(err, final) {
 			return false
 		}
@@ -66,79 +71,20 @@ func Transient(err error) bool {
 	return true
 }
 
-// refusal returns Vault's answer when err is a 4xx response other than 429
-// (rate limited) and 412 (a standby not caught up), which are transient.
-func refusal(err error) (*vault.ResponseError, bool) {
-	var re *vault.ResponseError
-	if !errors.As(err, &re) {
-		return nil, false
-	}
-	switch {
-	case re.StatusCode == http.StatusTooManyRequests, re.StatusCode == http.StatusPreconditionFailed:
-		return nil, false
-	case re.StatusCode >= 400 && re.StatusCode < 500:
-		return re, true
-	}
-	return nil, false
-}
-
-// vaultSaid is Vault's error messages on one line. Vault often wraps them
-// as a multierror ("1 error occurred:\n\t* permission denied\n\n"); only
-// the items are kept.
-func vaultSaid(re *vault.ResponseError) string {
-	var msgs []string
-	for _, e := range re.Errors {
-		lines := strings.Split(e, "\n")
-		items := false
-		for _, line := range lines {
-			if item, ok := strings.CutPrefix(strings.TrimSpace(line), "* "); ok {
-				msgs, items = append(msgs, strings.TrimSpace(item)), true
-			}
-		}
-		if !items && strings.TrimSpace(e) != "" {
-			msgs = append(msgs, strings.Join(strings.Fields(e), " "))
-		}
-	}
-	if len(msgs) == 0 {
-		return fmt.Sprintf("HTTP %d", re.StatusCode)
-	}
-	return strings.Join(msgs, "; ")
-}
-
-// ClassifyLogin turns a failed login at auth/<mount> with auth method
-// method into an error that names what to fix. Transient failures are
-// returned wrapped but unclassified.
-func ClassifyLogin(a *AuthConfig, err error) error {
-	re, ok := refusal(err)
-	if !ok {
-		return fmt.Errorf("%s login: %w", a.Method, err)
-	}
-	mount := a.mount()
-	if re.StatusCode == http.StatusNotFound || isNoHandler(re) {
-		return fmt.Errorf("%w: no %s auth method at auth/%s (Vault said: %s): check -%s, or enable it with `vault auth enable -path=%s %s`",
-			ErrNoMount, a.Method, mount, vaultSaid(re), a.mountFlag(), mount, a.Method)
-	}
-	hint := a.loginHint()
-	if re.StatusCode == http.StatusForbidden && vaultSaid(re) == "permission denied" {
-		hint += fmt.Sprintf(" (Vault also answers 403 when no auth method is mounted at auth/%s: check -%s)", mount, a.mountFlag())
-	}
-	return fmt.Errorf("%w: %s login at auth/%s: %s: %s", ErrCredentialsRefused, a.Method, mount, vaultSaid(re), hint)
-}
-
 // ClassifyIssue turns a failed write to <mount>/issue/<role> into an error
 // that names what to fix.
 func ClassifyIssue(mount, role string, err error) error {
-	re, ok := refusal(err)
+	re, ok := vaultlogin.Refusal(err)
 	if !ok {
 		return fmt.Errorf("issue on %s/issue/%s: %w", mount, role, err)
 	}
 	path := mount + "/issue/" + role
-	said := vaultSaid(re)
+	said := vaultlogin.Said(re)
 	switch {
 	case re.StatusCode == http.StatusForbidden:
 		return fmt.Errorf("%w: the token may not write %s (Vault said: %s): give the auth role a policy with "+
 			`path "%s" { capabilities = ["update"] }, or check -role and -mount`, ErrPermissionDenied, path, said, path)
-	case re.StatusCode == http.StatusNotFound || isNoHandler(re):
+	case re.StatusCode == http.StatusNotFound || vaultlogin.IsNoHandler(re):
 		return fmt.Errorf("%w: no WireGuard secrets engine at %s/ (Vault said: %s): check -mount", ErrNoMount, mount, said)
 	case strings.Contains(said, "role: unknown role"):
 		return fmt.Errorf("%w: role %q does not exist on %s/ (Vault said: %s): check -role, or have an operator create it with `vault write %s/roles/%s gateway=...`",
@@ -195,49 +141,4 @@ func RetryPolicy(ctx context.Context, resp *http.Response, err error) (bool, err
 		return false, err
 	}
 	return vault.DefaultRetryPolicy(ctx, resp, err)
-}
-
-// isNoHandler recognises Vault's answer for a path nothing is mounted at.
-func isNoHandler(re *vault.ResponseError) bool {
-	return strings.Contains(vaultSaid(re), "no handler for route")
-}
-
-// mount is the auth mount path of the method.
-func (a *AuthConfig) mount() string {
-	switch a.Method {
-	case AuthKubernetes:
-		return a.K8sMount
-	case AuthCert:
-		return a.CertMount
-	}
-	return a.AppRoleMount
-}
-
-// mountFlag is the flag that sets the method's mount.
-func (a *AuthConfig) mountFlag() string {
-	switch a.Method {
-	case AuthKubernetes:
-		return "k8s-mount"
-	case AuthCert:
-		return "cert-mount"
-	}
-	return "approle-mount"
-}
-
-// loginHint says what to check when the method refused the device.
-func (a *AuthConfig) loginHint() string {
-	switch a.Method {
-	case AuthKubernetes:
-		return fmt.Sprintf("check that the service account of %s is bound to Vault role %q (bound_service_account_names and _namespaces of auth/%s/role/%s) and that the token is current",
-			a.K8sTokenFile, a.K8sRole, a.K8sMount, a.K8sRole)
-	case AuthCert:
-		role := "any certificate role"
-		if a.CertRole != "" {
-			role = fmt.Sprintf("certificate role %q", a.CertRole)
-		}
-		return fmt.Sprintf("check that %s is current and signed by a CA that %s of auth/%s trusts",
-			a.ClientCert, role, a.CertMount)
-	}
-	return fmt.Sprintf("check %s and %s: the secret id may be wrong, expired or used up, or a wrapping token already unwrapped — ask for a new secret id",
-		a.RoleIDFile, a.SecretIDFile)
 }

@@ -11,6 +11,8 @@ import (
 
 	vault "github.com/hashicorp/vault/api"
 	"github.com/stretchr/testify/require"
+
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/cmd/internal/vaultlogin"
 )
 
 func TestClassifyIssue(t *testing.T) {
@@ -49,39 +51,24 @@ func TestClassifyIssue(t *testing.T) {
 	}
 }
 
-func TestClassifyLogin(t *testing.T) {
-	approle := &AuthConfig{Method: AuthAppRole, AppRoleMount: "approle", RoleIDFile: "/etc/wg/role-id", SecretIDFile: "/etc/wg/secret-id"}
-	k8s := &AuthConfig{Method: AuthKubernetes, K8sMount: "kubernetes", K8sRole: "laptops", K8sTokenFile: DefaultK8sTokenFile}
-	cert := &AuthConfig{Method: AuthCert, CertMount: "cert", CertRole: "devices", ClientCert: "/etc/wg/device.pem", ClientKey: "/etc/wg/device.key"}
+// TestLoginRefusalsAreFinal: a login vaultlogin classifies as refused ends
+// Issue and Run; one it leaves unclassified is retried.
+func TestLoginRefusalsAreFinal(t *testing.T) {
+	approle := &vaultlogin.Config{Method: vaultlogin.AppRole, AppRoleMount: "approle", RoleIDFile: "/etc/wg/role-id", SecretIDFile: "/etc/wg/secret-id"}
 	for _, tc := range []struct {
-		name     string
-		auth     *AuthConfig
-		err      error
-		want     error
-		contains string
+		name      string
+		err       error
+		transient bool
 	}{
-		{"approle bad secret id", approle, &vault.ResponseError{StatusCode: 400, Errors: []string{"invalid role or secret ID"}},
-			ErrCredentialsRefused, "approle login at auth/approle: invalid role or secret ID: check /etc/wg/role-id and /etc/wg/secret-id"},
-		{"approle no mount", approle, &vault.ResponseError{StatusCode: 403, Errors: []string{"permission denied"}},
-			ErrCredentialsRefused, "no auth method is mounted at auth/approle: check -approle-mount"},
-		{"kubernetes unbound service account", k8s, &vault.ResponseError{StatusCode: 403, Errors: []string{"permission denied"}},
-			ErrCredentialsRefused, `bound to Vault role "laptops" (bound_service_account_names and _namespaces of auth/kubernetes/role/laptops)`},
-		{"cert from another CA", cert, &vault.ResponseError{StatusCode: 400, Errors: []string{"invalid certificate or no client certificate supplied"}},
-			ErrCredentialsRefused, `check that /etc/wg/device.pem is current and signed by a CA that certificate role "devices" of auth/cert trusts`},
-		{"no handler", cert, &vault.ResponseError{StatusCode: 404, Errors: []string{"no handler for route"}},
-			ErrNoMount, "enable it with `vault auth enable -path=cert cert`"},
-		{"unreachable", approle, errors.New("connection refused"), nil, "approle login: connection refused"},
-		{"standby behind", approle, &vault.ResponseError{StatusCode: http.StatusPreconditionFailed}, nil, "412"},
+		{"bad secret id", vaultlogin.ClassifyLogin(approle, &vault.ResponseError{StatusCode: 400, Errors: []string{"invalid role or secret ID"}}), false},
+		{"no mount", vaultlogin.ClassifyLogin(approle, &vault.ResponseError{StatusCode: 404, Errors: []string{"no handler for route"}}), false},
+		{"unreadable", fmt.Errorf("%w: secret id: open /etc/wg/secret-id: permission denied", vaultlogin.ErrCredentialsUnreadable), false},
+		{"wrapping token from elsewhere", vaultlogin.CheckCreationPath("approle", "sys/wrapping/wrap"), false},
+		{"sealed", vaultlogin.ClassifyLogin(approle, &vault.ResponseError{StatusCode: 503, Errors: []string{"Vault is sealed"}}), true},
+		{"unreachable", vaultlogin.ClassifyLogin(approle, errors.New("connection refused")), true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := ClassifyLogin(tc.auth, tc.err)
-			if tc.want != nil {
-				require.ErrorIs(t, got, tc.want)
-				require.False(t, Transient(got))
-			} else {
-				require.True(t, Transient(got))
-			}
-			require.Contains(t, got.Error(), tc.contains)
+			require.Equal(t, tc.transient, Transient(tc.err))
 		})
 	}
 }

@@ -4,16 +4,13 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"os"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 	vault "github.com/hashicorp/vault/api"
-	"github.com/hashicorp/vault/api/auth/approle"
-	"github.com/hashicorp/vault/api/auth/kubernetes"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/cmd/internal/vaultlogin"
 )
 
 // A Grant is a certificate and its private key, with the login it was
@@ -44,16 +41,14 @@ type Source interface {
 type VaultSource struct {
 	api    *vault.Client // address and TLS; its token is never used
 	cfg    *Config
+	login  *vaultlogin.Login
 	logger hclog.Logger
 	now    func() time.Time
-
-	mu       sync.Mutex
-	secretID string // the unwrapped AppRole secret id, when the file held a wrapping token
 }
 
 // NewVaultSource returns a Source talking to Vault through api.
 func NewVaultSource(api *vault.Client, cfg *Config, logger hclog.Logger) *VaultSource {
-	return &VaultSource{api: api, cfg: cfg, logger: logger, now: time.Now}
+	return &VaultSource{api: api, cfg: cfg, login: vaultlogin.New(cfg.Auth, logger), logger: logger, now: time.Now}
 }
 
 // Obtain logs in, issues a certificate for public on the role and renews
@@ -63,20 +58,12 @@ func (s *VaultSource) Obtain(ctx context.Context, public wgtypes.Key) (*Grant, e
 	if err != nil {
 		return nil, fmt.Errorf("vault client: %w", err)
 	}
-	client.ClearToken()
-	method, err := s.authMethod(ctx, client)
-	if err != nil {
-		return nil, err
-	}
-	login, err := client.Auth().Login(ctx, method)
+	login, err := s.login.Login(ctx, client)
 	if err != nil {
 		if cerr := ClassifyTransport(client.Address(), s.cfg.VaultAddrSet, err); cerr != nil {
 			return nil, cerr
 		}
-		return nil, ClassifyLogin(&s.cfg.Auth, err)
-	}
-	if login == nil || login.Auth == nil {
-		return nil, fmt.Errorf("%w: %s login returned no token", ErrRefused, s.cfg.Auth.Method)
+		return nil, err
 	}
 
 	path := s.cfg.Mount + "/issue/" + s.cfg.Role
@@ -138,13 +125,13 @@ func (s *VaultSource) Retire(ctx context.Context, g *Grant) error {
 	}
 	client.SetToken(g.Token)
 	err = client.Auth().Token().RevokeSelfWithContext(ctx, "")
-	if re, refused := refusal(err); refused && re.StatusCode == http.StatusForbidden {
+	if re, refused := vaultlogin.Refusal(err); refused && re.StatusCode == http.StatusForbidden {
 		if !g.TokenEnd.IsZero() && !s.now().Before(g.TokenEnd) {
 			return nil // the token has ended, and its leases with it
 		}
 		return fmt.Errorf("%w: auth/token/revoke-self (Vault said: %s): the auth role's tokens need Vault's default policy, "+
 			"which allows it (do not set token_no_default_policy), or the replaced certificate %s stays valid until %s",
-			ErrPermissionDenied, vaultSaid(re), g.Lease.SerialNumber, g.Lease.Expiration.Format(time.RFC3339))
+			ErrPermissionDenied, vaultlogin.Said(re), g.Lease.SerialNumber, g.Lease.Expiration.Format(time.RFC3339))
 	}
 	if err != nil {
 		return fmt.Errorf("revoke the token of certificate %s: %w", g.Lease.SerialNumber, err)
@@ -159,90 +146,4 @@ func (s *VaultSource) discard(client *vault.Client) {
 	if err := client.Auth().Token().RevokeSelfWithContext(ctx, ""); err != nil {
 		s.logger.Debug("could not revoke an unused login token", "error", err)
 	}
-}
-
-// authMethod is the configured login, built afresh for every login so that
-// rotated credential files (a projected service-account token) are read again.
-func (s *VaultSource) authMethod(ctx context.Context, client *vault.Client) (vault.AuthMethod, error) {
-	a := &s.cfg.Auth
-	switch a.Method {
-	case AuthAppRole:
-		roleID, err := readTrimmed(a.RoleIDFile)
-		if err != nil {
-			return nil, fmt.Errorf("%w: role id: %v", ErrCredentialsUnreadable, err)
-		}
-		secretID, err := s.appRoleSecretID(ctx, client)
-		if err != nil {
-			return nil, err
-		}
-		return approle.NewAppRoleAuth(roleID, &approle.SecretID{FromString: secretID}, approle.WithMountPath(a.AppRoleMount))
-	case AuthKubernetes:
-		m, err := kubernetes.NewKubernetesAuth(a.K8sRole,
-			kubernetes.WithServiceAccountTokenPath(a.K8sTokenFile), kubernetes.WithMountPath(a.K8sMount))
-		if err != nil {
-			return nil, fmt.Errorf("%w: service-account token: %v", ErrCredentialsUnreadable, err)
-		}
-		return m, nil
-	case AuthCert:
-		return certAuth{mount: a.CertMount, role: a.CertRole}, nil
-	}
-	return nil, fmt.Errorf("unknown auth method %q", a.Method)
-}
-
-// appRoleSecretID reads the secret id file. A response-wrapping token in it
-// is unwrapped once; the secret id is then kept for later logins.
-func (s *VaultSource) appRoleSecretID(ctx context.Context, client *vault.Client) (string, error) {
-	a := &s.cfg.Auth
-	content, err := readTrimmed(a.SecretIDFile)
-	if err != nil {
-		return "", fmt.Errorf("%w: secret id: %v", ErrCredentialsUnreadable, err)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.secretID != "" {
-		return s.secretID, nil
-	}
-	lookup, err := client.Logical().WriteWithContext(ctx, "sys/wrapping/lookup", map[string]any{"token": content})
-	if err != nil || lookup == nil {
-		return content, nil // not a wrapping token: the secret id itself
-	}
-	unwrapped, err := client.Logical().UnwrapWithContext(ctx, content)
-	if err != nil {
-		if _, refused := refusal(err); refused {
-			return "", fmt.Errorf("%w: unwrap the secret id in %s: %v: ask for a new wrapped secret id", ErrCredentialsRefused, a.SecretIDFile, err)
-		}
-		return "", fmt.Errorf("unwrap the secret id in %s: %w", a.SecretIDFile, err)
-	}
-	id, _ := unwrapped.Data["secret_id"].(string)
-	if id == "" {
-		return "", fmt.Errorf("%w: the response-wrapped secret in %s has no secret_id", ErrCredentialsRefused, a.SecretIDFile)
-	}
-	s.secretID = id
-	s.logger.Info("unwrapped the response-wrapped secret id", "file", a.SecretIDFile)
-	return id, nil
-}
-
-// certAuth logs in with Vault's TLS certificate auth method: the client
-// certificate is the one on the HTTP client's TLS configuration.
-type certAuth struct {
-	mount string
-	role  string // certificate role to match; empty lets Vault pick
-}
-
-// Login writes auth/<mount>/login, naming the certificate role if set.
-func (c certAuth) Login(ctx context.Context, client *vault.Client) (*vault.Secret, error) {
-	data := map[string]any{}
-	if c.role != "" {
-		data["name"] = c.role
-	}
-	return client.Logical().WriteWithContext(ctx, "auth/"+c.mount+"/login", data)
-}
-
-// readTrimmed returns a file's content without surrounding space.
-func readTrimmed(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
-	return strings.TrimSpace(string(b)), nil
 }
