@@ -48,9 +48,12 @@ die() { printf '\n%s✘ %s%s\n' "${red}" "$*" "${off}" >&2; exit 1; }
 run() { printf '   %s$ %s%s\n' "${dim}" "$*" "${off}"; "$@" 2>&1 | sed 's/^/     /'; return "${PIPESTATUS[0]}"; }
 pause() { if ((interactive)); then read -r -p "   (Enter to go on) " _ || true; fi; }
 # until_ok TIMEOUT CMD...: retry CMD every 0.2 s for up to TIMEOUT seconds.
+# CMD runs in a subshell: redirecting a function called in this shell would
+# redirect this shell's own output, and a Ctrl-C meanwhile would send the
+# clean-up's messages to /dev/null.
 until_ok() {
   local deadline=$((SECONDS + $1)); shift
-  until "$@" >/dev/null 2>&1; do
+  until ("$@") >/dev/null 2>&1; do
     ((SECONDS < deadline)) || return 1
     sleep 0.2
   done
@@ -245,7 +248,7 @@ until_ok 10 peer_gone || die "the device is still a peer of the gateway"
 ms=$((($(date +%s%N) - revoked_at) / 1000000))
 ok "the gateway dropped the device ${ms} ms after \`vault lease revoke\` started"
 run wg show "${gw_if}"
-if in_dev ping -c 2 -W 1 "${gw_tunnel_ip}" >/dev/null 2>&1; then
+if (in_dev ping -c 2 -W 1 "${gw_tunnel_ip}") >/dev/null 2>&1; then
   die "the device can still reach the gateway"
 fi
 ok "the device's pings go unanswered: it is cut off"

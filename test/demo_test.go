@@ -121,7 +121,9 @@ func TestDemo(t *testing.T) {
 	// Ctrl-C once the tunnel is up: the demo cleans up and exits 130.
 	out := &syncBuffer{}
 	cmd := startDemo(t, out, "DEMO_SKIP_BUILD=1")
-	require.Eventually(t, func() bool { return strings.Contains(out.String(), "== 7.") }, 2*time.Minute, 100*time.Millisecond,
+	// At once, while it waits for the first ping: the clean-up's messages
+	// must not go where that wait's output goes (/dev/null).
+	require.Eventually(t, func() bool { return strings.Contains(out.String(), "== 7.") }, 2*time.Minute, 5*time.Millisecond,
 		"the demo never got to the tunnel:\n%s", out)
 	require.NoError(t, syscall.Kill(-cmd.Process.Pid, syscall.SIGINT))
 	require.Equal(t, 130, waitDemo(t, cmd, out, time.Minute), "interrupted demo:\n%s", out)
