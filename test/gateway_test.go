@@ -232,9 +232,13 @@ func TestGatewayEnforcesCertificates(t *testing.T) {
 	mine, err := s.root.Logical().Write("wg/issue/laptop", map[string]any{"public_key": mustPub(t)})
 	require.NoError(t, err)
 	require.NoError(t, s.root.Sys().Revoke(mine.LeaseID)) // its certificate still verifies
+	// The 1s certificate is past its NotAfter, and Vault has ended its
+	// lease (which takes the address back).
 	expiredAt := time.Unix(jsonInt(t, expired.Data["expiration"]), 0)
-	require.Eventually(t, func() bool { return time.Now().After(expiredAt) }, 10*time.Second, 20*time.Millisecond,
-		"the 1s certificate is not past its NotAfter")
+	require.Eventually(t, func() bool {
+		rec, err := s.root.Logical().Read("wg/cert/" + expired.Data["serial_number"].(string))
+		return time.Now().After(expiredAt) && err == nil && rec != nil && rec.Data["revoked"] == true
+	}, 10*time.Second, 20*time.Millisecond, "the 1s certificate's lease did not end")
 	asEntry := func(sec *vault.Secret, key string) peerfeed.Peer {
 		return peerfeed.Peer{
 			SerialNumber: sec.Data["serial_number"].(string), PublicKey: key,
