@@ -41,6 +41,8 @@ type backend struct {
 	// clock is the mount's time, which the registry and the cached system
 	// view read too; tests set it.
 	clock *clock
+	// statusWaiters wake confirms waiting for gateway status reports.
+	statusWaiters statusWaiters
 
 	tidyMu   sync.Mutex
 	lastTidy time.Time

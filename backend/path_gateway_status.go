@@ -89,6 +89,16 @@ func pathGatewayStatus(b *backend) []*framework.Path {
 					Type:        framework.TypeDurationSecond,
 					Description: "The most time between two reports of this daemon when it is idle (default 5m); after 3 of them without a report, the instance is stale.",
 				},
+				"index": {
+					Type:        framework.TypeString,
+					Description: "Reading: the revision to judge the instances against (in_sync, enforced) instead of the current one; with wait, the one to wait for.",
+					Query:       true,
+				},
+				"wait": {
+					Type:        framework.TypeDurationSecond,
+					Description: "Reading: wait up to this long (at most 30s) until every fresh instance has applied index (default: the current revision).",
+					Query:       true,
+				},
 			},
 			ExistenceCheck: func(context.Context, *logical.Request, *framework.FieldData) (bool, error) {
 				return true, nil // reports always update the gateway's status
@@ -150,7 +160,11 @@ func (b *backend) pathGatewayStatusWrite(ctx context.Context, req *logical.Reque
 		}
 		return logical.ErrorResponse("name: unknown gateway %q", name), nil
 	}
-	return nil, putJSON(ctx, req.Storage, statusKey(name, id), &st)
+	if err := putJSON(ctx, req.Storage, statusKey(name, id), &st); err != nil {
+		return nil, err
+	}
+	b.statusWaiters.notify(name)
+	return nil, nil
 }
 
 func (b *backend) pathGatewayStatusRead(ctx context.Context, req *logical.Request, d *framework.FieldData, gw *gatewayEntry) (*logical.Response, error) {
@@ -158,18 +172,38 @@ func (b *backend) pathGatewayStatusRead(ctx context.Context, req *logical.Reques
 	if err := b.reg.wait(ctx, req.Storage); err != nil {
 		return nil, err
 	}
-	index := b.reg.index(name)
+	current := b.reg.index(name)
+	target, err := parseIndex(d.Get("index").(string))
+	if err != nil {
+		return logical.ErrorResponse("index: %s", err), nil
+	}
+	if target > current {
+		return logical.ErrorResponse("index: %d is ahead of the gateway's revision %d", target, current), nil
+	}
+	if target == 0 {
+		target = current
+	}
+	wait, msg := confirmDuration(d, "wait")
+	if msg != "" {
+		return logical.ErrorResponse(msg), nil
+	}
+	if wait > 0 {
+		if _, err := b.awaitEnforced(ctx, req.Storage, map[string]uint64{name: target}, wait); err != nil {
+			return nil, err
+		}
+	}
 	entries, err := listStatus(ctx, req.Storage, name)
 	if err != nil {
 		return nil, err
 	}
-	instances, enforced := summarizeStatus(b.now(), index, entries)
+	instances, enforced := summarizeStatus(b.now(), target, entries)
 	return &logical.Response{Data: map[string]any{
-		"gateway":    name,
-		"index":      index,
-		"live_peers": b.reg.liveCount(name),
-		"instances":  instances,
-		"enforced":   enforced,
+		"gateway":      name,
+		"index":        b.reg.index(name),
+		"target_index": target,
+		"live_peers":   b.reg.liveCount(name),
+		"instances":    instances,
+		"enforced":     enforced,
 	}}, nil
 }
 
@@ -254,6 +288,12 @@ or broken. enforced is true when at least one instance is fresh and every
 fresh instance has applied the current index, so an operator can see that a
 revocation has taken effect; a stale instance is listed (stale=true) but not
 counted. Delete a retired instance with gateways/:name/status/:instance_id.
+
+Reading with index=N judges the instances against revision N (target_index)
+instead of the current one: after a lease revocation, say, read the index
+first, then wait. With wait (at most 30s), the read returns as soon as every
+fresh instance has applied the target (N, or the current revision without
+index), or when wait has passed; enforced then says which.
 `
 
 const pathGatewayStatusInstanceHelpSyn = `Forget one gateway daemon instance's status.`

@@ -21,6 +21,10 @@ func pathRevoke(b *backend) []*framework.Path {
 		Fields: map[string]*framework.FieldSchema{
 			"serial_number": {Type: framework.TypeString, Description: "Serial number of the certificate to revoke."},
 			"public_key":    {Type: framework.TypeString, Description: "WireGuard public key whose live certificates to revoke, every one of them."},
+			"confirm": {
+				Type:        framework.TypeDurationSecond,
+				Description: "Wait up to this long (at most 30s) until every fresh instance of every gateway concerned has applied the revocation; the answer then says enforced, and names the instances, laggards and stale instances.",
+			},
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
 			logical.UpdateOperation: &framework.PathOperation{Callback: b.pathRevokeWrite},
@@ -35,6 +39,10 @@ func (b *backend) pathRevokeWrite(ctx context.Context, req *logical.Request, d *
 	keyIn := strings.TrimSpace(d.Get("public_key").(string))
 	if (serialIn == "") == (keyIn == "") {
 		return logical.ErrorResponse("serial_number or public_key: give exactly one"), nil
+	}
+	confirm, msg := confirmDuration(d, "confirm")
+	if msg != "" {
+		return logical.ErrorResponse(msg), nil
 	}
 	if err := b.reg.wait(ctx, req.Storage); err != nil {
 		return nil, err
@@ -67,7 +75,13 @@ func (b *backend) pathRevokeWrite(ctx context.Context, req *logical.Request, d *
 	if serials == nil {
 		serials = []string{}
 	}
-	return &logical.Response{Data: map[string]any{"serial_numbers": serials}}, nil
+	data := map[string]any{"serial_numbers": serials}
+	if confirm > 0 {
+		if err := b.confirmRevoked(ctx, req.Storage, serials, confirm, data); err != nil {
+			return nil, err
+		}
+	}
+	return &logical.Response{Data: data}, nil
 }
 
 const pathRevokeHelpSyn = `Revoke a certificate by serial number or WireGuard public key.`
@@ -78,4 +92,14 @@ listed in serial_numbers) at once, with the same effect as revoking its lease:
 it joins the CRL, its addresses return to the pool and its peer leaves the
 gateway's peer set. Revoking again is a no-op. The lease itself stays until it
 expires or is revoked; its revocation then finds nothing left to do.
+
+With confirm (a duration, at most 30s), the answer waits until every fresh
+instance of every gateway concerned has reported applying the feed revision
+that removed the certificates, or until confirm has passed: enforced is true
+when they all did (instances names them, as gateway/instance), false with
+the laggards (instance, applied_index, the index it must reach, last_report)
+otherwise. Instances whose reports stopped are listed apart (stale) and do
+not hold the answer back; a gateway with no fresh instance at all is listed
+in unwatched_gateways and makes enforced false. A confirm in flight delays a
+seal or step-down of Vault by at most what is left of it.
 `

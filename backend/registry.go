@@ -63,6 +63,8 @@ type deadCert struct {
 	expiresAt time.Time
 	// issuer is the key id of the CA that signed it, whose CRL lists it.
 	issuer string
+	// gateway is the gateway it was for.
+	gateway string
 }
 
 func newRegistry(now func() time.Time) *registry {
@@ -90,7 +92,7 @@ func (r *registry) addDead(rec *certRecord) {
 	if err != nil {
 		return
 	}
-	r.dead[rec.SerialNumber] = deadCert{serial: n, revokedAt: rec.RevokedAt, expiresAt: rec.ExpiresAt, issuer: rec.issuerKeyID()}
+	r.dead[rec.SerialNumber] = deadCert{serial: n, revokedAt: rec.RevokedAt, expiresAt: rec.ExpiresAt, issuer: rec.issuerKeyID(), gateway: rec.Gateway}
 }
 
 // addLive indexes a live record; the caller holds mu.
