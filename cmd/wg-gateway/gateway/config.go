@@ -50,7 +50,8 @@ type Config struct {
 	KeepUnmanaged bool
 	// InstanceID names this daemon in the gateway's status.
 	InstanceID string
-	// StatusInterval is the least time between two status reports.
+	// StatusInterval is the least time between two status reports, but
+	// for those following a removal (removalReportGap).
 	StatusInterval time.Duration
 	// Version is reported in the status.
 	Version string

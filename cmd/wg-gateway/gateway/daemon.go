@@ -49,7 +49,10 @@ type Daemon struct {
 	healthy  bool
 	lastSync time.Time
 
-	statusCh chan Status
+	statusCh chan statusOffer
+	// removalUnreported is set when the apply loop removed peers (or
+	// was told of a removal) since its last status offer.
+	removalUnreported bool
 
 	pollMu     sync.Mutex
 	wantFull   bool
@@ -76,7 +79,7 @@ func New(cfg Config, v Vault, dev Device, logger hclog.Logger) (*Daemon, error) 
 		verifier:     Verifier{Gateway: cfg.Gateway},
 		peers:        newPeerState(),
 		rejected:     make(map[string]string),
-		statusCh:     make(chan Status, 1),
+		statusCh:     make(chan statusOffer, 1),
 		retry:        retry,
 		retryBackoff: newBackoff(),
 	}, nil

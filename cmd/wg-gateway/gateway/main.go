@@ -39,7 +39,7 @@ func Main(args []string, version string) int {
 	fs.DurationVar(&cfg.PollWait, "poll-wait", 30*time.Second, "the wait asked of each long-poll of the peer feed, whole seconds from 1s to 60s; the engine holds a poll at most 1s, so an idle daemon polls about once a second")
 	fs.BoolVar(&cfg.KeepUnmanaged, "keep-unmanaged", false, "keep peers with no address in the gateway's pools (not put there by the daemon)")
 	fs.StringVar(&cfg.InstanceID, "instance-id", host, "name of this daemon in the gateway's status")
-	fs.DurationVar(&cfg.StatusInterval, "status-interval", time.Second, "least time between two status reports")
+	fs.DurationVar(&cfg.StatusInterval, "status-interval", time.Second, "least time between two status reports (after an apply that removed a peer: 25ms, or this if shorter)")
 	logLevel := fs.String("log-level", "info", "log level: trace, debug, info, warn, error")
 	logJSON := fs.Bool("log-json", false, "log as JSON")
 	fs.Usage = envflag.Usage(fs, "WG_GATEWAY_",

@@ -39,54 +39,96 @@ func reportInterval(resync time.Duration) int {
 // statusTimeout bounds one status report.
 const statusTimeout = 10 * time.Second
 
-// offerStatus hands the latest status to the reporter, replacing one it
-// has not sent yet. It never blocks the apply loop.
-func (d *Daemon) offerStatus(st Status) {
-	select {
-	case <-d.statusCh:
-	default:
-	}
-	d.statusCh <- st
+// removalReportGap is the least time between two reports when the later
+// one follows a removal: an operator waiting for a revocation to be
+// enforced (revoke with confirm) hears of it within tens of milliseconds,
+// while a burst of removals still costs Vault at most one status write
+// per gap and instance. Reports of additions alone keep StatusInterval.
+const removalReportGap = 25 * time.Millisecond
+
+// A statusOffer is a status waiting to be reported; urgent when it, or one
+// it replaced, follows a removal.
+type statusOffer struct {
+	Status
+	urgent bool
 }
 
-// reportStatus writes the latest status to Vault, at most once per
-// StatusInterval; after a failure it backs off and sends the latest
+// offerStatus hands the latest status to the reporter, replacing one it
+// has not taken yet (keeping its urgency). It never blocks the apply loop,
+// its only caller.
+func (d *Daemon) offerStatus(st Status, urgent bool) {
+	o := statusOffer{Status: st, urgent: urgent}
+	select {
+	case old := <-d.statusCh:
+		o.urgent = o.urgent || old.urgent
+	default:
+	}
+	d.statusCh <- o
+}
+
+// reportGap is the least time between the last report and the next one.
+func (d *Daemon) reportGap(urgent bool) time.Duration {
+	if urgent {
+		return min(d.cfg.StatusInterval, removalReportGap)
+	}
+	return d.cfg.StatusInterval
+}
+
+// reportStatus writes the latest status to Vault: at once when the last
+// report is older than the gap (removalReportGap after a removal,
+// StatusInterval otherwise), else when the gap has passed, with whatever
+// status is latest then. After a failure it backs off and sends the latest
 // status again.
 func (d *Daemon) reportStatus(ctx context.Context) {
 	b := newBackoff()
+	var last time.Time // of the last report sent; the limit is real time
+	var pending *statusOffer
+	take := func(o statusOffer) {
+		if pending != nil {
+			o.urgent = o.urgent || pending.urgent
+		}
+		pending = &o
+	}
 	for {
-		var st Status
-		select {
-		case <-ctx.Done():
-			return
-		case st = <-d.statusCh:
+		if pending == nil {
+			select {
+			case <-ctx.Done():
+				return
+			case o := <-d.statusCh:
+				take(o)
+			}
+		}
+		if wait := time.Until(last.Add(d.reportGap(pending.urgent))); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case o := <-d.statusCh:
+				t.Stop()
+				take(o) // newer, perhaps urgent: judge the gap again
+				continue
+			case <-t.C:
+			}
+		}
+		select { // the latest status goes
+		case o := <-d.statusCh:
+			take(o)
+		default:
 		}
 		wctx, cancel := context.WithTimeout(ctx, statusTimeout)
-		err := d.vault.Report(wctx, st)
+		err := d.vault.Report(wctx, pending.Status)
 		cancel()
 		if err != nil {
 			d.logger.Warn("reporting status failed", "error", err)
 			d.metrics.vaultErrors.WithLabelValues("status").Inc()
-			d.offerStatusIfNone(st)
 			if !b.Sleep(ctx) {
 				return
 			}
 			continue
 		}
 		b.Reset()
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(d.cfg.StatusInterval):
-		}
-	}
-}
-
-// offerStatusIfNone puts st back unless a newer status is waiting.
-func (d *Daemon) offerStatusIfNone(st Status) {
-	select {
-	case d.statusCh <- st:
-	default:
+		last, pending = time.Now(), nil
 	}
 }
 

@@ -28,6 +28,41 @@ func TestReportCarriesTheAppliedIndex(t *testing.T) {
 	f.v.waitFor(t, "a report of index 8", func() bool { return slices.Contains(f.v.reports, want) })
 }
 
+// TestReportFollowsARemovalPromptly: with reports otherwise at most one
+// per StatusInterval (an hour here), the report of an apply that removed a
+// peer goes within removalReportGap of the last one, so that a revoke with
+// confirm hears of it at once; an addition alone still waits its turn.
+func TestReportFollowsARemovalPromptly(t *testing.T) {
+	f := newDaemonFixture(t, false, Interface{})
+	f.d.cfg.StatusInterval = time.Hour
+	pools := []string{"10.77.0.0/24"}
+	a, _ := f.entry(t, "10.77.0.2", time.Hour)
+	b, _ := f.entry(t, "10.77.0.3", time.Hour)
+	c, _ := f.entry(t, "10.77.0.4", time.Hour)
+	f.run(t)
+
+	f.v.answer(&peerfeed.Response{Index: 7, Full: true, AddressPool: pools, Peers: []peerfeed.Peer{a, b}}, nil)
+	f.v.waitFor(t, "the first report, at once", func() bool { return slices.Contains(f.v.reports, Status{Index: 7, Peers: 2}) })
+
+	start := time.Now()
+	f.v.answer(&peerfeed.Response{Index: 8, AddressPool: pools, Removed: []peerfeed.Removal{removal(b)}}, nil)
+	f.v.waitFor(t, "the removal's report", func() bool { return slices.Contains(f.v.reports, Status{Index: 8, Peers: 1}) })
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("the removal was reported after %s, want within tens of ms", took)
+	}
+
+	// An addition waits for StatusInterval; a removal right after it takes
+	// its place and goes at once: 9 is never reported, 10 is.
+	f.v.answer(&peerfeed.Response{Index: 9, AddressPool: pools, Peers: []peerfeed.Peer{c}}, nil)
+	f.v.answer(&peerfeed.Response{Index: 10, AddressPool: pools, Removed: []peerfeed.Removal{removal(a)}}, nil)
+	f.v.waitFor(t, "the second removal's report", func() bool { return slices.Contains(f.v.reports, Status{Index: 10, Peers: 1}) })
+	f.v.mu.Lock()
+	defer f.v.mu.Unlock()
+	if slices.Contains(f.v.reports, Status{Index: 9, Peers: 2}) {
+		t.Errorf("an addition alone was reported before StatusInterval: %v", f.v.reports)
+	}
+}
+
 // TestReportRetriesAfterAFailure: a report Vault did not take is counted
 // and sent again.
 func TestReportRetriesAfterAFailure(t *testing.T) {

@@ -36,6 +36,11 @@ func (d *Daemon) handle(ctx context.Context, resp *peerfeed.Response) {
 		return
 	}
 	touched := make(map[wgtypes.Key]bool)
+	if len(resp.Removed) > 0 {
+		// Reported promptly even when the removed peers were not on
+		// the interface: a confirm waits for this index.
+		d.removalUnreported = true
+	}
 	for _, r := range resp.Removed {
 		d.peers.remove(r.SerialNumber, touched)
 		delete(d.rejected, r.SerialNumber)
@@ -90,6 +95,7 @@ func (d *Daemon) handleFull(resp *peerfeed.Response, now time.Time) bool {
 	d.peers = newPeerState()
 	d.rejected = make(map[string]string)
 	d.index = resp.Index
+	d.removalUnreported = true // a full set may remove anything
 	ok := d.readDevice()
 	listed := make(map[string]bool, len(resp.Peers))
 	for _, e := range resp.Peers {
@@ -174,6 +180,7 @@ func (d *Daemon) apply(scope applyScope, touched map[wgtypes.Key]bool) bool {
 		touched = make(map[wgtypes.Key]bool)
 	}
 	for _, p := range d.peers.dropExpired(now, touched) {
+		d.removalUnreported = true
 		d.metrics.expired.Inc()
 		d.logger.Info("certificate expired; removing the peer", "serial", p.Serial, "public_key", p.Key)
 	}
@@ -210,7 +217,8 @@ func (d *Daemon) apply(scope applyScope, touched map[wgtypes.Key]bool) bool {
 	d.metrics.appliedIndex.Set(float64(d.index))
 	d.metrics.lastSync.Set(float64(now.Unix()))
 	d.setHealthy(true)
-	d.offerStatus(Status{Index: d.index, Peers: len(d.peers.byKey), Rejected: len(d.rejected)})
+	d.offerStatus(Status{Index: d.index, Peers: len(d.peers.byKey), Rejected: len(d.rejected)}, d.removalUnreported)
+	d.removalUnreported = false
 	return true
 }
 
