@@ -21,6 +21,10 @@ import (
 // SIGTERM, and returns the exit code. version is reported in logs and in
 // the gateway's status.
 func Main(args []string, version string) int {
+	if isVersionRequest(args) {
+		fmt.Println("wg-gateway", version)
+		return 0
+	}
 	host, _ := os.Hostname()
 	cfg := Config{Version: version}
 	fs := flag.NewFlagSet("wg-gateway", flag.ExitOnError)
@@ -43,7 +47,8 @@ func Main(args []string, version string) int {
 	logLevel := fs.String("log-level", "info", "log level: trace, debug, info, warn, error")
 	logJSON := fs.Bool("log-json", false, "log as JSON")
 	fs.Usage = envflag.Usage(fs, "WG_GATEWAY_",
-		"Usage: wg-gateway -gateway NAME -role-id-file F -secret-id-file F [flags]\n\n"+
+		"Usage: wg-gateway -gateway NAME -role-id-file F -secret-id-file F [flags]\n"+
+			"       wg-gateway -version | -h\n\n"+
 			"Keeps a WireGuard interface equal to the certified, unrevoked peers of one gateway.\n"+
 			"Vault is reached through VAULT_ADDR, VAULT_CACERT, VAULT_NAMESPACE and the other standard variables.\n"+
 			"SIGHUP re-reads the files; SIGINT and SIGTERM stop.")
@@ -88,4 +93,17 @@ func Main(args []string, version string) int {
 		return 1
 	}
 	return 0
+}
+
+// isVersionRequest reports whether args ask only for the version, in any of
+// the spellings wg-device also accepts: -version, --version, version.
+func isVersionRequest(args []string) bool {
+	if len(args) != 1 {
+		return false
+	}
+	switch args[0] {
+	case "-version", "--version", "version":
+		return true
+	}
+	return false
 }
