@@ -55,7 +55,7 @@ dev: build
 clean:
 	rm -rf bin/ results/
 
-## bench: the performance table P1–P6 (README "Performance"): our engine beside Vault's pki
+## bench: the performance table P1–P7 (README "Performance"): our engine beside Vault's pki
 ## engine and wg syncconf on one Vault dev server; needs root (network namespaces,
 ## wireguard-go, wg). Takes minutes. BENCHFLAGS="-n 2000 -rounds 3" for a shorter run,
 ## BENCHFLAGS=-profile for CPU profiles. Raw figures in results/bench-<time>/bench.json.

@@ -28,13 +28,14 @@ type params struct {
 	ColdN       int             `json:"p4_peers"`
 	ScaleMax    int             `json:"p5_max_live"`
 	ScaleSample int             `json:"p5_sample"`
+	ConfirmN    int             `json:"p7_samples"`
 	Profile     bool            `json:"profile"`
 	Overlay     string          `json:"overlay,omitempty"`
 	Out         string          `json:"-"`
 }
 
 // allParts are the parts in the order they run.
-var allParts = []string{"P1", "P2", "P3", "P4", "P5", "P6"}
+var allParts = []string{"P1", "P2", "P3", "P4", "P5", "P6", "P7"}
 
 func main() {
 	os.Exit(run())
@@ -43,7 +44,7 @@ func main() {
 func run() int {
 	var p params
 	fs := flag.NewFlagSet("bench", flag.ExitOnError)
-	fs.StringVar(&p.OnlyList, "only", strings.Join(allParts, ","), "comma-separated parts to run: P1,P2,P3,P4,P5,P6 (P6 needs P5's certificates and runs it)")
+	fs.StringVar(&p.OnlyList, "only", strings.Join(allParts, ","), "comma-separated parts to run: P1,P2,P3,P4,P5,P6,P7 (P6 needs P5's certificates and runs it)")
 	fs.IntVar(&p.Clients, "c", 8, "concurrent clients of the load generator")
 	fs.IntVar(&p.N, "n", 5000, "P1: requests per round and engine")
 	fs.IntVar(&p.Warmup, "warmup", 1000, "P1: warm-up requests per engine before measuring")
@@ -53,6 +54,7 @@ func run() int {
 	fs.IntVar(&p.ColdN, "cold-n", 10000, "P4: live certificates at the gateway's cold start")
 	fs.IntVar(&p.ScaleMax, "scale-max", 50000, "P5, P6: live certificates at the end of the growth")
 	fs.IntVar(&p.ScaleSample, "scale-sample", 1000, "P5: issues timed at each checkpoint")
+	fs.IntVar(&p.ConfirmN, "confirm-samples", 100, "P7: revocations with confirm timed")
 	fs.BoolVar(&p.Profile, "profile", false, "run the plugin and wg-gateway from profiling wrappers (test/bench/prof*) and save CPU profiles with their top functions")
 	fs.StringVar(&p.Overlay, "overlay", "", "build the plugin and wg-gateway with `go build -overlay FILE`: measure a candidate change without editing the tree")
 	fs.StringVar(&p.Out, "out", "", "results directory (default results/bench-<time>)")
@@ -64,7 +66,7 @@ func run() int {
 			continue
 		}
 		if !contains(allParts, s) {
-			fmt.Fprintf(os.Stderr, "bench: unknown part %q (want P1..P6)\n", s)
+			fmt.Fprintf(os.Stderr, "bench: unknown part %q (want P1..P7)\n", s)
 			return 2
 		}
 		p.Only[s] = true
@@ -73,8 +75,8 @@ func run() int {
 		p.Only["P5"] = true
 	}
 
-	if os.Geteuid() != 0 && (p.Only["P2"] || p.Only["P3"] || p.Only["P4"] || p.Only["P6"]) {
-		fmt.Fprintln(os.Stderr, "bench: P2, P3, P4 and P6 create network namespaces and wireguard-go interfaces: run as root")
+	if os.Geteuid() != 0 && (p.Only["P2"] || p.Only["P3"] || p.Only["P4"] || p.Only["P6"] || p.Only["P7"]) {
+		fmt.Fprintln(os.Stderr, "bench: P2, P3, P4, P6 and P7 create network namespaces and wireguard-go interfaces: run as root")
 		return 2
 	}
 	root, err := harness.RepoRoot()
@@ -159,7 +161,7 @@ func (b *bench) run() error {
 		part string
 		fn   func() error
 	}{
-		{"P1", b.runP1}, {"P2", b.runP2}, {"P3", b.runP3}, {"P4", b.runP4}, {"P5", b.runP5P6},
+		{"P1", b.runP1}, {"P2", b.runP2}, {"P3", b.runP3}, {"P4", b.runP4}, {"P5", b.runP5P6}, {"P7", b.runP7},
 	}
 	defer func() {
 		b.report.note("load average (1, 5, 15 min) at start %s, at end %s on %d cores: other work on the machine shares the CPUs with the run",
