@@ -89,6 +89,7 @@ func newBackend(version string) *backend {
 			pathIssue(b),
 			pathCerts(b),
 			pathRevoke(b),
+			pathBlocks(b),
 			pathTidy(b),
 		),
 		Secrets:        []*framework.Secret{secretCertificate(b)},
@@ -132,7 +133,7 @@ func (b *backend) invalidate(_ context.Context, key string) {
 		b.config.forgetGateway(strings.TrimPrefix(key, gatewayStoragePrefix))
 	case strings.HasPrefix(key, roleStoragePrefix):
 		b.config.forgetRole(strings.TrimPrefix(key, roleStoragePrefix))
-	case strings.HasPrefix(key, certStoragePrefix):
+	case strings.HasPrefix(key, certStoragePrefix), strings.HasPrefix(key, blockStoragePrefix):
 		b.reg.reset()
 	}
 }

@@ -76,15 +76,19 @@ func TestOpenAPIOperationIDs(t *testing.T) {
 	slices.Sort(ids)
 	require.Equal(t, []string{
 		"wireguard-configure-ca",
+		"wireguard-delete-block",
 		"wireguard-delete-gateway",
 		"wireguard-delete-gateway-status-instance",
 		"wireguard-delete-previous-ca",
 		"wireguard-delete-role",
+		"wireguard-find-certificates",
 		"wireguard-issue-certificate",
+		"wireguard-list-blocks",
 		"wireguard-list-certificates",
 		"wireguard-list-gateways",
 		"wireguard-list-previous-cas",
 		"wireguard-list-roles",
+		"wireguard-read-block",
 		"wireguard-read-ca",
 		"wireguard-read-ca-configuration",
 		"wireguard-read-ca-pem",
@@ -99,6 +103,7 @@ func TestOpenAPIOperationIDs(t *testing.T) {
 		"wireguard-report-gateway-status",
 		"wireguard-revoke-certificate",
 		"wireguard-tidy",
+		"wireguard-write-block",
 		"wireguard-write-gateway",
 		"wireguard-write-role",
 	}, ids)

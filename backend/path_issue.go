@@ -208,6 +208,8 @@ func (b *backend) issueReserved(ctx context.Context, s logical.Storage, ir *issu
 			return logical.ErrorResponse("public_key: %s", err), nil
 		case errors.Is(err, ippool.ErrExhausted):
 			return logical.ErrorResponse("address_pool: address pool exhausted for gateway %q", ir.gateway.Name), nil
+		case isBlocked(err):
+			return nil, blockedRefusal(err)
 		}
 		return nil, err
 	}
@@ -245,8 +247,27 @@ func (b *backend) issueReserved(ctx context.Context, s logical.Storage, ir *issu
 		b.reg.abort(rec)
 		return nil, err
 	}
-	b.reg.commit(rec)
+	if err := b.reg.commit(rec); err != nil {
+		return nil, b.revokeUncommitted(ctx, s, rec, err)
+	}
 	return nil, nil
+}
+
+// revokeUncommitted revokes rec, written but refused at commit by a block
+// put while it was being issued, and returns the refusal.
+func (b *backend) revokeUncommitted(ctx context.Context, s logical.Storage, rec *certRecord, refusal error) error {
+	revoked := *rec
+	revoked.RevokedAt = b.now().UTC()
+	var be *blockedError
+	if errors.As(refusal, &be) {
+		revoked.RevokedBy, revoked.RevokedByEntityID, revoked.Block = be.block.CreatedBy, be.block.CreatedByEntityID, be.block.Name
+	}
+	if err := putJSON(ctx, s, certStoragePrefix+rec.SerialNumber, &revoked); err != nil {
+		b.reg.abort(rec)
+		return fmt.Errorf("revoke %s refused at commit (%v): %w", rec.SerialNumber, refusal, err)
+	}
+	b.reg.markRevoked(&revoked)
+	return blockedRefusal(refusal)
 }
 
 // wgQuickConfig is the device's wg-quick configuration for rec; the

@@ -21,6 +21,9 @@ func pathRevoke(b *backend) []*framework.Path {
 		Fields: map[string]*framework.FieldSchema{
 			"serial_number": {Type: framework.TypeString, Description: "Serial number of the certificate to revoke."},
 			"public_key":    {Type: framework.TypeString, Description: "WireGuard public key whose live certificates to revoke, every one of them."},
+			fieldEntityID:   {Type: framework.TypeString, Description: "Vault entity id whose live certificates to revoke, every one of them."},
+			fieldCommonName: {Type: framework.TypeString, Description: "Common name whose live certificates to revoke, every one of them."},
+			fieldRole:       {Type: framework.TypeString, Description: "Role whose live certificates to revoke, every one of them."},
 			"confirm": {
 				Type:        framework.TypeDurationSecond,
 				Description: "Wait up to this long (at most 30s) until every fresh instance of every gateway concerned has applied the revocation; the answer then says enforced, and names the instances, laggards and stale instances.",
@@ -35,37 +38,16 @@ func pathRevoke(b *backend) []*framework.Path {
 }
 
 func (b *backend) pathRevokeWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
-	serialIn := strings.TrimSpace(d.Get("serial_number").(string))
-	keyIn := strings.TrimSpace(d.Get("public_key").(string))
-	if (serialIn == "") == (keyIn == "") {
-		return logical.ErrorResponse("serial_number or public_key: give exactly one"), nil
+	if err := b.reg.wait(ctx, req.Storage); err != nil {
+		return nil, err
+	}
+	serials, resp := b.revokeSelection(d)
+	if resp != nil {
+		return resp, nil
 	}
 	confirm, msg := confirmDuration(d, "confirm")
 	if msg != "" {
 		return logical.ErrorResponse(msg), nil
-	}
-	if err := b.reg.wait(ctx, req.Storage); err != nil {
-		return nil, err
-	}
-
-	var serials []string
-	if serialIn != "" {
-		serial, ok := normalizeSerial(serialIn)
-		if !ok {
-			return logical.ErrorResponse("serial_number: %q is not a hex serial number", serialIn), nil
-		}
-		if !b.reg.known(serial) {
-			return logical.ErrorResponse("serial_number: no certificate with serial %s", writtenSerial(serialIn)), nil
-		}
-		serials = []string{serial}
-	} else {
-		key, err := wgkey.ParsePublic(keyIn)
-		if err != nil {
-			return logical.ErrorResponse("public_key: %s", err), nil
-		}
-		// Every live certificate for the key, whichever encoding of the
-		// point it was issued for; none when all are revoked already.
-		serials = b.reg.serialsForKey(key)
 	}
 	for _, serial := range serials {
 		if err := b.revokeSerial(ctx, req.Storage, serial); err != nil {
@@ -84,11 +66,61 @@ func (b *backend) pathRevokeWrite(ctx context.Context, req *logical.Request, d *
 	return &logical.Response{Data: data}, nil
 }
 
-const pathRevokeHelpSyn = `Revoke a certificate by serial number or WireGuard public key.`
+// revokeSelectors are the fields of which a revoke request gives exactly one.
+var revokeSelectors = []string{"serial_number", fieldPublicKey, fieldEntityID, fieldCommonName, fieldRole}
+
+// revokeSelection returns the serials a revoke request selects: the one
+// named by serial_number, or every live certificate of the public_key,
+// entity_id, common_name or role given. A mistake of the caller comes back
+// as an error response.
+func (b *backend) revokeSelection(d *framework.FieldData) ([]string, *logical.Response) {
+	var field, value string
+	given := 0
+	for _, f := range revokeSelectors {
+		if v := strings.TrimSpace(d.Get(f).(string)); v != "" {
+			field, value = f, v
+			given++
+		}
+	}
+	if given != 1 {
+		return nil, logical.ErrorResponse("serial_number, public_key, entity_id, common_name or role: give exactly one")
+	}
+	switch field {
+	case "serial_number":
+		serial, ok := normalizeSerial(value)
+		if !ok {
+			return nil, logical.ErrorResponse("serial_number: %q is not a hex serial number", value)
+		}
+		if !b.reg.known(serial) {
+			return nil, logical.ErrorResponse("serial_number: no certificate with serial %s", writtenSerial(value))
+		}
+		return []string{serial}, nil
+	case fieldPublicKey:
+		key, err := wgkey.ParsePublic(value)
+		if err != nil {
+			return nil, logical.ErrorResponse("public_key: %s", err)
+		}
+		// Every live certificate for the key, whichever encoding of the
+		// point it was issued for; none when all are revoked already.
+		return b.reg.serialsForKey(key), nil
+	}
+	// The common name as given (names may end in spaces), the others trimmed.
+	if field == fieldCommonName {
+		value = d.Get(field).(string)
+	}
+	var serials []string
+	for _, rec := range b.reg.find(b.now(), certQuery{live: true, filters: map[string]string{field: value}}) {
+		serials = append(serials, rec.SerialNumber)
+	}
+	return serials, nil
+}
+
+const pathRevokeHelpSyn = `Revoke a certificate by serial number, or every live one of a key, entity, common name or role.`
 
 const pathRevokeHelpDesc = `
-Revokes the certificate (by public_key: every live certificate for that key,
-listed in serial_numbers) at once, with the same effect as revoking its lease:
+Give exactly one of serial_number, public_key, entity_id, common_name or
+role. Revokes the certificate (by any other field than serial_number: every
+live certificate that has it; all are listed in serial_numbers) at once, with the same effect as revoking its lease:
 it joins the CRL, its addresses return to the pool and its peer leaves the
 gateway's peer set. Revoking again is a no-op. The lease itself stays until it
 expires or is revoked; its revocation then finds nothing left to do.

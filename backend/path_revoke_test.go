@@ -53,7 +53,10 @@ func TestRevocationPathsConverge(t *testing.T) {
 
 func TestRevokeBadInput(t *testing.T) {
 	env := newTestEnv(t)
-	env.fails(logical.UpdateOperation, "revoke", map[string]any{}, "serial_number or public_key: give exactly one")
+	const exactlyOne = "serial_number, public_key, entity_id, common_name or role: give exactly one"
+	env.fails(logical.UpdateOperation, "revoke", map[string]any{}, exactlyOne)
+	env.fails(logical.UpdateOperation, "revoke", map[string]any{"serial_number": "01", "common_name": "alice"}, exactlyOne)
+	env.fails(logical.UpdateOperation, "revoke", map[string]any{"entity_id": "e", "role": "laptop"}, exactlyOne)
 	env.fails(logical.UpdateOperation, "revoke", map[string]any{"serial_number": "zz"}, `serial_number: "zz" is not a hex serial number`)
 	env.fails(logical.UpdateOperation, "revoke", map[string]any{"serial_number": "01:02"}, "serial_number: no certificate with serial 01:02")
 	env.fails(logical.UpdateOperation, "revoke", map[string]any{"public_key": "AAAA"}, "public_key: not 32 bytes")

@@ -30,6 +30,11 @@ type certRecord struct {
 	IssuedAt     time.Time `json:"issued_at"`
 	ExpiresAt    time.Time `json:"expires_at"`
 	RevokedAt    time.Time `json:"revoked_at,omitzero"`
+	// RevokedBy, RevokedByEntityID and Block say who revoked the
+	// certificate by blocking its identity, and by which block.
+	RevokedBy         string `json:"revoked_by,omitempty"`
+	RevokedByEntityID string `json:"revoked_by_entity_id,omitempty"`
+	Block             string `json:"block,omitempty"`
 	// IssuerKeyID is the key id of the CA that signed the certificate.
 	// Records written before it was kept have none: issuerKeyID derives it.
 	IssuerKeyID string `json:"issuer_key_id,omitempty"`
@@ -92,11 +97,30 @@ func (r *certRecord) responseData() map[string]any {
 		"revoked":       r.revoked(),
 		"revoked_at":    "",
 		"issuer_key_id": r.issuerKeyID(),
+		"revoked_by":    r.RevokedBy,
+		"block":         r.Block,
+	}
+	if r.RevokedByEntityID != "" {
+		d["revoked_by_entity_id"] = r.RevokedByEntityID
 	}
 	if r.revoked() {
 		d["revoked_at"] = r.RevokedAt.UTC().Format(time.RFC3339)
 	}
 	return d
+}
+
+// keyInfo is the record as a certs/ listing shows it, per serial.
+func (r *certRecord) keyInfo() map[string]any {
+	return map[string]any{
+		"common_name": r.CommonName,
+		"addresses":   r.Addresses,
+		"gateway":     r.Gateway,
+		"role":        r.Role,
+		"entity_id":   r.EntityID,
+		"public_key":  r.PublicKey,
+		"expiration":  r.ExpiresAt.UTC().Format(time.RFC3339),
+		"revoked":     r.revoked(),
+	}
 }
 
 // formatSerial writes a serial as colon-separated lowercase hex, the form

@@ -39,7 +39,14 @@ type registry struct {
 	byIdentity map[string][]string      // identity → live serials, oldest first
 	dead       map[string]deadCert      // revoked, or kept until tidy
 	gateways   map[string]*gatewayFeed  // by gateway name
-	startIndex uint64                   // first revision of every feed since the load
+	// indexed holds every certificate the registry knows, live or dead,
+	// by field value; liveIndexed only the live ones (expired but not
+	// revoked included), for queries with live=true.
+	indexed     certIndexes
+	liveIndexed certIndexes
+	// blocks are the identities refused new certificates (see blocks.go).
+	blocks     blockSet
+	startIndex uint64 // first revision of every feed since the load
 
 	crlCache crlCache
 
@@ -65,6 +72,8 @@ type deadCert struct {
 	issuer string
 	// gateway is the gateway it was for.
 	gateway string
+	// rec is its record without the certificate, for queries.
+	rec *certRecord
 }
 
 func newRegistry(now func() time.Time) *registry {
@@ -80,6 +89,9 @@ func (r *registry) clear() {
 	r.byIdentity = make(map[string][]string)
 	r.dead = make(map[string]deadCert)
 	r.gateways = make(map[string]*gatewayFeed)
+	r.indexed = newCertIndexes()
+	r.liveIndexed = newCertIndexes()
+	r.blocks = newBlockSet()
 	// Revisions start at the clock in microseconds, so that they keep
 	// growing across plugin restarts and leader changes: a gateway's old
 	// index is then always behind and gets a full set.
@@ -92,7 +104,11 @@ func (r *registry) addDead(rec *certRecord) {
 	if err != nil {
 		return
 	}
-	r.dead[rec.SerialNumber] = deadCert{serial: n, revokedAt: rec.RevokedAt, expiresAt: rec.ExpiresAt, issuer: rec.issuerKeyID(), gateway: rec.Gateway}
+	info := *rec
+	info.IssuerKeyID = rec.issuerKeyID()
+	info.Certificate = nil
+	r.dead[rec.SerialNumber] = deadCert{serial: n, revokedAt: rec.RevokedAt, expiresAt: rec.ExpiresAt, issuer: info.IssuerKeyID, gateway: rec.Gateway, rec: &info}
+	r.indexed.add(&info)
 }
 
 // addLive indexes a live record; the caller holds mu.
@@ -102,6 +118,8 @@ func (r *registry) addLive(rec *certRecord, pending bool) {
 		r.byKey[p] = append(r.byKey[p], rec.SerialNumber)
 	}
 	r.byIdentity[rec.Identity] = append(r.byIdentity[rec.Identity], rec.SerialNumber)
+	r.indexed.add(rec)
+	r.liveIndexed.add(rec)
 	if pending {
 		r.feed(rec.Gateway).reserved[rec.SerialNumber] = rec
 	} else {
@@ -109,10 +127,12 @@ func (r *registry) addLive(rec *certRecord, pending bool) {
 	}
 }
 
-// removeLive drops a live record from every index and releases its
-// addresses; the caller holds mu.
+// removeLive drops a live record from every index of live certificates and
+// releases its addresses; the caller holds mu. It stays in r.indexed: drop
+// it there too when the registry forgets it.
 func (r *registry) removeLive(rec *certRecord) {
 	delete(r.live, rec.SerialNumber)
+	r.liveIndexed.remove(rec)
 	if p, ok := keyPoint(rec.PublicKey); ok {
 		removeSerial(r.byKey, p, rec.SerialNumber)
 	}
@@ -171,6 +191,9 @@ func (r *registry) reserve(gw *gatewayEntry, rec *certRecord) error {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if err := r.blockedErr(rec); err != nil {
+		return err
+	}
 	for _, serial := range r.byKey[p] {
 		if r.live[serial].rec.Identity != rec.Identity {
 			return errKeyInUse
@@ -191,6 +214,7 @@ func (r *registry) abort(rec *certRecord) {
 	defer r.mu.Unlock()
 	if lc, ok := r.live[rec.SerialNumber]; ok && lc.pending {
 		r.removeLive(rec)
+		r.indexed.remove(rec)
 	}
 }
 
@@ -216,19 +240,27 @@ func (r *registry) evictions(rec *certRecord, maxActive int) []string {
 	return nil
 }
 
-// commit publishes a reserved certificate to its gateway's feed.
-func (r *registry) commit(rec *certRecord) {
+// commit publishes a reserved certificate to its gateway's feed, unless a
+// block put since its reservation covers it: then it returns a
+// *blockedError and rec stays pending, for the caller to revoke. A block
+// is put under mu before it selects the certificates to revoke, so every
+// certificate of a blocked identity is either among them or refused here.
+func (r *registry) commit(rec *certRecord) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	lc, ok := r.live[rec.SerialNumber]
 	if !ok {
-		return
+		return nil
+	}
+	if err := r.blockedErr(rec); err != nil {
+		return err
 	}
 	lc.pending = false
 	f := r.feed(rec.Gateway)
 	delete(f.reserved, rec.SerialNumber)
 	f.live[rec.SerialNumber] = rec
 	f.record(rec.SerialNumber, nil)
+	return nil
 }
 
 // lookup returns the live record of serial, or nil.
@@ -257,13 +289,15 @@ func (r *registry) serialsForKey(key wgtypes.Key) []string {
 
 // markRevoked records that the live certificate rec (already written to
 // storage as revoked) left: its addresses return to the pool, its peer
-// leaves the feed and its serial joins the CRL.
+// leaves the feed (if it had joined it) and its serial joins the CRL.
 func (r *registry) markRevoked(rec *certRecord) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if lc, ok := r.live[rec.SerialNumber]; ok {
 		r.removeLive(lc.rec)
-		r.feed(rec.Gateway).record(rec.SerialNumber, rec)
+		if !lc.pending {
+			r.feed(rec.Gateway).record(rec.SerialNumber, rec)
+		}
 	}
 	r.addDead(rec)
 	r.crlCache.dirty = true
@@ -275,9 +309,13 @@ func (r *registry) forget(serial string) {
 	defer r.mu.Unlock()
 	if lc, ok := r.live[serial]; ok {
 		r.removeLive(lc.rec)
+		r.indexed.remove(lc.rec)
 		r.feed(lc.rec.Gateway).record(serial, lc.rec)
 	}
-	delete(r.dead, serial)
+	if d, ok := r.dead[serial]; ok {
+		r.indexed.remove(d.rec)
+		delete(r.dead, serial)
+	}
 }
 
 // tidyCandidates returns the serials whose records may be deleted at now:

@@ -72,7 +72,7 @@ func (r *registry) stop() {
 // loadWorkers is how many records are read from storage at once.
 const loadWorkers = 16
 
-// load reads every certificate record into a fresh registry state.
+// load reads every certificate record and every block into a fresh registry state.
 func (r *registry) load(ctx context.Context, s logical.Storage) error {
 	serials, err := s.List(ctx, certStoragePrefix)
 	if err != nil {
@@ -94,6 +94,10 @@ func (r *registry) load(ctx context.Context, s logical.Storage) error {
 	if err := g.Wait(); err != nil {
 		return err
 	}
+	blocks, err := loadBlocks(ctx, s)
+	if err != nil {
+		return err
+	}
 
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -107,6 +111,9 @@ func (r *registry) load(ctx context.Context, s logical.Storage) error {
 			continue
 		}
 		r.addLive(rec, false)
+	}
+	for _, b := range blocks {
+		r.blocks.put(b)
 	}
 	return nil
 }

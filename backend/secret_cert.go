@@ -43,6 +43,16 @@ func (b *backend) secretCertificateRevoke(ctx context.Context, req *logical.Requ
 // (waking long-polls) and puts the serial on the CRL. A certificate that is
 // not live is left as it is. It never calls a gateway.
 func (b *backend) revokeSerial(ctx context.Context, s logical.Storage, serial string) error {
+	return b.revokeSerialAs(ctx, s, serial, revocationNote{})
+}
+
+// A revocationNote says who revoked a certificate and why, in its record.
+type revocationNote struct {
+	by, byEntityID, block string
+}
+
+// revokeSerialAs is revokeSerial writing note into the record.
+func (b *backend) revokeSerialAs(ctx context.Context, s logical.Storage, serial string, note revocationNote) error {
 	lock := locksutil.LockForKey(b.locks, serial)
 	lock.Lock()
 	defer lock.Unlock()
@@ -53,6 +63,7 @@ func (b *backend) revokeSerial(ctx context.Context, s logical.Storage, serial st
 	}
 	revoked := *rec
 	revoked.RevokedAt = b.now().UTC()
+	revoked.RevokedBy, revoked.RevokedByEntityID, revoked.Block = note.by, note.byEntityID, note.block
 	if err := putJSON(ctx, s, certStoragePrefix+serial, &revoked); err != nil {
 		return err
 	}

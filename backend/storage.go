@@ -21,6 +21,8 @@ const (
 	certStoragePrefix = "certs/"
 	// statusStoragePrefix + gateway + "/" + instance holds a statusEntry.
 	statusStoragePrefix = "status/"
+	// blockStoragePrefix + name holds a blockEntry.
+	blockStoragePrefix = "blocks/"
 )
 
 // getJSON reads key into out and reports whether it existed.

@@ -1,0 +1,105 @@
+package backend
+
+import (
+	"slices"
+	"time"
+)
+
+// A certQuery selects certificates: every filter must match. Values are
+// index values (see indexValues).
+type certQuery struct {
+	// live keeps only certificates neither revoked nor expired.
+	live bool
+	// filters maps an indexed field to the value it must have.
+	filters map[string]string
+	// after keeps only serials sorting after it; limit, when positive,
+	// keeps that many.
+	after string
+	limit int
+}
+
+// find returns the records matching q at now, sorted by serial, after
+// q.after and at most q.limit of them. It reads only the certificates that
+// match q's most selective filter (or, without filters, the live or all
+// certificates), never storage. Certificates still being issued are not
+// shown.
+func (r *registry) find(now time.Time, q certQuery) []*certRecord {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []*certRecord
+	r.eachCandidate(q, func(serial string) {
+		if serial <= q.after && q.after != "" {
+			return
+		}
+		rec := r.record(serial)
+		if rec == nil || (q.live && (rec.revoked() || !rec.ExpiresAt.After(now))) {
+			return
+		}
+		for f, v := range q.filters {
+			if _, ok := r.indexed[f][v][serial]; !ok {
+				return
+			}
+		}
+		out = append(out, rec)
+	})
+	slices.SortFunc(out, func(a, b *certRecord) int {
+		switch {
+		case a.SerialNumber < b.SerialNumber:
+			return -1
+		case a.SerialNumber > b.SerialNumber:
+			return 1
+		}
+		return 0
+	})
+	if q.limit > 0 && len(out) > q.limit {
+		out = out[:q.limit]
+	}
+	return out
+}
+
+// eachCandidate calls fn with the serials of the smallest index set among
+// q's filters, or every live (or known) serial when q has none; the caller
+// holds mu.
+func (r *registry) eachCandidate(q certQuery, fn func(serial string)) {
+	ix := r.indexed
+	if q.live {
+		ix = r.liveIndexed
+	}
+	var smallest map[string]struct{}
+	first := true
+	for f, v := range q.filters {
+		set := ix[f][v]
+		if first || len(set) < len(smallest) {
+			smallest, first = set, false
+		}
+	}
+	if !first {
+		for s := range smallest {
+			fn(s)
+		}
+		return
+	}
+	for s := range r.live {
+		fn(s)
+	}
+	if !q.live {
+		for s := range r.dead {
+			fn(s)
+		}
+	}
+}
+
+// record is the record of serial, live (committed) or dead, or nil; the
+// caller holds mu. A dead one has no certificate.
+func (r *registry) record(serial string) *certRecord {
+	if lc, ok := r.live[serial]; ok {
+		if lc.pending {
+			return nil
+		}
+		return lc.rec
+	}
+	if d, ok := r.dead[serial]; ok {
+		return d.rec
+	}
+	return nil
+}
