@@ -44,6 +44,10 @@ type backend struct {
 	// statusWaiters wake confirms waiting for gateway status reports.
 	statusWaiters statusWaiters
 
+	// blocksMu serialises writes of blocks. It is not one of locks: a
+	// block's write takes the locks of the serials it revokes.
+	blocksMu sync.Mutex
+
 	tidyMu   sync.Mutex
 	lastTidy time.Time
 }

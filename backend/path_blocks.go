@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
-	"github.com/hashicorp/vault/sdk/helper/locksutil"
 	"github.com/hashicorp/vault/sdk/logical"
 )
 
@@ -162,9 +161,8 @@ func (b *backend) pathBlockList(ctx context.Context, req *logical.Request, _ *fr
 // escaped a write that failed half-way; its identity cannot change.
 func (b *backend) pathBlockWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
-	lock := locksutil.LockForKey(b.locks, blockStoragePrefix+name)
-	lock.Lock()
-	defer lock.Unlock()
+	b.blocksMu.Lock()
+	defer b.blocksMu.Unlock()
 	if err := b.reg.wait(ctx, req.Storage); err != nil {
 		return nil, err
 	}
@@ -210,9 +208,8 @@ func (b *backend) pathBlockWrite(ctx context.Context, req *logical.Request, d *f
 
 func (b *backend) pathBlockDelete(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	name := d.Get("name").(string)
-	lock := locksutil.LockForKey(b.locks, blockStoragePrefix+name)
-	lock.Lock()
-	defer lock.Unlock()
+	b.blocksMu.Lock()
+	defer b.blocksMu.Unlock()
 	if err := b.reg.wait(ctx, req.Storage); err != nil {
 		return nil, err
 	}
