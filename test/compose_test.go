@@ -10,45 +10,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/compose-spec/compose-go/v2/loader"
+	composetypes "github.com/compose-spec/compose-go/v2/types"
 	"github.com/stretchr/testify/require"
-	"go.yaml.in/yaml/v3"
 )
-
-// composeFile is the part of docker-compose.yml the checks read.
-type composeFile struct {
-	Services map[string]composeService `yaml:"services"`
-	Volumes  map[string]any            `yaml:"volumes"`
-}
-
-type composeService struct {
-	Image string `yaml:"image"`
-	Build *struct {
-		Context    string `yaml:"context"`
-		Dockerfile string `yaml:"dockerfile"`
-		Target     string `yaml:"target"`
-	} `yaml:"build"`
-	Command     any                       `yaml:"command"`
-	Volumes     []string                  `yaml:"volumes"`
-	Devices     []string                  `yaml:"devices"`
-	CapAdd      []string                  `yaml:"cap_add"`
-	DependsOn   map[string]map[string]any `yaml:"depends_on"`
-	Healthcheck map[string]any            `yaml:"healthcheck"`
-}
-
-// command is the service's command as a list of words.
-func (s composeService) command() []string {
-	switch c := s.Command.(type) {
-	case string:
-		return strings.Fields(c)
-	case []any:
-		var out []string
-		for _, w := range c {
-			out = append(out, w.(string))
-		}
-		return out
-	}
-	return nil
-}
 
 // makeTargets are the targets the Makefile defines.
 func makeTargets(t *testing.T) []string {
@@ -114,15 +79,28 @@ func parseDockerfile(t *testing.T, path string) dockerfile {
 	return d
 }
 
+// loadCompose reads docker-compose.yml with compose-go, the Compose
+// specification's own Go implementation (the parser docker compose uses):
+// it validates the file against the specification's JSON schema and
+// resolves build contexts and bind mounts against the repository.
+func loadCompose(t *testing.T) *composetypes.Project {
+	t.Helper()
+	root, err := filepath.Abs("..")
+	require.NoError(t, err)
+	details, err := loader.LoadConfigFiles(t.Context(), []string{filepath.Join(root, "docker-compose.yml")}, root)
+	require.NoError(t, err)
+	project, err := loader.LoadWithContext(t.Context(), *details)
+	require.NoError(t, err, "docker-compose.yml does not follow the Compose specification")
+	return project
+}
+
 // TestComposeFile checks docker-compose.yml without a Docker engine: it
-// parses, every build context, Dockerfile, stage, copied file, script and
+// follows the Compose specification (compose-go validates it against the
+// schema), every build context, Dockerfile, stage, copied file, script and
 // Makefile target it relies on exists, the scripts are valid bash, and the
 // services it waits for are defined.
 func TestComposeFile(t *testing.T) {
-	data, err := os.ReadFile("../docker-compose.yml")
-	require.NoError(t, err)
-	var c composeFile
-	require.NoError(t, yaml.Unmarshal(data, &c), "docker-compose.yml does not parse")
+	c := loadCompose(t)
 	for _, name := range []string{"vault", "setup", "gateway", "device"} {
 		require.Contains(t, c.Services, name, "service %s", name)
 	}
@@ -134,7 +112,7 @@ func TestComposeFile(t *testing.T) {
 	dockerfiles := map[string]dockerfile{}
 	for name, s := range c.Services {
 		require.NotNil(t, s.Build, "service %s is built from this repository", name)
-		ctx := filepath.Join("..", s.Build.Context)
+		ctx := s.Build.Context
 		st, err := os.Stat(ctx)
 		require.NoError(t, err, "service %s: build context", name)
 		require.True(t, st.IsDir())
@@ -158,30 +136,26 @@ func TestComposeFile(t *testing.T) {
 
 		for dep, cond := range s.DependsOn {
 			require.Contains(t, c.Services, dep, "service %s depends on an undefined service", name)
-			switch cond["condition"] {
-			case "service_started", "service_completed_successfully":
-			case "service_healthy":
-				require.NotEmpty(t, c.Services[dep].Healthcheck, "service %s waits for %s to be healthy, which has no healthcheck", name, dep)
-			default:
-				t.Errorf("service %s: depends_on %s: condition %v", name, dep, cond["condition"])
+			if cond.Condition == composetypes.ServiceConditionHealthy {
+				require.NotNil(t, c.Services[dep].HealthCheck, "service %s waits for %s to be healthy, which has no healthcheck", name, dep)
 			}
 		}
 		for _, v := range s.Volumes {
-			src := strings.Split(v, ":")[0]
-			if strings.HasPrefix(src, ".") || strings.HasPrefix(src, "/") {
-				_, err := os.Stat(filepath.Join("..", src))
-				require.NoError(t, err, "service %s: bind mount %s", name, src)
-			} else {
-				require.Contains(t, c.Volumes, src, "service %s: volume %s is not declared", name, src)
+			switch v.Type {
+			case composetypes.VolumeTypeBind:
+				_, err := os.Stat(v.Source)
+				require.NoError(t, err, "service %s: bind mount %s", name, v.Source)
+			case composetypes.VolumeTypeVolume:
+				require.Contains(t, c.Volumes, v.Source, "service %s: volume %s is not declared", name, v.Source)
 			}
 		}
-		if slices.Contains(s.Devices, "/dev/net/tun:/dev/net/tun") {
+		if slices.ContainsFunc(s.Devices, func(d composetypes.DeviceMapping) bool { return d.Source == "/dev/net/tun" }) {
 			require.Contains(t, s.CapAdd, "NET_ADMIN", "service %s has a TUN device but cannot configure it", name)
 		}
 
 		// A command that is one of our scripts must be copied into the image,
 		// exist in the repository, be executable and be valid bash.
-		cmd := s.command()
+		cmd := s.Command
 		require.NotEmpty(t, cmd, "service %s has a command", name)
 		if strings.HasSuffix(cmd[0], ".sh") {
 			dst, copied := df.copyDst[cmd[0]]
