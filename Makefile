@@ -12,6 +12,11 @@ all: build
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/ ./cmd/...
 
+## version: print the version (VERSION, the one place it is written; the binaries report it with -version)
+.PHONY: version
+version:
+	@echo $(VERSION)
+
 ## vault: build (or find) the pinned Vault and print its path
 vault:
 	@scripts/get-vault.sh

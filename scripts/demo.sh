@@ -34,7 +34,7 @@ readonly vault_ip=10.251.77.1 uplink_dev_ip=10.251.77.2
 readonly gw_underlay=10.250.77.1 dev_underlay=10.250.77.2
 readonly gw_tunnel_ip=10.77.0.1 pool=10.77.0.0/24
 readonly vault_port=${DEMO_VAULT_PORT:-8200}
-readonly version=${VERSION:-v0.1.0}
+readonly version=${VERSION:-$(make -s --no-print-directory version)}
 readonly state=/run/${p}.pids
 
 bold=$'\e[1m' green=$'\e[32m' red=$'\e[31m' dim=$'\e[2m' off=$'\e[0m'

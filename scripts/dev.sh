@@ -14,8 +14,9 @@ cd "$(dirname "$0")/.."
 addr="${VAULT_DEV_ADDR:-127.0.0.1:8200}"
 vault=${VAULT_BIN:-$(scripts/get-vault.sh)}
 plugin=bin/vault-plugin-secrets-wireguard
-version="${VERSION:-v0.1.0}"
 [[ -x "${plugin}" ]] || { echo "dev: ${plugin} missing: run make build" >&2; exit 1; }
+# The version the binary reports (the Makefile's VERSION, set at build time).
+version=$("${plugin}" -version | cut -d" " -f2)
 
 # Vault's dev mode registers every file of its plugin directory, so the
 # plugin gets a directory of its own and the log stays beside it.

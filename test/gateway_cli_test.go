@@ -40,3 +40,14 @@ func TestGatewayHelpAndVersion(t *testing.T) {
 	out, _ := exec.Command(bin, "-no-such-flag").CombinedOutput()
 	require.Contains(t, string(out), "flag provided but not defined: -no-such-flag")
 }
+
+// TestPluginVersion checks that the plugin binary reports the version it
+// was built with (the Makefile's VERSION), which scripts/dev.sh registers.
+func TestPluginVersion(t *testing.T) {
+	out, err := exec.Command(builtBinary(t, pluginName), "-version").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Equal(t, pluginName+" "+pluginVersion+"\n", string(out))
+	makeOut, err := exec.Command("make", "-s", "--no-print-directory", "-C", "..", "version").Output()
+	require.NoError(t, err)
+	require.Equal(t, pluginVersion+"\n", string(makeOut), "make version and the harness agree")
+}

@@ -15,7 +15,7 @@ import (
 const pluginName = harness.PluginName
 
 // pluginVersion is the version the tests build and register.
-const pluginVersion = harness.PluginVersion
+var pluginVersion = harness.PluginVersion
 
 // syncBuffer collects a process's output from several goroutines.
 type syncBuffer = harness.SyncBuffer

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 
 	"github.com/hashicorp/go-hclog"
@@ -16,6 +17,12 @@ import (
 var version = "v0.0.0-dev"
 
 func main() {
+	// Vault starts the plugin with its own flags; -version alone is asked
+	// by people and scripts (scripts/dev.sh registers what it reports).
+	if len(os.Args) == 2 && os.Args[1] == "-version" {
+		fmt.Println("vault-plugin-secrets-wireguard", version)
+		return
+	}
 	logger := hclog.New(&hclog.LoggerOptions{})
 	meta := &api.PluginAPIClientMeta{}
 	flags := meta.FlagSet()

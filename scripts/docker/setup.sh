@@ -4,7 +4,7 @@
 # and writes AppRole credentials for the gateway and the device to /shared.
 set -euo pipefail
 export VAULT_ADDR=${VAULT_ADDR:-http://vault:8200} VAULT_TOKEN=${VAULT_TOKEN:-root}
-version=${PLUGIN_VERSION:-v0.1.0}
+version=${PLUGIN_VERSION:-$(vault-plugin-secrets-wireguard -version | cut -d" " -f2)}
 
 until vault status >/dev/null 2>&1; do sleep 0.5; done
 

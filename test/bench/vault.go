@@ -17,10 +17,12 @@ import (
 )
 
 const (
-	pluginName    = harness.PluginName
-	pluginVersion = harness.PluginVersion
-	rootToken     = harness.DevRootToken
+	pluginName = harness.PluginName
+	rootToken  = harness.DevRootToken
 )
+
+// pluginVersion is the Makefile's VERSION, which the harness reads.
+var pluginVersion = harness.PluginVersion
 
 // binaries are the programs a run uses.
 type binaries struct {

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"time"
@@ -21,8 +22,27 @@ import (
 // PluginName is the name the plugin is registered under.
 const PluginName = "vault-plugin-secrets-wireguard"
 
-// PluginVersion is the version the harness builds and registers.
-const PluginVersion = "v0.1.0"
+// PluginVersion is the version the harness builds and registers: the
+// Makefile's VERSION, the one place the project's version is written.
+var PluginVersion = makefileVersion()
+
+// makefileVersion reads VERSION from the repository's Makefile. It panics
+// when there is none: every build and test depends on it.
+func makefileVersion() string {
+	root, err := RepoRoot()
+	if err != nil {
+		panic(fmt.Sprintf("harness: %v", err))
+	}
+	makefile, err := os.ReadFile(filepath.Join(root, "Makefile"))
+	if err != nil {
+		panic(fmt.Sprintf("harness: %v", err))
+	}
+	m := regexp.MustCompile(`(?m)^VERSION\s*\?=\s*(\S+)\s*$`).FindSubmatch(makefile)
+	if m == nil {
+		panic("harness: the Makefile sets no VERSION")
+	}
+	return string(m[1])
+}
 
 // DevRootToken is the root token of a dev server.
 const DevRootToken = "root"
