@@ -165,5 +165,7 @@ by tidy are not found.
 const pathCertsHelpDesc = `
 Every issued certificate has a record until tidy removes it: the certificate,
 its WireGuard key, addresses and gateway, who asked for it (entity id, display
-name, auth mounts, role), and when it was issued, expires and was revoked.
+name, auth mounts, role), and when it was issued, expires and was revoked;
+revoked by a block, the block's name (block) and who wrote it (revoked_by,
+revoked_by_entity_id).
 `

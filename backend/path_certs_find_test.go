@@ -285,3 +285,28 @@ func sameSerials(t *testing.T, want, got []string) {
 	}
 	require.Equal(t, len(want), len(got))
 }
+
+// TestCertsForgetsTidied: records tidy deleted, live or revoked, are no
+// longer found by any filter, and the rest still are.
+func TestCertsForgetsTidied(t *testing.T) {
+	env := newTestEnv(t)
+	short := env.ok(logical.UpdateOperation, "issue/laptop", map[string]any{"public_key": mustKey(t), "ttl": "1h"})
+	revoked := env.ok(logical.UpdateOperation, "issue/laptop", map[string]any{"public_key": mustKey(t), "ttl": "1h"})
+	env.ok(logical.UpdateOperation, "revoke", map[string]any{"serial_number": serialOf(revoked)})
+	long := env.ok(logical.UpdateOperation, "issue/laptop", map[string]any{"public_key": mustKey(t), "ttl": "20h"})
+
+	env.b.clock.set(func() time.Time { return time.Now().Add(10 * time.Hour) })
+	require.Equal(t, 2, env.ok(logical.UpdateOperation, "tidy", map[string]any{"safety_buffer": "1h"}).Data["deleted"])
+	for _, q := range []map[string]any{
+		nil,
+		{"common_name": "alice"},
+		{"public_key": short.Data["public_key"]},
+		{"public_key": revoked.Data["public_key"]},
+		{"address": prefixAddr(short.Data["addresses"].([]string)[0])},
+	} {
+		keys, _ := env.findCerts(q)
+		require.Subset(t, []string{serialOf(long)}, keys, "%v", q)
+	}
+	keys, _ := env.findCerts(map[string]any{"role": "laptop"})
+	require.Equal(t, []string{serialOf(long)}, keys)
+}

@@ -3,6 +3,7 @@ package backend
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -119,15 +120,7 @@ func (r *registry) blockList() []blockEntry {
 	for _, b := range r.blocks.byName {
 		out = append(out, *b)
 	}
-	slices.SortFunc(out, func(a, b blockEntry) int {
-		switch {
-		case a.Name < b.Name:
-			return -1
-		case a.Name > b.Name:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b blockEntry) int { return strings.Compare(a.Name, b.Name) })
 	return out
 }
 

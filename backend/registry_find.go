@@ -2,6 +2,7 @@ package backend
 
 import (
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -24,6 +25,17 @@ type certQuery struct {
 // certificates), never storage. Certificates still being issued are not
 // shown.
 func (r *registry) find(now time.Time, q certQuery) []*certRecord {
+	out := r.matching(now, q)
+	// Sorted outside the lock: records do not change once committed.
+	slices.SortFunc(out, func(a, b *certRecord) int { return strings.Compare(a.SerialNumber, b.SerialNumber) })
+	if q.limit > 0 && len(out) > q.limit {
+		out = out[:q.limit]
+	}
+	return out
+}
+
+// matching returns the records matching q at now after q.after, in no order.
+func (r *registry) matching(now time.Time, q certQuery) []*certRecord {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []*certRecord
@@ -42,18 +54,6 @@ func (r *registry) find(now time.Time, q certQuery) []*certRecord {
 		}
 		out = append(out, rec)
 	})
-	slices.SortFunc(out, func(a, b *certRecord) int {
-		switch {
-		case a.SerialNumber < b.SerialNumber:
-			return -1
-		case a.SerialNumber > b.SerialNumber:
-			return 1
-		}
-		return 0
-	})
-	if q.limit > 0 && len(out) > q.limit {
-		out = out[:q.limit]
-	}
 	return out
 }
 
