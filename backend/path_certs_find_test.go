@@ -178,36 +178,8 @@ func TestCertsPaging(t *testing.T) {
 // and looks only at the certificates of its most selective filter.
 func TestFindTenThousand(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	r := newRegistry(func() time.Time { return now })
 	const n = 10000
-	recs := make([]*certRecord, n)
-	for i := range n {
-		var key wgtypes.Key
-		key[0], key[1], key[2] = byte(i), byte(i>>8), 1
-		rec := &certRecord{
-			SerialNumber: fmt.Sprintf("%02x:%02x:%02x", i>>8, i&0xff, 1+i%7),
-			PublicKey:    key.String(),
-			CommonName:   fmt.Sprintf("dev-%d", i%100),
-			Addresses:    []string{fmt.Sprintf("10.1.%d.%d/32", i>>8, i&0xff)},
-			Gateway:      fmt.Sprintf("gw-%d", i%2),
-			Role:         fmt.Sprintf("role-%d", i%3),
-			EntityID:     fmt.Sprintf("e-%d", i%50),
-			ExpiresAt:    now.Add(time.Hour),
-		}
-		if i%11 == 0 {
-			rec.ExpiresAt = now.Add(-time.Minute)
-		}
-		r.mu.Lock()
-		if i%7 == 0 {
-			rec.RevokedAt = now.Add(-time.Hour)
-			r.addDead(rec)
-		} else {
-			r.addLive(rec, false)
-		}
-		r.mu.Unlock()
-		recs[i] = rec
-	}
-
+	r, recs := syntheticRegistry(now, n, 100)
 	scan := func(q certQuery, match func(*certRecord) bool) []string {
 		var out []string
 		for _, rec := range recs {
@@ -242,8 +214,8 @@ func TestFindTenThousand(t *testing.T) {
 		{"common_name", certQuery{filters: map[string]string{fieldCommonName: "dev-7"}}, func(r *certRecord) bool { return r.CommonName == "dev-7" }},
 		{"live common_name", certQuery{live: true, filters: map[string]string{fieldCommonName: "dev-7"}}, func(r *certRecord) bool { return r.CommonName == "dev-7" }},
 		{"entity and role", certQuery{filters: map[string]string{fieldEntityID: "e-3", fieldRole: "role-1"}}, func(r *certRecord) bool { return r.EntityID == "e-3" && r.Role == "role-1" }},
-		{"live gateway page", certQuery{live: true, after: "10:00:00", limit: 100, filters: map[string]string{fieldGateway: "gw-1"}}, func(r *certRecord) bool { return r.Gateway == "gw-1" }},
-		{"address", certQuery{filters: map[string]string{fieldAddress: "10.1.30.7"}}, func(r *certRecord) bool { return r.Addresses[0] == "10.1.30.7/32" }},
+		{"live gateway page", certQuery{live: true, after: "00:10:00:00", limit: 100, filters: map[string]string{fieldGateway: "gw-1"}}, func(r *certRecord) bool { return r.Gateway == "gw-1" }},
+		{"address", certQuery{filters: map[string]string{fieldAddress: "10.0.30.7"}}, func(r *certRecord) bool { return r.Addresses[0] == "10.0.30.7/32" }},
 		{"public_key", certQuery{filters: map[string]string{fieldPublicKey: point(recs[4242])}}, func(r *certRecord) bool { return r == recs[4242] }},
 		{"revoked one, live", certQuery{live: true, filters: map[string]string{fieldPublicKey: point(recs[7])}}, func(r *certRecord) bool { return r == recs[7] }},
 	} {
@@ -309,4 +281,57 @@ func TestCertsForgetsTidied(t *testing.T) {
 	}
 	keys, _ := env.findCerts(map[string]any{"role": "laptop"})
 	require.Equal(t, []string{serialOf(long)}, keys)
+}
+
+// syntheticRegistry returns a registry holding n certificates spread over
+// names common names (dev-0…), 50 entities, 3 roles and 2 gateways, every
+// 7th revoked and every 11th expired at now, and their records by index.
+func syntheticRegistry(now time.Time, n, names int) (*registry, []*certRecord) {
+	r := newRegistry(func() time.Time { return now })
+	recs := make([]*certRecord, n)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := range n {
+		var key wgtypes.Key
+		key[0], key[1], key[2], key[3] = byte(i), byte(i>>8), byte(i>>16), 1
+		rec := &certRecord{
+			SerialNumber: fmt.Sprintf("%02x:%02x:%02x:%02x", i>>16, (i>>8)&0xff, i&0xff, 1+i%7),
+			PublicKey:    key.String(),
+			CommonName:   fmt.Sprintf("dev-%d", i%names),
+			Addresses:    []string{fmt.Sprintf("10.%d.%d.%d/32", i>>16, (i>>8)&0xff, i&0xff)},
+			Gateway:      fmt.Sprintf("gw-%d", i%2),
+			Role:         fmt.Sprintf("role-%d", i%3),
+			EntityID:     fmt.Sprintf("e-%d", i%50),
+			ExpiresAt:    now.Add(time.Hour),
+		}
+		if i%11 == 0 {
+			rec.ExpiresAt = now.Add(-time.Minute)
+		}
+		if i%7 == 0 {
+			rec.RevokedAt = now.Add(-time.Hour)
+			r.addDead(rec)
+		} else {
+			r.addLive(rec, false)
+		}
+		recs[i] = rec
+	}
+	return r, recs
+}
+
+// BenchmarkFindOneDevice finds the live certificates of one common name
+// held by 10 certificates, among 1,000 to 100,000: the time should not
+// grow with the others.
+func BenchmarkFindOneDevice(b *testing.B) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, n := range []int{1000, 10000, 100000} {
+		b.Run(fmt.Sprintf("certs=%d", n), func(b *testing.B) {
+			r, _ := syntheticRegistry(now, n, n/10)
+			q := certQuery{live: true, filters: map[string]string{fieldCommonName: "dev-7"}}
+			for b.Loop() {
+				if len(r.find(now, q)) == 0 {
+					b.Fatal("found nothing")
+				}
+			}
+		})
+	}
 }
