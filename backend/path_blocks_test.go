@@ -20,6 +20,7 @@ func (e *testEnv) refusedBlocked(who, block string) {
 	require.True(e.t, errors.As(err, &coded), "%T: %v", err, err)
 	require.Equal(e.t, http.StatusForbidden, coded.Code())
 	require.Contains(e.t, err.Error(), `is blocked by block "`+block+`"`)
+	require.NotContains(e.t, err.Error(), "admin", "the refusal does not name who blocked")
 }
 
 // TestRevokeSelectors: revoke by entity_id, common_name or role revokes

@@ -8,7 +8,7 @@ import (
 )
 
 // A blockedError refuses a certificate to an identity an operator blocked.
-// Its message names the block.
+// Its message names the block and when it was written, not who wrote it.
 type blockedError struct {
 	block blockEntry
 }
@@ -19,8 +19,9 @@ func (e *blockedError) Error() string {
 	if b.EntityID != "" {
 		what = fmt.Sprintf("entity_id %q", b.EntityID)
 	}
-	return fmt.Sprintf("permission denied: %s is blocked by block %q (by %s at %s); no certificate is issued until the block is deleted",
-		what, b.Name, b.CreatedBy, b.CreatedAt.UTC().Format(time.RFC3339))
+	// Who wrote the block is not said: the caller may be the thief.
+	return fmt.Sprintf("permission denied: %s is blocked by block %q (since %s); no certificate is issued until the block is deleted",
+		what, b.Name, b.CreatedAt.UTC().Format(time.RFC3339))
 }
 
 // A blockSet holds a mount's blocks by name and by the identity they block.

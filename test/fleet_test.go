@@ -96,6 +96,7 @@ func TestFleetFindAndBlockOnRealVault(t *testing.T) {
 	require.True(t, errors.As(err, &re), "%v", err)
 	require.Equal(t, http.StatusForbidden, re.StatusCode)
 	require.Contains(t, re.Error(), `permission denied: common_name "laptop-7" is blocked by block "stolen-7"`)
+	require.NotContains(t, re.Error(), "admin", "the device is not told who blocked it")
 	mustIssue(laptop8)
 	var blocks []string
 	require.NoError(t, json.Unmarshal([]byte(s.cli("list", "-format=json", "wg/blocks")), &blocks))
