@@ -24,11 +24,12 @@ func (s *vaultServer) cliJSON(args ...string) map[string]any {
 
 // TestFleetFindAndBlockOnRealVault: an operator finds a device's
 // certificates from the plain CLI (vault read wg/certs with filters, vault
-// list -detailed), blocks it by common name, the device's next issue is
-// refused with 403 naming the block while another device still issues,
-// and once unblocked the device issues again.
+// list -detailed), blocks it by common name, and after a Vault restart the
+// device's next issue is refused with 403 naming the block while another
+// device still issues; once unblocked the device issues again.
 func TestFleetFindAndBlockOnRealVault(t *testing.T) {
-	s := startVault(t)
+	n := startFileVault(t)
+	s := n.vaultServer
 	setUpEngine(t, s)
 	s.cli("auth", "enable", "approle")
 	auths, err := s.root.Sys().ListAuth()
@@ -90,6 +91,11 @@ func TestFleetFindAndBlockOnRealVault(t *testing.T) {
 		require.Equal(t, login.Auth.EntityID, rec["revoked_by_entity_id"])
 	}
 	require.Empty(t, s.cliJSON("read", "wg/certs", "live=true", "common_name=laptop-7")["keys"])
+
+	// The block is stored: a Vault restart (the plugin loads again from
+	// storage, as after a leader change) keeps it.
+	n.kill()
+	n.restart()
 
 	_, err = issue(laptop7)
 	var re *vault.ResponseError
