@@ -251,3 +251,33 @@ func (b *backend) confirmRevoked(ctx context.Context, s logical.Storage, serials
 	maps.Copy(data, e.data())
 	return nil
 }
+
+// confirmField is the confirm field of a path that revokes.
+func confirmField() *framework.FieldSchema {
+	return &framework.FieldSchema{
+		Type:        framework.TypeDurationSecond,
+		Description: "Wait up to this long (at most 30s) until every fresh instance of every gateway concerned has applied the revocation; the answer then says enforced, and names the instances, laggards and stale instances.",
+	}
+}
+
+// withConfirm makes h, a handler that revokes certificates and answers
+// their serial_numbers, take confirm: refused before h runs when it is out
+// of bounds, and waited for after h has returned (outside whatever locks h
+// took), adding the outcome to h's answer.
+func (b *backend) withConfirm(h framework.OperationFunc) framework.OperationFunc {
+	return func(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
+		wait, msg := confirmDuration(d, "confirm")
+		if msg != "" {
+			return logical.ErrorResponse(msg), nil
+		}
+		resp, err := h(ctx, req, d)
+		if err != nil || wait == 0 || resp == nil || resp.IsError() {
+			return resp, err
+		}
+		serials, _ := resp.Data["serial_numbers"].([]string)
+		if err := b.confirmRevoked(ctx, req.Storage, serials, wait, resp.Data); err != nil {
+			return nil, err
+		}
+		return resp, nil
+	}
+}

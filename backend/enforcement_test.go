@@ -172,3 +172,25 @@ func TestJudgeEnforcement(t *testing.T) {
 		})
 	}
 }
+
+// A block takes confirm too: its answer waits, after the block is in
+// place, until the instances applied the revocations; a confirm out of
+// bounds is refused before anything is written.
+func TestBlockConfirm(t *testing.T) {
+	env := newTestEnv(t)
+	serial := env.issue("alice").Data["serial_number"].(string)
+	before := env.peers("0").Index
+	env.report("gw1", "a", before, nil)
+	env.fails(logical.CreateOperation, "blocks/stolen", map[string]any{"common_name": "alice", "confirm": "1m"}, "confirm: must be between 0s and 30s")
+	require.Nil(t, env.ok(logical.ReadOperation, "blocks/stolen", nil), "a refused confirm writes no block")
+	require.NotNil(t, env.b.reg.lookup(serial))
+
+	answer := env.answerOf(logical.CreateOperation, "blocks/stolen", map[string]any{"common_name": "alice", "confirm": "10s"})
+	after := env.peersWait(itoa(before), "1s").Index
+	notYet(t, answer, "a has not applied the revocation")
+	env.report("gw1", "a", after, nil)
+	resp := receive(t, answer)
+	require.Equal(t, []string{serial}, resp.Data["serial_numbers"])
+	require.Equal(t, true, resp.Data["enforced"])
+	require.Equal(t, []string{"gw1/a"}, resp.Data["instances"])
+}

@@ -96,13 +96,14 @@ func pathBlocks(b *backend) []*framework.Path {
 					Type:        framework.TypeString,
 					Description: "Common name to block: every certificate bearing it, whoever asked. Give this or entity_id.",
 				},
-				"reason": {Type: framework.TypeString, Description: "Why the identity is blocked, for the record."},
+				"reason":  {Type: framework.TypeString, Description: "Why the identity is blocked, for the record."},
+				"confirm": confirmField(),
 			},
 			ExistenceCheck: b.pathBlockExists,
 			Operations: map[logical.Operation]framework.OperationHandler{
 				logical.ReadOperation:   &framework.PathOperation{Callback: b.pathBlockRead},
-				logical.CreateOperation: &framework.PathOperation{Callback: b.pathBlockWrite},
-				logical.UpdateOperation: &framework.PathOperation{Callback: b.pathBlockWrite},
+				logical.CreateOperation: &framework.PathOperation{Callback: b.withConfirm(b.pathBlockWrite)},
+				logical.UpdateOperation: &framework.PathOperation{Callback: b.withConfirm(b.pathBlockWrite)},
 				logical.DeleteOperation: &framework.PathOperation{Callback: b.pathBlockDelete},
 			},
 			HelpSynopsis:    pathBlocksHelpSyn,
@@ -231,4 +232,6 @@ issue refuses it with HTTP 403 naming the block, until the block is deleted.
 The record keeps who created the block (created_by, created_by_entity_id),
 when and why (reason). Blocks are stored: they outlive restarts and leader
 changes. Writing an existing block changes only its reason and revokes again.
+With confirm, the answer waits until the revocations are enforced by every
+gateway instance, as revoke's does (enforced, instances, laggards, stale).
 `

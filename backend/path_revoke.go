@@ -24,10 +24,7 @@ func pathRevoke(b *backend) []*framework.Path {
 			fieldEntityID:   {Type: framework.TypeString, Description: "Vault entity id whose live certificates to revoke, every one of them."},
 			fieldCommonName: {Type: framework.TypeString, Description: "Common name whose live certificates to revoke, every one of them."},
 			fieldRole:       {Type: framework.TypeString, Description: "Role whose live certificates to revoke, every one of them."},
-			"confirm": {
-				Type:        framework.TypeDurationSecond,
-				Description: "Wait up to this long (at most 30s) until every fresh instance of every gateway concerned has applied the revocation; the answer then says enforced, and names the instances, laggards and stale instances.",
-			},
+			"confirm":       confirmField(),
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
 			logical.UpdateOperation: &framework.PathOperation{Callback: b.pathRevokeWrite},

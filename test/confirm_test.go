@@ -37,7 +37,7 @@ type confirmAnswer struct {
 
 // TestRevokeConfirmCutsOffEverywhere: an identity holds certificates on
 // two gateways, gw1 followed by two wg-gateway daemons and gw2 by one, and
-// tunnels through all three. One `vault write wg/revoke public_key=…
+// tunnels through all three. One `vault write wg/revoke entity_id=…
 // confirm=10s` cuts it off: the answer says enforced and names the three
 // instances, and at that moment no ping passes on any tunnel. With one
 // daemon stopped, the answer comes at the end of confirm, enforced false,
@@ -94,6 +94,10 @@ func TestRevokeConfirmCutsOffEverywhere(t *testing.T) {
 path "wg/issue/laptop-gw1" { capabilities = ["update"] }
 path "wg/issue/laptop-gw2" { capabilities = ["update"] }`))
 	device := approleLogin(t, s, "laptop", "laptop")
+	self, err := device.Auth().Token().LookupSelf()
+	require.NoError(t, err)
+	entityID, _ := self.Data["entity_id"].(string)
+	require.NotEmpty(t, entityID)
 	devKey, err := wgtypes.GeneratePrivateKey()
 	require.NoError(t, err)
 	issueEverywhere := func() (leases map[string]string) {
@@ -122,7 +126,7 @@ path "wg/issue/laptop-gw2" { capabilities = ["update"] }`))
 	revoke := func(confirm string) (confirmAnswer, time.Duration) {
 		t.Helper()
 		start := time.Now()
-		out := s.cli("write", "-format=json", "wg/revoke", "public_key="+devKey.PublicKey().String(), "confirm="+confirm)
+		out := s.cli("write", "-format=json", "wg/revoke", "entity_id="+entityID, "confirm="+confirm)
 		took := time.Since(start)
 		var resp struct {
 			Data confirmAnswer `json:"data"`
