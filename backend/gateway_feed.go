@@ -80,6 +80,10 @@ type gatewayFeed struct {
 
 	pools   []*ippool.Pool // one per address family in the gateway's pools
 	poolKey string         // the configuration the pools were built from
+	// holders counts the live certificates (pending ones included) of
+	// each address: a re-issue shares its predecessor's, and an address
+	// returns to the pool only when its last holder leaves.
+	holders map[netip.Addr]int
 }
 
 // feedChange is one entry of the change log: a peer added (removal nil) or
@@ -94,6 +98,7 @@ func newGatewayFeed(start uint64) *gatewayFeed {
 	return &gatewayFeed{
 		live:     make(map[string]*certRecord),
 		reserved: make(map[string]*certRecord),
+		holders:  make(map[netip.Addr]int),
 		index:    start,
 		floor:    start,
 		wake:     make(chan struct{}),
@@ -185,23 +190,32 @@ func (s feedSnapshot) answer(hook func()) peerfeed.Response {
 
 // allocate returns host prefixes for a new peer, one address from each
 // family's pool, rebuilding the pools first when gw's configuration changed.
-func (f *gatewayFeed) allocate(gw *gatewayEntry) ([]string, error) {
+// From a pool holding one of keep (a predecessor's addresses, held by it),
+// that address is taken again, shared; from the others a free one.
+func (f *gatewayFeed) allocate(gw *gatewayEntry, keep []netip.Addr) ([]string, error) {
 	if err := f.ensurePools(gw); err != nil {
 		return nil, err
 	}
 	if len(f.pools) == 0 {
 		return nil, fmt.Errorf("gateway %s has no address_pool", gw.Name)
 	}
-	var got []netip.Addr
-	for _, p := range f.pools {
+	got := make([]netip.Addr, len(f.pools))
+	fresh := make([]bool, len(f.pools))
+	for i, p := range f.pools {
+		if k := slices.IndexFunc(keep, func(a netip.Addr) bool { return p.Contains(a) && f.holders[a] > 0 }); k >= 0 {
+			got[i] = keep[k]
+			continue
+		}
 		a, err := p.Allocate()
 		if err != nil {
-			for i, prev := range got {
-				f.pools[i].Release(prev)
+			for j := range i {
+				if fresh[j] {
+					f.pools[j].Release(got[j])
+				}
 			}
 			return nil, err
 		}
-		got = append(got, a)
+		got[i], fresh[i] = a, true
 	}
 	out := make([]string, len(got))
 	for i, a := range got {
@@ -210,9 +224,21 @@ func (f *gatewayFeed) allocate(gw *gatewayEntry) ([]string, error) {
 	return out, nil
 }
 
-// release returns rec's addresses to the pools.
+// hold counts rec as a holder of its addresses.
+func (f *gatewayFeed) hold(rec *certRecord) {
+	for _, a := range rec.addrs() {
+		f.holders[a]++
+	}
+}
+
+// release drops rec as a holder of its addresses and returns to the pools
+// those it was the last to hold.
 func (f *gatewayFeed) release(rec *certRecord) {
 	for _, a := range rec.addrs() {
+		if f.holders[a]--; f.holders[a] > 0 {
+			continue
+		}
+		delete(f.holders, a)
 		for _, p := range f.pools {
 			p.Release(a)
 		}

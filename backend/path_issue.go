@@ -3,6 +3,7 @@ package backend
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"math/big"
@@ -42,6 +43,11 @@ func pathIssue(b *backend) []*framework.Path {
 				Type:        framework.TypeDurationSecond,
 				Description: "Lifetime of the certificate; the role's ttl when omitted, at most its max_ttl.",
 			},
+			fieldReplaces: {
+				Type: framework.TypeString,
+				Description: "Serial number of a live certificate of the caller's identity on the role's gateway that this one replaces: " +
+					"the new certificate gets its addresses, and it is revoked once the new one is in place.",
+			},
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
 			logical.UpdateOperation: &framework.PathOperation{Callback: b.pathIssueWrite},
@@ -62,7 +68,12 @@ type issueRequest struct {
 	caller     *caller
 	now        time.Time // when it is issued, in whole seconds
 	wgQuick    string    // the device's wg-quick file, rendered before the record is written
+	replaces   string    // serial of the certificate it replaces, normalized; empty for none
+	warnings   []string  // for the response
 }
+
+// fieldReplaces is the issue field naming the certificate a re-issue replaces.
+const fieldReplaces = "replaces"
 
 func (b *backend) pathIssueWrite(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
 	ir, resp, err := b.parseIssue(ctx, req, d)
@@ -119,6 +130,13 @@ func (b *backend) parseIssue(ctx context.Context, req *logical.Request, d *frame
 			return nil, nil, err
 		}
 		ir.privateKey, ir.publicKey = &priv, pub
+	}
+
+	if v := strings.TrimSpace(d.Get(fieldReplaces).(string)); v != "" {
+		var ok bool
+		if ir.replaces, ok = normalizeSerial(v); !ok {
+			return nil, logical.ErrorResponse("replaces: %q is not a hex serial number", v), nil
+		}
 	}
 
 	if ir.ttl, err = b.issueTTL(role, d); err != nil {
@@ -181,6 +199,7 @@ func (b *backend) issue(ctx context.Context, s logical.Storage, ir *issueRequest
 		IssuedAt:     now,
 		ExpiresAt:    now.Add(ir.ttl),
 		IssuerKeyID:  ir.ca.keyID,
+		Replaces:     ir.replaces,
 	}
 
 	// With a limit, one identity's issues take turns, so that each counts
@@ -193,7 +212,24 @@ func (b *backend) issue(ctx context.Context, s logical.Storage, ir *issueRequest
 	if resp, err := b.issueReserved(ctx, s, ir, rec, serial); resp != nil || err != nil {
 		return nil, resp, err
 	}
+	b.retireReplaced(ctx, s, ir, rec)
 	return rec, nil, nil
+}
+
+// retireReplaced revokes the certificate rec replaces, now that rec is in
+// place. The gateways give the shared addresses to the newer certificate
+// anyway, so a grace period would keep nothing working: the old one goes at
+// once. If its revocation fails, rec stands (it is committed and its lease
+// is about to be handed out) and the answer carries a warning: the old
+// certificate then ends at its expiry or its own lease's revocation.
+func (b *backend) retireReplaced(ctx context.Context, s logical.Storage, ir *issueRequest, rec *certRecord) {
+	if rec.Replaces == "" {
+		return
+	}
+	if err := b.revokeSerialAs(ctx, s, rec.Replaces, revocationNote{replacedBy: rec.SerialNumber}); err != nil {
+		b.Logger().Error("could not revoke a replaced certificate", "serial", rec.Replaces, "replaced_by", rec.SerialNumber, "error", err)
+		ir.warnings = append(ir.warnings, fmt.Sprintf("replaces: certificate %s could not be revoked (%v); revoke it again", rec.Replaces, err))
+	}
 }
 
 // issueReserved reserves addresses, signs, revokes what the role's
@@ -202,8 +238,11 @@ func (b *backend) issue(ctx context.Context, s logical.Storage, ir *issueRequest
 // live certificate behind: nothing stays reserved and nothing was written
 // but, at most, the revocation of certificates the limit pushed out.
 func (b *backend) issueReserved(ctx context.Context, s logical.Storage, ir *issueRequest, rec *certRecord, serial *big.Int) (*logical.Response, error) {
-	if err := b.reg.reserve(ir.gateway, rec); err != nil {
+	from, err := b.reg.reserve(ir.gateway, rec)
+	if err != nil {
 		switch {
+		case errors.Is(err, errReplaces):
+			return logical.ErrorResponse("%s", err), nil
 		case errors.Is(err, errKeyInUse):
 			return logical.ErrorResponse("public_key: %s", err), nil
 		case errors.Is(err, ippool.ErrExhausted):
@@ -225,7 +264,7 @@ func (b *backend) issueReserved(ctx context.Context, s logical.Storage, ir *issu
 		PublicKey:    ir.publicKey,
 		Addresses:    rec.addrs(),
 		Gateways:     []string{ir.gateway.Name},
-		NotBefore:    rec.IssuedAt.Add(-clockSkew),
+		NotBefore:    notBefore(rec, from),
 		NotAfter:     rec.ExpiresAt,
 	}, ir.ca.cert, ir.ca.signer)
 	if err != nil {
@@ -251,6 +290,22 @@ func (b *backend) issueReserved(ctx context.Context, s logical.Storage, ir *issu
 		return nil, b.revokeUncommitted(ctx, s, rec, err)
 	}
 	return nil, nil
+}
+
+// notBefore is the start of rec's validity: a little in the past for clock
+// skew, and always after that of from, the certificate whose addresses rec
+// shares, so that gateways can tell which of the two is newer (they give a
+// shared address to the later NotBefore) even when both were issued within
+// one second.
+func notBefore(rec, from *certRecord) time.Time {
+	nb := rec.IssuedAt.Add(-clockSkew)
+	if from == nil {
+		return nb
+	}
+	if c, err := x509.ParseCertificate(from.Certificate); err == nil && !nb.After(c.NotBefore) {
+		nb = c.NotBefore.Add(time.Second)
+	}
+	return nb
 }
 
 // revokeUncommitted revokes rec, written but refused at commit by a block
@@ -347,6 +402,9 @@ func (b *backend) issueResponse(ir *issueRequest, rec *certRecord) *logical.Resp
 	resp.Secret.TTL = ir.ttl
 	resp.Secret.MaxTTL = ir.ttl
 	resp.Secret.Renewable = false
+	for _, w := range ir.warnings {
+		resp.AddWarning(w)
+	}
 	return resp
 }
 
@@ -360,4 +418,14 @@ is a lease for the certificate's lifetime: revoking it, or its expiry, removes
 the peer. wg_quick is a ready wg-quick configuration (fill in PrivateKey).
 With allow_generated_keys, public_key may be omitted: the engine generates the
 pair and returns private_key once, without storing it.
+
+A device keeps its addresses across re-issues. With replaces=<serial> (a live
+certificate of the same identity on the same gateway), the new certificate
+gets that certificate's addresses and the old one is revoked as soon as the
+new one is in place; anything else named there is refused. Without replaces,
+a re-issue for the same key by the same identity gets the addresses of the
+identity's newest live certificate for that key (what Vault Agent does when it
+renders the template again before expiry). While two live certificates share
+an address, it returns to the pool only when both have gone, and gateways
+give it to the one with the later NotBefore.
 `

@@ -35,6 +35,11 @@ type certRecord struct {
 	RevokedBy         string `json:"revoked_by,omitempty"`
 	RevokedByEntityID string `json:"revoked_by_entity_id,omitempty"`
 	Block             string `json:"block,omitempty"`
+	// Replaces is the serial of the certificate this one replaced (the
+	// issue's replaces), whose addresses it kept; ReplacedBy, in that
+	// certificate's record, is this one's serial once it was revoked for it.
+	Replaces   string `json:"replaces,omitempty"`
+	ReplacedBy string `json:"replaced_by,omitempty"`
 	// IssuerKeyID is the key id of the CA that signed the certificate.
 	// Records written before it was kept have none: issuerKeyID derives it.
 	IssuerKeyID string `json:"issuer_key_id,omitempty"`
@@ -99,6 +104,8 @@ func (r *certRecord) responseData() map[string]any {
 		"issuer_key_id": r.issuerKeyID(),
 		"revoked_by":    r.RevokedBy,
 		"block":         r.Block,
+		"replaces":      r.Replaces,
+		"replaced_by":   r.ReplacedBy,
 	}
 	if r.RevokedByEntityID != "" {
 		d["revoked_by_entity_id"] = r.RevokedByEntityID

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -61,6 +62,9 @@ type liveCert struct {
 	// pending is true from reserve until commit: the record is being
 	// written and the certificate is not yet in any feed.
 	pending bool
+	// replacedBy is the serial of a certificate being issued, or issued,
+	// to replace this one (replaces=): no second may replace it.
+	replacedBy string
 }
 
 // deadCert is what the CRL and tidy need of a certificate no longer live.
@@ -118,8 +122,12 @@ func (r *registry) addLive(rec *certRecord, pending bool) {
 		r.byKey[p] = append(r.byKey[p], rec.SerialNumber)
 	}
 	r.byIdentity[rec.Identity] = append(r.byIdentity[rec.Identity], rec.SerialNumber)
+	if old, ok := r.live[rec.Replaces]; ok && rec.Replaces != "" {
+		old.replacedBy = rec.SerialNumber
+	}
 	r.indexed.add(rec)
 	r.liveIndexed.add(rec)
+	r.feed(rec.Gateway).hold(rec)
 	if pending {
 		r.feed(rec.Gateway).reserved[rec.SerialNumber] = rec
 	} else {
@@ -137,6 +145,9 @@ func (r *registry) removeLive(rec *certRecord) {
 		removeSerial(r.byKey, p, rec.SerialNumber)
 	}
 	removeSerial(r.byIdentity, rec.Identity, rec.SerialNumber)
+	if old, ok := r.live[rec.Replaces]; ok && old.replacedBy == rec.SerialNumber {
+		old.replacedBy = "" // its replacement is gone: another may replace it
+	}
 	f := r.feed(rec.Gateway)
 	delete(f.live, rec.SerialNumber)
 	delete(f.reserved, rec.SerialNumber)
@@ -184,28 +195,41 @@ func (r *registry) feed(gateway string) *gatewayFeed {
 // addresses from gw's pools and holds them for rec until commit or abort.
 // A key belongs to the identity of every live certificate holding it,
 // pending ones included, so it stays taken while any of them lives.
-func (r *registry) reserve(gw *gatewayEntry, rec *certRecord) error {
+//
+// rec keeps the addresses of the certificate it replaces (rec.Replaces,
+// checked by replaceable), or else of its identity's newest live
+// certificate for the same key on gw: that certificate is returned, nil
+// when the addresses are new.
+func (r *registry) reserve(gw *gatewayEntry, rec *certRecord) (*certRecord, error) {
 	p, ok := keyPoint(rec.PublicKey)
 	if !ok {
-		return fmt.Errorf("record of %s has an unreadable public key", rec.SerialNumber)
+		return nil, fmt.Errorf("record of %s has an unreadable public key", rec.SerialNumber)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err := r.blockedErr(rec); err != nil {
-		return err
+		return nil, err
 	}
 	for _, serial := range r.byKey[p] {
 		if r.live[serial].rec.Identity != rec.Identity {
-			return errKeyInUse
+			return nil, errKeyInUse
 		}
 	}
-	addrs, err := r.feed(gw.Name).allocate(gw)
+	from, err := r.predecessor(gw, rec, p)
 	if err != nil {
-		return err
+		return nil, err
+	}
+	var keep []netip.Addr
+	if from != nil {
+		keep = from.addrs()
+	}
+	addrs, err := r.feed(gw.Name).allocate(gw, keep)
+	if err != nil {
+		return nil, err
 	}
 	rec.Addresses = addrs
 	r.addLive(rec, true)
-	return nil
+	return from, nil
 }
 
 // abort undoes a reservation whose record could not be written.
@@ -230,7 +254,8 @@ func (r *registry) evictions(rec *certRecord, maxActive int) []string {
 	defer r.mu.Unlock()
 	var committed []string
 	for _, s := range r.byIdentity[rec.Identity] {
-		if lc := r.live[s]; s != rec.SerialNumber && !lc.pending {
+		// The certificate rec replaces goes anyway: it does not count.
+		if lc := r.live[s]; s != rec.SerialNumber && s != rec.Replaces && !lc.pending {
 			committed = append(committed, s)
 		}
 	}

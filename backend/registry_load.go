@@ -112,6 +112,12 @@ func (r *registry) load(ctx context.Context, s logical.Storage) error {
 		}
 		r.addLive(rec, false)
 	}
+	// A replacement loaded before the certificate it replaces marks it now.
+	for _, lc := range r.live {
+		if old, ok := r.live[lc.rec.Replaces]; ok {
+			old.replacedBy = lc.rec.SerialNumber
+		}
+	}
 	for _, b := range blocks {
 		r.blocks.put(b)
 	}

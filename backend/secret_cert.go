@@ -49,6 +49,8 @@ func (b *backend) revokeSerial(ctx context.Context, s logical.Storage, serial st
 // A revocationNote says who revoked a certificate and why, in its record.
 type revocationNote struct {
 	by, byEntityID, block string
+	// replacedBy is the serial of the certificate that replaced it.
+	replacedBy string
 }
 
 // revokeSerialAs is revokeSerial writing note into the record.
@@ -64,6 +66,7 @@ func (b *backend) revokeSerialAs(ctx context.Context, s logical.Storage, serial 
 	revoked := *rec
 	revoked.RevokedAt = b.now().UTC()
 	revoked.RevokedBy, revoked.RevokedByEntityID, revoked.Block = note.by, note.byEntityID, note.block
+	revoked.ReplacedBy = note.replacedBy
 	if err := putJSON(ctx, s, certStoragePrefix+serial, &revoked); err != nil {
 		return err
 	}
