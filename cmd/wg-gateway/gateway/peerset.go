@@ -14,7 +14,10 @@ type Peer struct {
 	Serial     string
 	Key        wgtypes.Key
 	AllowedIPs []netip.Prefix
-	NotAfter   time.Time
+	// NotBefore orders certificates that share an address (a rotation):
+	// the later one owns it.
+	NotBefore time.Time
+	NotAfter  time.Time
 }
 
 // A Set is the verified peers of a gateway by serial.
@@ -26,19 +29,50 @@ type Interface map[wgtypes.Key][]netip.Prefix
 
 // Desired is the interface the set calls for at now: every peer whose
 // certificate has not expired, with the addresses of all its live
-// certificates (a key may be certified twice during a re-issue).
+// certificates (a key may be certified twice during a re-issue). An address
+// that two live certificates share (a rotation that keeps it) goes to the
+// newer one only, the later NotBefore (then the higher serial) winning: the
+// older peer stays, with what it does not share, until its certificate
+// leaves.
 func (s Set) Desired(now time.Time) Interface {
+	owner := make(map[netip.Prefix]Peer)
+	for _, p := range s {
+		if now.After(p.NotAfter) {
+			continue
+		}
+		for _, ip := range p.AllowedIPs {
+			if cur, ok := owner[ip]; !ok || newer(p, cur) {
+				owner[ip] = p
+			}
+		}
+	}
 	out := make(Interface, len(s))
 	for _, p := range s {
 		if now.After(p.NotAfter) {
 			continue
 		}
-		out[p.Key] = append(out[p.Key], p.AllowedIPs...)
+		if _, ok := out[p.Key]; !ok {
+			out[p.Key] = []netip.Prefix{}
+		}
+		for _, ip := range p.AllowedIPs {
+			if owner[ip].Key == p.Key {
+				out[p.Key] = append(out[p.Key], ip)
+			}
+		}
 	}
 	for k, ips := range out {
 		out[k] = sortPrefixes(ips)
 	}
 	return out
+}
+
+// newer reports whether a's certificate is newer than b's: a later
+// NotBefore, or at the same NotBefore the higher serial.
+func newer(a, b Peer) bool {
+	if !a.NotBefore.Equal(b.NotBefore) {
+		return a.NotBefore.After(b.NotBefore)
+	}
+	return a.Serial > b.Serial
 }
 
 // sortPrefixes sorts and de-duplicates prefixes.

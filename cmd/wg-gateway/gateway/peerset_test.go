@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/require"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
@@ -111,5 +112,77 @@ func TestFromDeviceRoundTrip(t *testing.T) {
 	}
 	if diff := cmp.Diff(in, FromDevice(peers), cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
 		t.Fatalf("FromDevice (-want +got):\n%s", diff)
+	}
+}
+
+// TestDesiredSharedAddress: two live certificates sharing an address (a
+// rotation that keeps it) never both own it: the later NotBefore wins, then
+// the higher serial; the older peer stays with what it does not share, and
+// gets the address back when the newer one leaves.
+func TestDesiredSharedAddress(t *testing.T) {
+	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	live := now.Add(time.Hour)
+	older := Peer{Serial: "0a", Key: key(1), AllowedIPs: pfx("10.0.0.2/32", "fd00::2/128"), NotBefore: now.Add(-time.Minute), NotAfter: live}
+	newer := Peer{Serial: "0b", Key: key(2), AllowedIPs: pfx("10.0.0.2/32", "fd00::2/128"), NotBefore: now.Add(-time.Minute + time.Second), NotAfter: live}
+	tests := []struct {
+		name string
+		set  Set
+		want Interface
+	}{
+		{
+			name: "newer wins",
+			set:  Set{"0a": older, "0b": newer},
+			want: Interface{key(1): pfx(), key(2): pfx("10.0.0.2/32", "fd00::2/128")},
+		},
+		{
+			name: "newer wins whatever the serials",
+			set:  Set{"0a": {Serial: "ff", Key: key(1), AllowedIPs: older.AllowedIPs, NotBefore: older.NotBefore, NotAfter: live}, "0b": newer},
+			want: Interface{key(1): pfx(), key(2): pfx("10.0.0.2/32", "fd00::2/128")},
+		},
+		{
+			name: "same NotBefore: the higher serial",
+			set:  Set{"0a": older, "0b": {Serial: "0b", Key: key(2), AllowedIPs: newer.AllowedIPs, NotBefore: older.NotBefore, NotAfter: live}},
+			want: Interface{key(1): pfx(), key(2): pfx("10.0.0.2/32", "fd00::2/128")},
+		},
+		{
+			name: "only the shared address moves",
+			set:  Set{"0a": older, "0b": {Serial: "0b", Key: key(2), AllowedIPs: pfx("10.0.0.2/32", "fd00::9/128"), NotBefore: newer.NotBefore, NotAfter: live}},
+			want: Interface{key(1): pfx("fd00::2/128"), key(2): pfx("10.0.0.2/32", "fd00::9/128")},
+		},
+		{
+			name: "the newer one expired: the older owns it again",
+			set:  Set{"0a": older, "0b": {Serial: "0b", Key: key(2), AllowedIPs: newer.AllowedIPs, NotBefore: newer.NotBefore, NotAfter: now.Add(-time.Second)}},
+			want: Interface{key(1): pfx("10.0.0.2/32", "fd00::2/128")},
+		},
+		{
+			name: "the newer one left",
+			set:  Set{"0a": older},
+			want: Interface{key(1): pfx("10.0.0.2/32", "fd00::2/128")},
+		},
+		{
+			name: "same key re-issued: one peer, the address once",
+			set:  Set{"0a": older, "0c": {Serial: "0c", Key: key(1), AllowedIPs: older.AllowedIPs, NotBefore: newer.NotBefore, NotAfter: live}},
+			want: Interface{key(1): pfx("10.0.0.2/32", "fd00::2/128")},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := tc.set.Desired(now)
+			if diff := cmp.Diff(tc.want, got, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
+				t.Fatalf("Desired (-want +got):\n%s", diff)
+			}
+			owners := map[netip.Prefix]int{}
+			for _, ips := range got {
+				for _, ip := range ips {
+					owners[ip]++
+				}
+			}
+			for ip, n := range owners {
+				require.Equal(t, 1, n, "%s owned by %d peers", ip, n)
+			}
+			// The interface applies it: Diff from the old desired state to this one.
+			applied := Interface{}.Apply(Diff(Interface{}, got, nil))
+			require.Empty(t, cmp.Diff(got, applied, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })))
+		})
 	}
 }

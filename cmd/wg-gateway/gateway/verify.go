@@ -68,7 +68,7 @@ func (v *Verifier) Verify(now time.Time, e peerfeed.Peer, pools []netip.Prefix) 
 	for i, a := range cert.Addresses {
 		ips[i] = netip.PrefixFrom(a, a.BitLen())
 	}
-	return Peer{Serial: e.SerialNumber, Key: key, AllowedIPs: sortPrefixes(ips), NotAfter: cert.NotAfter}, nil
+	return Peer{Serial: e.SerialNumber, Key: key, AllowedIPs: sortPrefixes(ips), NotBefore: cert.NotBefore, NotAfter: cert.NotAfter}, nil
 }
 
 // parallelFrom is the answer size from which VerifyAll spreads the work
