@@ -75,7 +75,7 @@ func (d *Device) Issue(ctx context.Context) (*Grant, error) {
 	if err != nil {
 		return nil, err
 	}
-	g, err := d.obtain(ctx, d.now().Add(d.RetryFor), Transient)
+	g, err := d.obtain(ctx, d.now().Add(d.RetryFor), Transient, d.successorOf(replaced...))
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +96,7 @@ func (d *Device) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cur, err := d.obtain(ctx, time.Time{}, retry)
+	cur, err := d.obtain(ctx, time.Time{}, retry, d.successorOf(replaced...))
 	if err != nil {
 		return quiet(ctx, err)
 	}
@@ -111,11 +111,19 @@ func (d *Device) Run(ctx context.Context) error {
 		if !backoff.Wait(ctx, at.Sub(d.now())) {
 			return nil
 		}
-		next, err := d.obtain(ctx, time.Time{}, retry)
+		replaces := d.successorOf(cur)
+		next, err := d.obtain(ctx, time.Time{}, retry, replaces)
 		if err != nil {
 			return quiet(ctx, err)
 		}
-		if !backoff.Wait(ctx, d.SwitchDelay) {
+		// A successor takes the address over on the gateways at once:
+		// switch to it at once too. Otherwise give the gateways time to
+		// add the new key before leaving the old one.
+		delay := d.SwitchDelay
+		if replaces != "" && next.Lease.sameAddresses(cur.Lease) {
+			delay = 0
+		}
+		if !backoff.Wait(ctx, delay) {
 			d.retire(context.WithoutCancel(ctx), next, 1, "unused certificate") // never installed
 			return nil
 		}
@@ -180,16 +188,36 @@ func (d *Device) retireReplaced(ctx context.Context, cur *Grant, replaced []*Gra
 	}
 }
 
-// obtain makes a key and has it certified, retrying the failures retry
-// accepts with backoff, until giveUp (zero: never) or ctx ends.
-func (d *Device) obtain(ctx context.Context, giveUp time.Time, retry func(error) bool) (*Grant, error) {
+// successorOf is the serial of the certificate among olds that a new one
+// replaces (the issue's replaces=, which keeps its addresses): the first that
+// has not ended. It is empty unless the device switches the interface
+// itself (RetireReplaced): the engine revokes a replaced certificate at
+// once, and a wg-quick file is applied by someone else, later.
+func (d *Device) successorOf(olds ...*Grant) string {
+	if !d.RetireReplaced {
+		return ""
+	}
+	for _, old := range olds {
+		ended := (!old.Lease.Expiration.IsZero() && !d.now().Before(old.Lease.Expiration)) ||
+			(!old.TokenEnd.IsZero() && !d.now().Before(old.TokenEnd))
+		if !ended {
+			return old.Lease.SerialNumber
+		}
+	}
+	return ""
+}
+
+// obtain makes a key and has it certified as the successor of replaces
+// (when not empty), retrying the failures retry accepts with backoff, until
+// giveUp (zero: never) or ctx ends.
+func (d *Device) obtain(ctx context.Context, giveUp time.Time, retry func(error) bool, replaces string) (*Grant, error) {
 	b := d.Backoff
 	for {
 		private, public, err := d.generate()
 		if err != nil {
 			return nil, err
 		}
-		g, err := d.Source.Obtain(ctx, public)
+		g, err := d.Source.Obtain(ctx, public, replaces)
 		if err == nil {
 			g.Private = private
 			d.Logger.Info("certificate issued", "serial", g.Lease.SerialNumber, "lease_id", g.Lease.LeaseID, "common_name", g.Lease.CommonName,

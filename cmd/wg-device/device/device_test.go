@@ -27,7 +27,7 @@ type fakeSource struct {
 	serial    int
 }
 
-func (s *fakeSource) Obtain(_ context.Context, public wgtypes.Key) (*Grant, error) {
+func (s *fakeSource) Obtain(_ context.Context, public wgtypes.Key, replaces string) (*Grant, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.obtainErr) > 0 {
@@ -38,7 +38,11 @@ func (s *fakeSource) Obtain(_ context.Context, public wgtypes.Key) (*Grant, erro
 	}
 	s.serial++
 	serial := fmt.Sprint(s.serial)
-	s.log.add("obtain " + serial)
+	if replaces != "" {
+		s.log.add("obtain " + serial + " replacing " + replaces)
+	} else {
+		s.log.add("obtain " + serial)
+	}
 	now := time.Now()
 	return &Grant{Lease: &Lease{SerialNumber: serial, PublicKey: public, Received: now, TTL: s.ttl, Expiration: now.Add(s.ttl)}}, nil
 }
@@ -148,8 +152,8 @@ func TestRunRotatesMakeBeforeBreak(t *testing.T) {
 	require.NoError(t, runFor(t, d, log, 8))
 	require.Equal(t, []string{
 		"obtain 1", "install 1",
-		"obtain 2", "install 2", "retire 1", // the new one is in place before the old one goes
-		"obtain 3", "install 3", "retire 2",
+		"obtain 2 replacing 1", "install 2", "retire 1", // the new one is in place before the old one goes
+		"obtain 3 replacing 2", "install 3", "retire 2",
 	}, log.get()[:8])
 	// Two rotations at two thirds of 150ms each, plus the switch delays.
 	require.GreaterOrEqual(t, time.Since(start), 200*time.Millisecond)
@@ -174,7 +178,7 @@ func TestRunRetriesRevocation(t *testing.T) {
 	d, src, log := testDevice(t, 60*time.Millisecond)
 	src.retireErr = []error{errors.New("connection refused")}
 	require.NoError(t, runFor(t, d, log, 6))
-	require.Equal(t, []string{"obtain 1", "install 1", "obtain 2", "install 2", "retire failed", "retire 1"}, log.get()[:6])
+	require.Equal(t, []string{"obtain 1", "install 1", "obtain 2 replacing 1", "install 2", "retire failed", "retire 1"}, log.get()[:6])
 }
 
 func TestRunExitsWhenRefused(t *testing.T) {
@@ -230,8 +234,8 @@ func TestRunDoesNotRetryARefusedRevocation(t *testing.T) {
 	d, src, log := testDevice(t, 60*time.Millisecond)
 	src.retireErr = []error{fmt.Errorf("%w: auth/token/revoke-self", ErrPermissionDenied)}
 	require.NoError(t, runFor(t, d, log, 7))
-	require.Equal(t, []string{"obtain 1", "install 1", "obtain 2", "install 2", "retire failed",
-		"obtain 3", "install 3"}, log.get()[:7], "a refused revocation is reported once, not retried")
+	require.Equal(t, []string{"obtain 1", "install 1", "obtain 2 replacing 1", "install 2", "retire failed",
+		"obtain 3 replacing 2", "install 3"}, log.get()[:7], "a refused revocation is reported once, not retried")
 }
 
 // Nothing is asked of Vault when a sink cannot take the certificate, and a
@@ -268,13 +272,13 @@ func TestIssueRetiresTheCertificateItReplaces(t *testing.T) {
 		want []string
 	}{
 		{"live", &Grant{Lease: &Lease{SerialNumber: "old", Expiration: now.Add(time.Hour)}, Token: "t"},
-			[]string{"obtain 1", "install 1", "retire old"}},
+			[]string{"obtain 1 replacing old", "install 1", "retire old"}},
 		{"expired", &Grant{Lease: &Lease{SerialNumber: "old", Expiration: now.Add(-time.Second)}, Token: "t"},
 			[]string{"obtain 1", "install 1"}},
 		{"token ended", &Grant{Lease: &Lease{SerialNumber: "old", Expiration: now.Add(time.Hour)}, Token: "t", TokenEnd: now.Add(-time.Second)},
 			[]string{"obtain 1", "install 1"}},
 		{"no token", &Grant{Lease: &Lease{SerialNumber: "old", Expiration: now.Add(time.Hour)}},
-			[]string{"obtain 1", "install 1"}},
+			[]string{"obtain 1 replacing old", "install 1"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d, _, log := testDevice(t, time.Hour)

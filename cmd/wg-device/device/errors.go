@@ -33,6 +33,9 @@ var (
 	ErrPoolExhausted = errors.New("address pool exhausted")
 	// ErrNoMount: nothing is mounted at the path the device used.
 	ErrNoMount = vaultlogin.ErrNoMount
+	// ErrReplaceRefused: the engine refused to let the new certificate
+	// replace the current one (replaces=), which has ended or was revoked.
+	ErrReplaceRefused = errors.New("replacement refused")
 	// ErrRefused: any other refusal of the request (HTTP 4xx).
 	ErrRefused = errors.New("request refused")
 	// ErrBadResponse: the engine's answer is not what the device expects.
@@ -63,7 +66,7 @@ func Transient(err error) bool {
 	if vaultlogin.Final(err) {
 		return false
 	}
-	for _, final := range []error{ErrPermissionDenied, ErrUnknownRole, ErrPoolExhausted, ErrRefused, ErrBadResponse, ErrNoToken} {
+	for _, final := range []error{ErrPermissionDenied, ErrUnknownRole, ErrPoolExhausted, ErrRefused, ErrReplaceRefused, ErrBadResponse, ErrNoToken} {
 		if errors.Is(err, final) {
 			return false
 		}
@@ -89,6 +92,8 @@ func ClassifyIssue(mount, role string, err error) error {
 	case strings.Contains(said, "role: unknown role"):
 		return fmt.Errorf("%w: role %q does not exist on %s/ (Vault said: %s): check -role, or have an operator create it with `vault write %s/roles/%s gateway=...`",
 			ErrUnknownRole, role, mount, said, mount, role)
+	case re.StatusCode == http.StatusBadRequest && strings.Contains(said, "replaces: "):
+		return fmt.Errorf("%w: %s: %s", ErrReplaceRefused, path, said)
 	case strings.Contains(said, "address pool exhausted"):
 		return fmt.Errorf("%w: the gateway of role %q has no free address (Vault said: %s): an operator must widen the gateway's address_pool or revoke unused certificates",
 			ErrPoolExhausted, role, said)

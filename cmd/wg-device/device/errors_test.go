@@ -34,6 +34,8 @@ func TestClassifyIssue(t *testing.T) {
 			"an operator must widen the gateway's address_pool or revoke unused certificates", false},
 		{"no mount", resp(404, "no handler for route \"nowg/issue/laptop\". route entry not found."), ErrNoMount,
 			"no WireGuard secrets engine at wg/", false},
+		{"replacement refused", resp(400, "replaces: certificate 0a:0b is revoked"), ErrReplaceRefused,
+			"wg/issue/laptop: replaces: certificate 0a:0b is revoked", false},
 		{"other 400", resp(400, "ttl: 48h0m0s is longer than the role's max_ttl 24h0m0s"), ErrRefused,
 			"wg/issue/laptop: ttl: 48h0m0s is longer than the role's max_ttl 24h0m0s", false},
 		{"sealed", resp(503, "Vault is sealed"), nil, "Vault is sealed", true},

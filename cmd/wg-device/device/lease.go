@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -44,6 +45,11 @@ type Lease struct {
 	DNS                 []string
 	MTU                 int
 	PersistentKeepalive int // seconds
+}
+
+// sameAddresses reports whether l has the tunnel addresses of other.
+func (l *Lease) sameAddresses(other *Lease) bool {
+	return slices.Equal(l.Addresses, other.Addresses)
 }
 
 // Expires is when the lease ends on the device's clock.

@@ -2,6 +2,7 @@ package device
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -29,9 +30,11 @@ type Grant struct {
 
 // A Source obtains certificates for the device's keys and retires them.
 type Source interface {
-	// Obtain logs in and has the engine certify public. Its errors are
-	// classified (see Transient and the Err values).
-	Obtain(ctx context.Context, public wgtypes.Key) (*Grant, error)
+	// Obtain logs in and has the engine certify public, as the successor
+	// of the certificate with serial replaces (when not empty), whose
+	// addresses it then keeps. Its errors are classified (see Transient
+	// and the Err values).
+	Obtain(ctx context.Context, public wgtypes.Key, replaces string) (*Grant, error)
 	// Retire revokes g's certificate.
 	Retire(ctx context.Context, g *Grant) error
 }
@@ -51,9 +54,22 @@ func NewVaultSource(api *vault.Client, cfg *Config, logger hclog.Logger) *VaultS
 	return &VaultSource{api: api, cfg: cfg, login: vaultlogin.New(cfg.Auth, logger), logger: logger, now: time.Now}
 }
 
-// Obtain logs in, issues a certificate for public on the role and renews
-// the login's token to outlive the certificate where Vault allows it.
-func (s *VaultSource) Obtain(ctx context.Context, public wgtypes.Key) (*Grant, error) {
+// Obtain logs in, issues a certificate for public on the role (replacing
+// the certificate replaces names, if any) and renews the login's token to
+// outlive the certificate where Vault allows it. When the engine refuses
+// the replacement (that certificate was revoked or has ended meanwhile), it
+// issues once more without it: the device then gets new addresses.
+func (s *VaultSource) Obtain(ctx context.Context, public wgtypes.Key, replaces string) (*Grant, error) {
+	g, err := s.obtain(ctx, public, replaces)
+	if replaces != "" && errors.Is(err, ErrReplaceRefused) {
+		s.logger.Warn("the engine refused to replace the current certificate; issuing a new one with new addresses",
+			"replaces", replaces, "error", err)
+		return s.obtain(ctx, public, "")
+	}
+	return g, err
+}
+
+func (s *VaultSource) obtain(ctx context.Context, public wgtypes.Key, replaces string) (*Grant, error) {
 	client, err := s.api.Clone()
 	if err != nil {
 		return nil, fmt.Errorf("vault client: %w", err)
@@ -68,6 +84,9 @@ func (s *VaultSource) Obtain(ctx context.Context, public wgtypes.Key) (*Grant, e
 
 	path := s.cfg.Mount + "/issue/" + s.cfg.Role
 	data := map[string]any{"public_key": public.String()}
+	if replaces != "" {
+		data["replaces"] = replaces
+	}
 	if s.cfg.TTL > 0 {
 		data["ttl"] = int(s.cfg.TTL.Seconds())
 	}
