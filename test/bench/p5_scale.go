@@ -99,8 +99,12 @@ func (b *bench) runP6(wm *wgMount) error {
 			b.savedProfile("p6 plugin heap (inuse)", path)
 		}
 	}
+	// The plugin's RSS is sampled from here on: its peak while it
+	// serves the daemon's full feed and the concurrent full reads below.
+	peak := sampleMem(pid, 20*time.Millisecond)
 	iface, g, stop, err := b.gatewayRig(wm, "p6")
 	if err != nil {
+		peak()
 		return err
 	}
 	defer stop()
@@ -121,6 +125,15 @@ func (b *bench) runP6(wm *wgMount) error {
 	}
 	wgMem, _ := readMem(iface.pid())
 	pluginServing, _ := readMem(pid)
+	// Four gateways' daemons starting at once (a restart of the fleet):
+	// four concurrent full reads.
+	if err := b.concurrentFullReads(wm, 4); err != nil {
+		peak()
+		return err
+	}
+	pluginPeak := peak()
+	time.Sleep(3 * time.Second)
+	pluginAfterReads, _ := readMem(pid)
 
 	e, err := b.enforcement(wm, iface, g, 20)
 	if err != nil {
@@ -152,6 +165,7 @@ func (b *bench) runP6(wm *wgMount) error {
 	b.report.raw("P6", map[string]any{
 		"live": live, "gateway_cold_start_ns": cold, "gateway": gwMem, "gateway_after_revocations": gwAfter,
 		"wireguard_go": wgMem, "plugin_after_growth": pluginGrown, "plugin_serving_gateway": pluginServing,
+		"plugin_peak_during_full_feeds_kb": pluginPeak, "plugin_after_concurrent_full_reads": pluginAfterReads,
 		"plugin_fresh_after_reload": pluginFresh, "plugin_reload_load_ns": load, "enforcement_at_scale": e,
 	})
 	gwVerdict := verdict(gwMem.MB() <= 150)
@@ -161,9 +175,11 @@ func (b *bench) runP6(wm *wgMount) error {
 	b.report.add(row{ID: "P6", What: fmt.Sprintf("wg-gateway RSS with %d peers (at rest; peak = VmHWM during its cold start)", live),
 		Ours: fmt.Sprintf("%.0f MB (peak %.0f MB)", gwMem.MB(), float64(gwMem.HWMKB)/1024), Anchor: fmt.Sprintf("wireguard-go itself: %.0f MB", wgMem.MB()),
 		Goal: "≤ 150 MB", Verdict: gwVerdict})
-	b.report.add(row{ID: "P6", What: fmt.Sprintf("plugin RSS with %d live certificates", live),
-		Ours: fmt.Sprintf("%.0f MB after the growth, %.0f MB after serving a full feed; %.0f MB fresh (reload)", pluginGrown.MB(), pluginServing.MB(), pluginFresh.MB()),
-		Goal: "report"})
+	worst := max(pluginGrown.MB(), pluginServing.MB(), pluginAfterReads.MB(), float64(pluginPeak)/1024)
+	b.report.add(row{ID: "P6", What: fmt.Sprintf("plugin RSS with %d live certificates (peak sampled every 20 ms while it serves full feeds)", live),
+		Ours: fmt.Sprintf("%.0f MB after the growth; peak %.0f MB during full feeds (the daemon's, then 4 concurrent); %.0f MB after the daemon's, %.0f MB after the 4; %.0f MB fresh (reload)",
+			pluginGrown.MB(), float64(pluginPeak)/1024, pluginServing.MB(), pluginAfterReads.MB(), pluginFresh.MB()),
+		Goal: "≤ 200 MB throughout", Verdict: verdict(worst <= 200)})
 	b.report.add(row{ID: "P6", What: fmt.Sprintf("extra: cold start with %d / revocation → gone with %d peers", live, live),
 		Ours: fmt.Sprintf("%.2f s / p50 %.1f ms, max %.1f ms (20 samples)", cold.Seconds(), ms(e.P50), ms(e.Max))})
 	return nil
@@ -178,4 +194,52 @@ func (b *bench) liveCount(wm *wgMount) (int, error) {
 		return 0, err
 	}
 	return st.LivePeers, nil
+}
+
+// sampleMem samples pid's RSS every interval until the returned function
+// is called, which stops it and returns the largest RSS seen in KB.
+func sampleMem(pid int, every time.Duration) func() int64 {
+	stop, done := make(chan struct{}), make(chan int64)
+	go func() {
+		var peak int64
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			if m, err := readMem(pid); err == nil {
+				peak = max(peak, m.RSSKB)
+			}
+			select {
+			case <-stop:
+				done <- peak
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() int64 {
+		close(stop)
+		return <-done
+	}
+}
+
+// concurrentFullReads reads the gateway's full feed n times at once, as
+// n daemons starting together would.
+func (b *bench) concurrentFullReads(wm *wgMount, n int) error {
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			code, _, err := b.vault.do("GET", wm.path+"/gateways/gw/peers", rootToken, nil)
+			if err == nil && code != 200 {
+				err = fmt.Errorf("full feed read: status %d", code)
+			}
+			errs <- err
+		}()
+	}
+	var first error
+	for range n {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
