@@ -62,7 +62,7 @@ clean:
 
 ## bench: the performance table P1–P7 (README "Performance"): our engine beside Vault's pki
 ## engine and wg syncconf on one Vault dev server; needs root (network namespaces,
-## wireguard-go, wg). Takes minutes. BENCHFLAGS="-n 2000 -rounds 3" for a shorter run,
+## wireguard-go, wg). Takes minutes. BENCHFLAGS=-quick for a reduced run of every part (under 5 min),
 ## BENCHFLAGS=-profile for CPU profiles. Raw figures in results/bench-<time>/bench.json.
 .PHONY: bench bench-gateway
 BENCHFLAGS ?=

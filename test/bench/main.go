@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -24,6 +25,8 @@ type params struct {
 	Warmup      int             `json:"p1_warmup"`
 	Rounds      int             `json:"rounds"`
 	RevokeN     int             `json:"p2_leases"`
+	P2Rounds    int             `json:"p2_rounds"`
+	Quick       bool            `json:"quick"`
 	Samples     int             `json:"p3_samples"`
 	ColdN       int             `json:"p4_peers"`
 	ScaleMax    int             `json:"p5_max_live"`
@@ -50,6 +53,8 @@ func run() int {
 	fs.IntVar(&p.Warmup, "warmup", 1000, "P1: warm-up requests per engine before measuring")
 	fs.IntVar(&p.Rounds, "rounds", 5, "P1, P4: measured rounds (medians are reported)")
 	fs.IntVar(&p.RevokeN, "revoke-n", 5000, "P2: live leases revoked by prefix")
+	fs.IntVar(&p.P2Rounds, "p2-rounds", 3, "P2: rounds, each on fresh mounts of both engines")
+	fs.BoolVar(&p.Quick, "quick", false, "a reduced run of every part (under 5 minutes on a quiet machine): smaller counts and fewer rounds, unless given by their own flags")
 	fs.IntVar(&p.Samples, "samples", 200, "P3: single-lease revocations timed")
 	fs.IntVar(&p.ColdN, "cold-n", 10000, "P4: live certificates at the gateway's cold start")
 	fs.IntVar(&p.ScaleMax, "scale-max", 50000, "P5, P6: live certificates at the end of the growth")
@@ -59,6 +64,17 @@ func run() int {
 	fs.StringVar(&p.Overlay, "overlay", "", "build the plugin and wg-gateway with `go build -overlay FILE`: measure a candidate change without editing the tree")
 	fs.StringVar(&p.Out, "out", "", "results directory (default results/bench-<time>)")
 	_ = fs.Parse(os.Args[1:])
+	if p.Quick {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		quick := map[string]int{"n": 1000, "warmup": 200, "rounds": 3, "revoke-n": 1000, "p2-rounds": 2, "samples": 50,
+			"cold-n": 2000, "scale-max": 5000, "scale-sample": 500, "confirm-samples": 20}
+		for name, v := range quick {
+			if !set[name] {
+				_ = fs.Set(name, strconv.Itoa(v))
+			}
+		}
+	}
 	p.Only = map[string]bool{}
 	for _, s := range strings.Split(p.OnlyList, ",") {
 		s = strings.ToUpper(strings.TrimSpace(s))
@@ -164,8 +180,9 @@ func (b *bench) run() error {
 		{"P1", b.runP1}, {"P2", b.runP2}, {"P3", b.runP3}, {"P4", b.runP4}, {"P5", b.runP5P6}, {"P7", b.runP7},
 	}
 	defer func() {
-		b.report.note("load average (1, 5, 15 min) at start %s, at end %s on %d cores: other work on the machine shares the CPUs with the run",
-			b.report.Machine.LoadAvg, loadAvg(), b.report.Machine.Cores)
+		b.report.setLoadEnd(loadAvg())
+		b.report.note("load average (1, 5, 15 min) at start %s, at end %s on %d cores: other work on the machine shares the CPUs with the run; ratios are per round (both engines in the same round), shown as median (min–max), and a goal is met only when every round meets it",
+			b.report.Machine.LoadAvg, b.report.LoadEnd, b.report.Machine.Cores)
 	}()
 	for _, s := range steps {
 		if !b.p.Only[s.part] {

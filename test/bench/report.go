@@ -21,6 +21,7 @@ type report struct {
 	Raw      map[string]any    `json:"raw"`
 	Profiles map[string]string `json:"profiles,omitempty"`
 	Notes    []string          `json:"notes,omitempty"`
+	LoadEnd  string            `json:"loadavg_at_end"`
 	Error    string            `json:"error,omitempty"`
 }
 
@@ -51,6 +52,12 @@ func (r *report) raw(key string, v any) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.Raw[key] = v
+}
+
+func (r *report) setLoadEnd(load string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.LoadEnd = load
 }
 
 func (r *report) note(format string, args ...any) {
@@ -84,9 +91,9 @@ func (r *report) printTable(w io.Writer) {
 	if m.Dirty {
 		dirty = " (with uncommitted changes)"
 	}
-	fmt.Fprintf(w, "machine: %s, %d cores, %d MB, %s, load average at start %s\n", m.CPU, m.Cores, m.MemMB, m.Kernel, m.LoadAvg)
+	fmt.Fprintf(w, "machine: %s, %d cores, %d MB, %s, load average at start %s, at end %s\n", m.CPU, m.Cores, m.MemMB, m.Kernel, m.LoadAvg, dash(r.LoadEnd))
 	fmt.Fprintf(w, "vault:   %s; plugin and wg-gateway at commit %s%s, %s\n", m.Vault, m.Commit, dirty, m.Go)
-	fmt.Fprintf(w, "run:     %s, %d clients; medians of %d rounds where rounds apply\n", r.Started.Format(time.RFC3339), r.Params.Clients, r.Params.Rounds)
+	fmt.Fprintf(w, "run:     %s, %d clients; medians of %d rounds where rounds apply; ratios: median of the per-round ratios (min–max)\n", r.Started.Format(time.RFC3339), r.Params.Clients, r.Params.Rounds)
 	if r.Params.Overlay != "" {
 		fmt.Fprintf(w, "NOTE:    plugin and wg-gateway built with -overlay %s (not the commit as it is)\n", r.Params.Overlay)
 	}
