@@ -30,7 +30,8 @@ func (r *registry) predecessor(gw *gatewayEntry, rec *certRecord, p wgtypes.Key)
 	for _, s := range r.byKey[p] {
 		lc := r.live[s]
 		old := lc.rec
-		if lc.pending || old.Identity != rec.Identity || old.Gateway != gw.Name || !old.ExpiresAt.After(rec.IssuedAt) {
+		// One being replaced gives its addresses to its successor only.
+		if lc.pending || lc.replacedBy != "" || old.Identity != rec.Identity || old.Gateway != gw.Name || !old.ExpiresAt.After(rec.IssuedAt) {
 			continue
 		}
 		if newest == nil || old.IssuedAt.After(newest.IssuedAt) {

@@ -127,8 +127,12 @@ func (d *Device) Run(ctx context.Context) error {
 			d.retire(context.WithoutCancel(ctx), next, 1, "unused certificate") // never installed
 			return nil
 		}
+		switched := d.now()
 		if err := d.install(ctx, next); err != nil {
 			return err
+		}
+		if delay == 0 {
+			d.settle(ctx, next, switched)
 		}
 		d.Logger.Info("rotated", "old_serial", cur.Lease.SerialNumber, "new_serial", next.Lease.SerialNumber,
 			"address", prefixStrings(next.Lease.Addresses))
@@ -237,6 +241,16 @@ func (d *Device) obtain(ctx context.Context, giveUp time.Time, retry func(error)
 		d.Logger.Warn("could not get a certificate; retrying", "error", err, "in", delay.Round(time.Millisecond))
 		if !backoff.Wait(ctx, delay) {
 			return nil, ctx.Err()
+		}
+	}
+}
+
+// settle has every Sink that can see the switch to g at since through
+// (Settler) do so.
+func (d *Device) settle(ctx context.Context, g *Grant, since time.Time) {
+	for _, s := range d.Sinks {
+		if st, ok := s.(Settler); ok {
+			st.Settle(ctx, g, since)
 		}
 	}
 }

@@ -58,6 +58,8 @@ type Interface struct {
 	// Resolve turns the gateway's host:port into an address; nil uses
 	// net.ResolveUDPAddr.
 	Resolve func(ctx context.Context, hostport string) (*net.UDPAddr, error)
+
+	applied wgtypes.Config // the last configuration Install applied, for Settle
 }
 
 // Prepare checks that the interface exists, as a WireGuard interface
@@ -103,9 +105,11 @@ func (i *Interface) Install(ctx context.Context, g *Grant) error {
 			return err
 		}
 	}
-	if err := i.WG.ConfigureDevice(i.Name, l.DeviceConfig(g.Private, endpoint)); err != nil {
+	cfg := l.DeviceConfig(g.Private, endpoint)
+	if err := i.WG.ConfigureDevice(i.Name, cfg); err != nil {
 		return fmt.Errorf("configure WireGuard interface %s: %w", i.Name, err)
 	}
+	i.applied = cfg
 	for _, p := range plan.Del {
 		if err := i.Link.DelAddress(ctx, i.Name, p); err != nil {
 			return err
