@@ -22,6 +22,7 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgkey"
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgpolicy"
 )
 
 // gatewayURIPrefix starts every URI SAN that names a gateway.
@@ -96,6 +97,11 @@ type Template struct {
 	// to whole seconds; NotAfter must be after NotBefore.
 	NotBefore time.Time
 	NotAfter  time.Time
+	// Destinations, if not empty, are the access policy: what the device
+	// may reach through its gateways, encoded as the non-critical extension
+	// wgpolicy.OID. Empty means no extension: the gateway routes everything
+	// it routes for any peer.
+	Destinations []wgpolicy.Destination
 }
 
 // NewSerial returns a random positive serial number of at most 128 bits.
@@ -159,7 +165,13 @@ func Create(t *Template, ca *x509.Certificate, signer crypto.Signer) ([]byte, er
 		return nil, err
 	}
 
-	tbs, err := t.marshalTBS(ca, alg)
+	var policy []byte
+	if len(t.Destinations) > 0 {
+		if policy, err = wgpolicy.Marshal(t.Destinations); err != nil {
+			return nil, fmt.Errorf("%w: access policy: %w", ErrInvalidTemplate, err)
+		}
+	}
+	tbs, err := t.marshalTBS(ca, alg, policy)
 	if err != nil {
 		return nil, fmt.Errorf("encode certificate: %w", err)
 	}
@@ -238,8 +250,8 @@ func certTime(t time.Time) time.Time {
 }
 
 // marshalTBS encodes the TBSCertificate of t issued by ca (RFC 5280,
-// section 4.1).
-func (t *Template) marshalTBS(ca *x509.Certificate, alg signatureAlgorithm) ([]byte, error) {
+// section 4.1); policy is the DER of the access policy extension, or nil.
+func (t *Template) marshalTBS(ca *x509.Certificate, alg signatureAlgorithm, policy []byte) ([]byte, error) {
 	var b cryptobyte.Builder
 	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
 		b.AddASN1(cbasn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
@@ -261,7 +273,7 @@ func (t *Template) marshalTBS(ca *x509.Certificate, alg signatureAlgorithm) ([]b
 		})
 		b.AddASN1(cbasn1.Tag(3).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
 			b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
-				t.addExtensions(b, ca.SubjectKeyId)
+				t.addExtensions(b, ca.SubjectKeyId, policy)
 			})
 		})
 	})
@@ -270,8 +282,9 @@ func (t *Template) marshalTBS(ca *x509.Certificate, alg signatureAlgorithm) ([]b
 
 // addExtensions adds the profile's extensions. authorityKeyID is the CA's
 // subject key identifier; the AuthorityKeyIdentifier is left out when the
-// CA has none.
-func (t *Template) addExtensions(b *cryptobyte.Builder, authorityKeyID []byte) {
+// CA has none. policy is the DER of the access policy, added as the
+// non-critical extension wgpolicy.OID when not nil.
+func (t *Template) addExtensions(b *cryptobyte.Builder, authorityKeyID, policy []byte) {
 	addExtension(b, oidExtKeyUsage, true, func(b *cryptobyte.Builder) {
 		// keyAgreement is bit 4: 0b00001000, the 3 trailing bits unused.
 		b.AddASN1(cbasn1.BIT_STRING, func(b *cryptobyte.Builder) {
@@ -308,6 +321,11 @@ func (t *Template) addExtensions(b *cryptobyte.Builder, authorityKeyID []byte) {
 					})
 				}
 			})
+		})
+	}
+	if policy != nil {
+		addExtension(b, wgpolicy.OID, false, func(b *cryptobyte.Builder) {
+			b.AddBytes(policy)
 		})
 	}
 }

@@ -13,7 +13,11 @@
 //   - the gateways it may connect to as URI SANs of the form
 //     "urn:wireguard:gateway:<name>" (see GatewayURI);
 //   - KeyUsage keyAgreement (critical), BasicConstraints CA:false
-//     (critical), a subject and an authority key identifier.
+//     (critical), a subject and an authority key identifier;
+//   - optionally the access policy: the destinations the device may reach,
+//     in the non-critical extension wgpolicy.OID (see package wgpolicy).
+//     A certificate whose policy does not decode fails Parse and Verify
+//     with ErrBadPolicy.
 //
 // The issuing CA signs with Ed25519 (the default) or ECDSA P-256. Go's
 // x509.CreateCertificate refuses X25519 subject keys, so Create encodes the

@@ -31,4 +31,8 @@ var (
 	// ErrAddressOutsidePool means a certificate carries an address outside
 	// the gateway's address pools.
 	ErrAddressOutsidePool = errors.New("certificate address outside the pools")
+	// ErrBadPolicy means a certificate carries an access policy extension
+	// (wgpolicy.OID) that does not decode: it is not to be trusted, since
+	// reading it as unrestricted would widen what the CA signed.
+	ErrBadPolicy = errors.New("certificate access policy does not decode")
 )

@@ -3,6 +3,7 @@ package wgcert
 import (
 	"crypto/ecdh"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
 	"math/big"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgpolicy"
 )
 
 // pemTypeCertificate is the PEM block type of a certificate.
@@ -36,10 +39,18 @@ type Certificate struct {
 	SerialNumber *big.Int
 	// NotBefore and NotAfter bound the validity period.
 	NotBefore, NotAfter time.Time
+	// HasPolicy reports whether the certificate carries the access policy
+	// extension (wgpolicy.OID). Without it the device is unrestricted.
+	HasPolicy bool
+	// Destinations are the access policy's destinations, in canonical
+	// order: all the device may reach when HasPolicy is true.
+	Destinations []wgpolicy.Destination
 }
 
 // Parse parses a DER certificate whose subject key is an X25519 key.
-// A certificate with any other key yields an error wrapping ErrNotX25519.
+// A certificate with any other key yields an error wrapping ErrNotX25519;
+// one whose access policy extension does not decode, or appears twice, an
+// error wrapping ErrBadPolicy.
 func Parse(der []byte) (*Certificate, error) {
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
@@ -93,6 +104,10 @@ func fromX509(cert *x509.Certificate) (*Certificate, error) {
 		}
 		addrs = append(addrs, a)
 	}
+	hasPolicy, destinations, err := policyOf(cert)
+	if err != nil {
+		return nil, err
+	}
 	return &Certificate{
 		X509:         cert,
 		PublicKey:    key,
@@ -102,7 +117,34 @@ func fromX509(cert *x509.Certificate) (*Certificate, error) {
 		SerialNumber: cert.SerialNumber,
 		NotBefore:    cert.NotBefore,
 		NotAfter:     cert.NotAfter,
+		HasPolicy:    hasPolicy,
+		Destinations: destinations,
 	}, nil
+}
+
+// policyOf reads the access policy extension of cert: whether there is
+// one, and its destinations. An extension that does not decode is an error
+// wrapping ErrBadPolicy, so that a certificate the CA meant to restrict is
+// never read as an unrestricted one.
+func policyOf(cert *x509.Certificate) (bool, []wgpolicy.Destination, error) {
+	var found *pkix.Extension
+	for i := range cert.Extensions {
+		if !cert.Extensions[i].Id.Equal(wgpolicy.OID) {
+			continue
+		}
+		if found != nil {
+			return false, nil, fmt.Errorf("%w: the extension appears twice", ErrBadPolicy)
+		}
+		found = &cert.Extensions[i]
+	}
+	if found == nil {
+		return false, nil, nil
+	}
+	ds, err := wgpolicy.Unmarshal(found.Value)
+	if err != nil {
+		return false, nil, fmt.Errorf("%w: %w", ErrBadPolicy, err)
+	}
+	return true, ds, nil
 }
 
 // x25519Key reads the WireGuard key from cert's SubjectPublicKeyInfo, the
