@@ -296,7 +296,9 @@ func (b *backend) issueReserved(ctx context.Context, s logical.Storage, ir *issu
 // skew, and always after that of from, the certificate whose addresses rec
 // shares, so that gateways can tell which of the two is newer (they give a
 // shared address to the later NotBefore) even when both were issued within
-// one second.
+// one second. It is never later than the issue itself: past some thirty
+// re-issues of one address within the clock-skew allowance, two may start
+// at the same second, and gateways then take the higher serial.
 func notBefore(rec, from *certRecord) time.Time {
 	nb := rec.IssuedAt.Add(-clockSkew)
 	if from == nil {
@@ -304,6 +306,9 @@ func notBefore(rec, from *certRecord) time.Time {
 	}
 	if c, err := x509.ParseCertificate(from.Certificate); err == nil && !nb.After(c.NotBefore) {
 		nb = c.NotBefore.Add(time.Second)
+		if nb.After(rec.IssuedAt) {
+			nb = rec.IssuedAt
+		}
 	}
 	return nb
 }

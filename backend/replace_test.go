@@ -241,3 +241,18 @@ func TestSharedAddressStaysTaken(t *testing.T) {
 		})
 	}
 }
+
+// TestReplacementNeverStartsInTheFuture: many re-issues of one address in
+// one second start one second apart, but never after they were issued.
+func TestReplacementNeverStartsInTheFuture(t *testing.T) {
+	env := newTestEnv(t)
+	cur := env.issueKey("alice", mustKey(t))
+	for range 40 {
+		next := env.mustIssueWith("alice", "laptop", mustKey(t), map[string]any{"replaces": serialOf(cur)})
+		c, err := wgcert.ParsePEM([]byte(next.Data["certificate"].(string)))
+		require.NoError(t, err)
+		require.False(t, c.NotBefore.After(env.b.now()), "NotBefore %s is in the future", c.NotBefore)
+		require.Equal(t, addressesOf(cur), addressesOf(next))
+		cur = next
+	}
+}
