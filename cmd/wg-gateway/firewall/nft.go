@@ -84,6 +84,9 @@ func Open(conn Conn, iface string) (*Firewall, error) {
 	return f, nil
 }
 
+// StateLen is the number of restricted addresses the firewall holds.
+func (f *Firewall) StateLen() int { return f.state.Len() }
+
 // State is what the firewall holds, read again from the kernel first if
 // a transaction failed since.
 func (f *Firewall) State() (*State, error) {
@@ -175,7 +178,7 @@ func (f *Firewall) base() {
 // Tighten applies the plan's first phase (rule sets, then elements) and
 // records it in the state. It runs before peers are added.
 func (f *Firewall) Tighten(p Plan) error {
-	if len(p.AddSets) == 0 && len(p.Put) == 0 {
+	if !p.Tightens() {
 		return nil
 	}
 	if !f.based {
@@ -229,7 +232,7 @@ func (f *Firewall) Tighten(p Plan) error {
 // Loosen applies the plan's second phase (elements, then unused rule
 // sets) and records it in the state. It runs after peers are removed.
 func (f *Firewall) Loosen(p Plan) error {
-	if len(p.Delete) == 0 && len(p.DropSets) == 0 {
+	if !p.Loosens() {
 		return nil
 	}
 	if f.set4 == nil {
@@ -297,6 +300,11 @@ func (f *Firewall) flush() error {
 	}
 	return nil
 }
+
+// Dropped reads the drop counters of the table: packets by rule-set id.
+// With a Conn that dials a socket per call (nftables.New without
+// AsLasting) it may run beside the other methods.
+func (f *Firewall) Dropped() (map[string]uint64, error) { return Dropped(f.conn, f.iface) }
 
 // Dropped reads the drop counters of iface's table through conn: packets
 // by rule-set id. A table not there yet has none.

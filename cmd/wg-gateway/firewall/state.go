@@ -57,10 +57,11 @@ type Plan struct {
 	DropSets []string
 }
 
-// Empty reports whether the plan changes nothing.
-func (p Plan) Empty() bool {
-	return len(p.AddSets) == 0 && len(p.Put) == 0 && len(p.Delete) == 0 && len(p.DropSets) == 0
-}
+// Tightens reports whether the plan's first phase changes anything.
+func (p Plan) Tightens() bool { return len(p.AddSets) > 0 || len(p.Put) > 0 }
+
+// Loosens reports whether the plan's second phase changes anything.
+func (p Plan) Loosens() bool { return len(p.Delete) > 0 || len(p.DropSets) > 0 }
 
 // Plan compares the state with want, which names the addresses to
 // decide and for each its rule set, nil for none (unrestricted or gone);

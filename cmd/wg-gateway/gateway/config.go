@@ -53,6 +53,10 @@ type Config struct {
 	// StatusInterval is the least time between two status reports, but
 	// for those following a removal (removalReportGap).
 	StatusInterval time.Duration
+	// Firewall is how access policies are enforced: "nftables" (a table
+	// of the daemon's own) or "off" (certificates carrying a policy are
+	// rejected). Empty is nftables.
+	Firewall string
 	// Version is reported in the status.
 	Version string
 }
@@ -85,6 +89,8 @@ func (c *Config) Validate() error {
 		return errors.New("-state-dir is required without -ca-file (it keeps the pinned CAs)")
 	case c.KeepUnmanaged && c.StateDir == "":
 		return errors.New("-state-dir is required with -keep-unmanaged (it keeps the managed pools)")
+	case c.Firewall != "" && c.Firewall != "nftables" && c.Firewall != "off":
+		return errors.New("-firewall must be nftables or off")
 	case c.InstanceID == "":
 		return errors.New("-instance-id is required")
 	}

@@ -38,6 +38,9 @@ type Daemon struct {
 	index        uint64
 	rejected     map[string]string // serial → reason
 	applied      Interface         // what the interface holds; nil: read it first
+	// firewall enforces the certificates' access policy; nil: the
+	// daemon cannot, and refuses certificates that carry one.
+	firewall Firewall
 
 	// retry re-reads and re-applies the interface after a device error,
 	// with retryBackoff between attempts; retryPending says it is armed.

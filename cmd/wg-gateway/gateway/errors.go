@@ -10,4 +10,8 @@ var (
 	ErrNoTrustedCA = errors.New("no trusted CA in the bundle")
 	// ErrNoCA means a CA bundle or state file holds no CA certificate.
 	ErrNoCA = errors.New("no CA certificate")
+	// ErrPolicyUnenforceable means a certificate carries access rules that
+	// this gateway cannot enforce (-firewall=off, or no nftables): it is
+	// not admitted.
+	ErrPolicyUnenforceable = errors.New("the certificate carries access rules and this gateway cannot enforce them")
 )

@@ -9,11 +9,13 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/google/nftables"
 	"github.com/hashicorp/go-hclog"
 	vault "github.com/hashicorp/vault/api"
 	"golang.zx2c4.com/wireguard/wgctrl"
 
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/cmd/internal/envflag"
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/cmd/wg-gateway/firewall"
 )
 
 // Main is the wg-gateway command: it reads its flags (and their
@@ -44,6 +46,7 @@ func Main(args []string, version string) int {
 	fs.BoolVar(&cfg.KeepUnmanaged, "keep-unmanaged", false, "keep peers with no address in the gateway's pools (not put there by the daemon)")
 	fs.StringVar(&cfg.InstanceID, "instance-id", host, "name of this daemon in the gateway's status")
 	fs.DurationVar(&cfg.StatusInterval, "status-interval", time.Second, "least time between two status reports (after an apply that removed a peer: 25ms, or this if shorter)")
+	fs.StringVar(&cfg.Firewall, "firewall", "nftables", "how certificates' access policies are enforced: nftables (a table inet wg_gateway_<interface> of the daemon's own; the daemon must run in the network namespace it filters) or off (certificates carrying a policy are rejected)")
 	logLevel := fs.String("log-level", "info", "log level: trace, debug, info, warn, error")
 	logJSON := fs.Bool("log-json", false, "log as JSON")
 	fs.Usage = envflag.Usage(fs, "WG_GATEWAY_",
@@ -77,6 +80,12 @@ func Main(args []string, version string) int {
 		return 2
 	}
 
+	if cfg.Firewall != "off" {
+		d.UseFirewall(openFirewall(cfg.Interface, logger))
+	} else {
+		logger.Warn("-firewall=off: certificates carrying access rules will be rejected")
+	}
+
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	hup := make(chan os.Signal, 1)
@@ -106,4 +115,24 @@ func isVersionRequest(args []string) bool {
 		return true
 	}
 	return false
+}
+
+// openFirewall opens the nftables firewall of iface, or returns nil (and
+// says so) when nftables cannot be used: certificates carrying access
+// rules are then rejected.
+func openFirewall(iface string, logger hclog.Logger) Firewall {
+	// A connection per call, not a lasting one: the metrics read the
+	// counters while the run loop applies changes.
+	conn, err := nftables.New()
+	if err == nil {
+		var fw *firewall.Firewall
+		if fw, err = firewall.Open(conn, iface); err == nil {
+			if n := fw.StateLen(); n > 0 {
+				logger.Info("firewall table of an earlier run kept until the peer set is known", "table", firewall.TableName(iface), "restricted_addresses", n)
+			}
+			return fw
+		}
+	}
+	logger.Error("nftables unavailable: certificates carrying access rules will be rejected", "error", err)
+	return nil
 }

@@ -24,6 +24,8 @@ type metrics struct {
 	expired      prometheus.Counter
 	caExpiry     *prometheus.GaugeVec
 	caRefused    prometheus.Counter
+
+	firewallSeconds prometheus.Histogram
 }
 
 func newMetrics() *metrics {
@@ -58,9 +60,14 @@ func newMetrics() *metrics {
 		caRefused: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "wg_gateway_ca_refused_total", Help: "CAs of the mount's bundle not trusted: neither pinned nor cross-signed by a pinned CA.",
 		}),
+		firewallSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "wg_gateway_firewall_apply_duration_seconds",
+			Help:    "Time to apply one phase of a change to the firewall's rules (adding before peers come, removing after they go).",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
+		}),
 	}
 	m.registry.MustRegister(m.peers, m.appliedIndex, m.lastSync, m.applySeconds, m.rejected, m.vaultErrors, m.expired,
-		m.caExpiry, m.caRefused,
+		m.caExpiry, m.caRefused, m.firewallSeconds,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

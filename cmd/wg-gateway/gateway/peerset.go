@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/cmd/wg-gateway/firewall"
 )
 
 // A Peer is a verified device: what its certificate says.
@@ -18,6 +20,9 @@ type Peer struct {
 	// the later one owns it.
 	NotBefore time.Time
 	NotAfter  time.Time
+	// Policy is what the certificate allows the peer to reach; nil when
+	// it carries no policy (the peer is not restricted).
+	Policy *firewall.RuleSet
 }
 
 // A Set is the verified peers of a gateway by serial.

@@ -6,19 +6,27 @@ import (
 	"time"
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/cmd/wg-gateway/firewall"
 )
 
 // peerState is the daemon's verified peers, indexed so that a change costs
 // in proportion to its size, not to the number of peers: by serial, by key
-// (a key may be certified more than once during a re-issue), and by expiry.
+// (a key may be certified more than once during a re-issue), by address
+// (a rotation may keep one), and by expiry.
 type peerState struct {
 	bySerial Set
 	byKey    map[wgtypes.Key]map[string]bool
+	byAddr   map[netip.Addr]map[string]bool
 	expiry   expiryHeap
+	// dirty holds the addresses of certificates put or removed since the
+	// firewall was last planned (takeDirty).
+	dirty map[netip.Addr]bool
 }
 
 func newPeerState() *peerState {
-	return &peerState{bySerial: make(Set), byKey: make(map[wgtypes.Key]map[string]bool)}
+	return &peerState{bySerial: make(Set), byKey: make(map[wgtypes.Key]map[string]bool),
+		byAddr: make(map[netip.Addr]map[string]bool), dirty: make(map[netip.Addr]bool)}
 }
 
 // len is the number of verified certificates.
@@ -33,6 +41,14 @@ func (s *peerState) put(p Peer, touched map[wgtypes.Key]bool) {
 		s.byKey[p.Key] = make(map[string]bool)
 	}
 	s.byKey[p.Key][p.Serial] = true
+	for _, ip := range p.AllowedIPs {
+		a := ip.Addr()
+		if s.byAddr[a] == nil {
+			s.byAddr[a] = make(map[string]bool)
+		}
+		s.byAddr[a][p.Serial] = true
+		s.dirty[a] = true
+	}
 	heap.Push(&s.expiry, expiryEntry{at: p.NotAfter, serial: p.Serial})
 	touched[p.Key] = true
 }
@@ -47,6 +63,14 @@ func (s *peerState) remove(serial string, touched map[wgtypes.Key]bool) {
 	delete(s.byKey[p.Key], serial)
 	if len(s.byKey[p.Key]) == 0 {
 		delete(s.byKey, p.Key)
+	}
+	for _, ip := range p.AllowedIPs {
+		a := ip.Addr()
+		delete(s.byAddr[a], serial)
+		if len(s.byAddr[a]) == 0 {
+			delete(s.byAddr, a)
+		}
+		s.dirty[a] = true
 	}
 	touched[p.Key] = true
 }
@@ -92,6 +116,34 @@ func (s *peerState) desiredFor(key wgtypes.Key, now time.Time) []netip.Prefix {
 		return nil
 	}
 	return sortPrefixes(ips)
+}
+
+// policyFor is the rule set the firewall enforces for addr at now: the
+// policy of the certificate that owns the address on the interface (the
+// newest live one holding it, as in Set.Desired), nil when that
+// certificate carries none or no live certificate holds addr.
+func (s *peerState) policyFor(addr netip.Addr, now time.Time) *firewall.RuleSet {
+	var owner *Peer
+	for serial := range s.byAddr[addr] {
+		p := s.bySerial[serial]
+		if now.After(p.NotAfter) {
+			continue
+		}
+		if owner == nil || newer(p, *owner) {
+			owner = &p
+		}
+	}
+	if owner == nil {
+		return nil
+	}
+	return owner.Policy
+}
+
+// takeDirty returns the addresses put or removed since the last call.
+func (s *peerState) takeDirty() map[netip.Addr]bool {
+	d := s.dirty
+	s.dirty = make(map[netip.Addr]bool)
+	return d
 }
 
 // expiryEntry is one certificate's expiry in the heap.

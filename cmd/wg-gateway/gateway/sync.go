@@ -205,7 +205,18 @@ func (d *Daemon) apply(scope applyScope, touched map[wgtypes.Key]bool) bool {
 		}
 		changes = Diff(have, want, nil)
 	}
+	// Fail closed: the rules of peers being added are in place before
+	// they are, and the rules of peers being removed go after they do.
+	plan, ok := d.planFirewall(scope, now)
+	if !ok || !d.tighten(plan) {
+		d.deviceFailed()
+		return false
+	}
 	if !d.configure(changes) {
+		return false
+	}
+	if !d.loosen(plan) {
+		d.deviceFailed()
 		return false
 	}
 	d.retryBackoff.Reset()

@@ -15,6 +15,7 @@ import (
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/peerfeed"
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgcert"
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgkey"
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/cmd/wg-gateway/firewall"
 )
 
 // A Verifier decides whether a feed entry may become a peer.
@@ -23,6 +24,9 @@ type Verifier struct {
 	Roots []*x509.Certificate
 	// Gateway is this gateway's name.
 	Gateway string
+	// Enforce says the gateway can enforce access policies; without it a
+	// certificate carrying one is rejected (policy_unenforceable).
+	Enforce bool
 }
 
 // A Rejection is a feed entry that was not applied, and why.
@@ -68,7 +72,16 @@ func (v *Verifier) Verify(now time.Time, e peerfeed.Peer, pools []netip.Prefix) 
 	for i, a := range cert.Addresses {
 		ips[i] = netip.PrefixFrom(a, a.BitLen())
 	}
-	return Peer{Serial: e.SerialNumber, Key: key, AllowedIPs: sortPrefixes(ips), NotBefore: cert.NotBefore, NotAfter: cert.NotAfter}, nil
+	// The rules come from the certificate only: nothing else of the
+	// entry can widen them.
+	var policy *firewall.RuleSet
+	if cert.HasPolicy {
+		if !v.Enforce {
+			return reject("policy_unenforceable", ErrPolicyUnenforceable)
+		}
+		policy = firewall.NewRuleSet(cert.Destinations)
+	}
+	return Peer{Serial: e.SerialNumber, Key: key, AllowedIPs: sortPrefixes(ips), NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, Policy: policy}, nil
 }
 
 // parallelFrom is the answer size from which VerifyAll spreads the work
@@ -119,6 +132,7 @@ func reasonOf(err error) string {
 		{wgcert.ErrKeyMismatch, "key_mismatch"},
 		{wgcert.ErrAddressOutsidePool, "address"},
 		{wgkey.ErrLowOrder, "key"},
+		{wgcert.ErrBadPolicy, "policy"},
 	} {
 		if errors.Is(err, r.err) {
 			return r.label

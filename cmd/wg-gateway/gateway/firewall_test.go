@@ -1,0 +1,147 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"net/netip"
+	"testing"
+	"time"
+
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/peerfeed"
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgcert"
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgkey"
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgpolicy"
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/cmd/wg-gateway/firewall"
+)
+
+// fakeFirewall keeps a firewall state in memory and notes, for each phase
+// applied, how many configurations the device had received by then.
+type fakeFirewall struct {
+	state *firewall.State
+	dev   *fakeDevice
+	calls []fwCall
+}
+
+type fwCall struct {
+	phase   string
+	plan    firewall.Plan
+	configs int
+}
+
+func (f *fakeFirewall) State() (*firewall.State, error) { return f.state, nil }
+func (f *fakeFirewall) Tighten(p firewall.Plan) error {
+	f.calls = append(f.calls, fwCall{"tighten", p, len(f.dev.configs)})
+	f.state.CommitTighten(p)
+	return nil
+}
+func (f *fakeFirewall) Loosen(p firewall.Plan) error {
+	f.calls = append(f.calls, fwCall{"loosen", p, len(f.dev.configs)})
+	f.state.CommitLoosen(p)
+	return nil
+}
+func (f *fakeFirewall) Dropped() (map[string]uint64, error) { return nil, nil }
+
+// policyEntry is a feed entry whose certificate carries destinations.
+func (f *daemonFixture) policyEntry(t testing.TB, addr string, dests ...string) (peerfeed.Peer, wgtypes.Key) {
+	t.Helper()
+	ds, err := wgpolicy.Parse(dests)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, pub, _ := wgkey.Generate()
+	serial, _ := wgcert.NewSerial()
+	cert := f.sign(&wgcert.Template{
+		SerialNumber: serial, CommonName: "dev", PublicKey: pub,
+		Addresses: []netip.Addr{netip.MustParseAddr(addr)}, Gateways: []string{"gw1"},
+		NotBefore: f.now.Add(-time.Minute), NotAfter: f.now.Add(time.Hour), Destinations: wgpolicy.Canonical(ds),
+	})
+	return peerfeed.Peer{SerialNumber: serial.Text(16), PublicKey: pub.String(), Certificate: cert}, pub
+}
+
+// TestFirewallFailsClosed: a restricted peer's rules are in place before
+// the peer is added, and go only after it is removed; an unrestricted
+// peer has no rules; the rules come from the certificate, whatever else
+// the feed entry says.
+func TestFirewallFailsClosed(t *testing.T) {
+	f := newDaemonFixture(t, false, Interface{})
+	fw := &fakeFirewall{state: firewall.NewState(), dev: f.dev}
+	f.d.UseFirewall(fw)
+	pools := []string{"10.77.0.0/24"}
+	a, keyA := f.policyEntry(t, "10.77.0.2", "10.20.0.0/24", "10.30.0.0/24:443/tcp")
+	// A tampered entry claiming more than its certificate: the gateway
+	// reads no rules from the entry.
+	raw, _ := json.Marshal(a)
+	var m map[string]any
+	_ = json.Unmarshal(raw, &m)
+	m["allowed_destinations"] = []string{"0.0.0.0/0"}
+	m["allowed_ips"] = []string{"10.77.0.2/32", "0.0.0.0/0"}
+	raw, _ = json.Marshal(m)
+	var tampered peerfeed.Peer
+	if err := json.Unmarshal(raw, &tampered); err != nil {
+		t.Fatal(err)
+	}
+	b, keyB := f.entry(t, "10.77.0.3", time.Hour)
+
+	f.d.handle(context.Background(), &peerfeed.Response{Index: 1, Full: true, AddressPool: pools, Peers: []peerfeed.Peer{tampered, b}})
+	if !f.dev.holds(keyA, keyB) {
+		t.Fatalf("device holds %v", f.dev.peers)
+	}
+	if len(fw.calls) == 0 || fw.calls[0].phase != "tighten" || fw.calls[0].configs != 0 {
+		t.Fatalf("the rules were not in place before the peer was added: %+v", fw.calls)
+	}
+	ds, _ := wgpolicy.Parse([]string{"10.20.0.0/24", "10.30.0.0/24:443/tcp"})
+	want := firewall.NewRuleSet(wgpolicy.Canonical(ds))
+	if got := fw.state.RuleSetOf(netip.MustParseAddr("10.77.0.2")); got != want.ID {
+		t.Fatalf("rule set of a = %q, want the certificate's %q", got, want.ID)
+	}
+	if fw.state.Len() != 1 {
+		t.Fatalf("restricted addresses %v: the unrestricted peer has an element", fw.state.Addrs())
+	}
+
+	// Revocation: the peer leaves the device first, then its rules.
+	calls, configs := len(fw.calls), len(f.dev.configs)
+	f.d.handle(context.Background(), &peerfeed.Response{Index: 2, AddressPool: pools,
+		Removed: []peerfeed.Removal{{SerialNumber: a.SerialNumber, PublicKey: a.PublicKey}}})
+	if f.dev.holds(keyA, keyB) || !f.dev.holds(keyB) {
+		t.Fatalf("device holds %v after the revocation", f.dev.peers)
+	}
+	if len(fw.calls) != calls+1 || fw.calls[calls].phase != "loosen" || fw.calls[calls].configs != configs+1 {
+		t.Fatalf("the rules went before the peer did: %+v", fw.calls[calls:])
+	}
+	if fw.state.Len() != 0 {
+		t.Fatalf("rules left for %v", fw.state.Addrs())
+	}
+}
+
+// TestPolicyUnenforceable: a gateway without a firewall never admits a
+// certificate carrying rules, and says why.
+func TestPolicyUnenforceable(t *testing.T) {
+	f := newDaemonFixture(t, false, Interface{})
+	f.d.UseFirewall(nil)
+	a, _ := f.policyEntry(t, "10.77.0.2", "10.20.0.0/24")
+	b, keyB := f.entry(t, "10.77.0.3", time.Hour)
+	f.d.handle(context.Background(), &peerfeed.Response{Index: 1, Full: true, AddressPool: []string{"10.77.0.0/24"}, Peers: []peerfeed.Peer{a, b}})
+	if !f.dev.holds(keyB) {
+		t.Fatalf("device holds %v, want only the unrestricted peer", f.dev.peers)
+	}
+	if got := f.d.rejected[a.SerialNumber]; got != "policy_unenforceable" {
+		t.Fatalf("rejection reason %q", got)
+	}
+	families, err := f.d.metrics.registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, fam := range families {
+		for _, m := range fam.GetMetric() {
+			if fam.GetName() == "wg_gateway_rejected_certificates_total" && m.GetLabel()[0].GetValue() == "policy_unenforceable" && m.GetCounter().GetValue() == 1 {
+				found = true
+			}
+		}
+	}
+	if !found {
+		t.Fatal("no policy_unenforceable in wg_gateway_rejected_certificates_total")
+	}
+}
