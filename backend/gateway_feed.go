@@ -21,9 +21,10 @@ const maxFeedChanges = 1 << 16
 // round trips when many arrive together.
 const feedCoalesce = 2 * time.Millisecond
 
-// poll answers a peers request, waiting up to wait for a change when the
-// caller is up to date. It returns as soon as ctx is done.
-func (r *registry) poll(ctx context.Context, gateway string, since uint64, wait time.Duration) peerfeed.Response {
+// poll takes the snapshot of the answer to a peers request, waiting up to
+// wait for a change when the caller is up to date. It returns as soon as
+// ctx is done.
+func (r *registry) poll(ctx context.Context, gateway string, since uint64, wait time.Duration) feedSnapshot {
 	var timer <-chan time.Time
 	if wait > 0 {
 		t := time.NewTimer(wait)
@@ -37,7 +38,7 @@ func (r *registry) poll(ctx context.Context, gateway string, since uint64, wait 
 		wake := f.wake
 		r.mu.Unlock()
 		if snap.resp.Full || snap.resp.Index != since || timer == nil {
-			return snap.answer(r.buildHook)
+			return snap
 		}
 		select {
 		case <-wake:
@@ -50,9 +51,9 @@ func (r *registry) poll(ctx context.Context, gateway string, since uint64, wait 
 			}
 			coalesce.Stop()
 		case <-timer:
-			return snap.answer(nil)
+			return snap
 		case <-ctx.Done():
-			return snap.answer(nil)
+			return snap
 		}
 	}
 }
@@ -77,6 +78,9 @@ type gatewayFeed struct {
 	changes []feedChange
 	// wake is closed and replaced on every change, waking long-polls.
 	wake chan struct{}
+	// full is the full answer at a revision, shared by its readers; a
+	// change drops it.
+	full *fullAnswer
 
 	pools   []*ippool.Pool // one per address family in the gateway's pools
 	poolKey string         // the configuration the pools were built from
@@ -121,6 +125,7 @@ func (f *gatewayFeed) record(serial string, removed *certRecord) {
 	}
 	close(f.wake)
 	f.wake = make(chan struct{})
+	f.full = nil
 }
 
 // A feedSnapshot is a peers answer as taken under the registry's lock:
@@ -172,11 +177,8 @@ func (f *gatewayFeed) read(gateway string, since uint64) feedSnapshot {
 }
 
 // answer builds the response from the snapshot, without the registry's
-// lock; hook, when not nil, runs first (tests stop a build in its middle).
-func (s feedSnapshot) answer(hook func()) peerfeed.Response {
-	if hook != nil {
-		hook()
-	}
+// lock. A full answer is built by encodeFull instead, straight into bytes.
+func (s feedSnapshot) answer() peerfeed.Response {
 	resp := s.resp
 	resp.Peers = make([]peerfeed.Peer, 0, len(s.records))
 	for _, rec := range s.records {

@@ -65,7 +65,16 @@ func (b *backend) pathGatewayPeersRead(ctx context.Context, req *logical.Request
 	if err := b.reg.wait(ctx, req.Storage); err != nil {
 		return nil, err
 	}
-	resp := b.reg.poll(ctx, name, since, min(wait, maxPeersWait))
+	snap := b.reg.poll(ctx, name, since, min(wait, maxPeersWait))
+	if snap.resp.Full {
+		// Built once per revision, shared by concurrent readers.
+		body, err := b.reg.fullBody(ctx, name, snap, gw.AddressPool)
+		if err != nil {
+			return nil, err
+		}
+		return rawResponse(http.StatusOK, "application/json", body), nil
+	}
+	resp := snap.answer()
 	resp.AddressPool = gw.AddressPool
 	// The answer goes out as the raw body of the HTTP response, in Vault's
 	// usual envelope: Vault then copies the bytes through instead of

@@ -1,0 +1,133 @@
+package backend
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"sync/atomic"
+
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/peerfeed"
+)
+
+// A fullAnswer is a gateway's full peer set at one revision, encoded once
+// as the HTTP body of a peers answer and shared by every reader of that
+// revision: daemons starting together (a restart of the fleet, or of
+// Vault) cost one build, not one each. The gateway's feed holds the
+// latest; a change of the revision drops it (gatewayFeed.record).
+type fullAnswer struct {
+	index uint64
+	pool  string        // the address pools it names, joined
+	done  chan struct{} // closed once body or err is set
+	body  []byte
+	err   error
+	// waiting counts the readers waiting for the build (tests look).
+	waiting atomic.Int32
+}
+
+// fullBody is the body of the full answer of snap (a full snapshot of
+// gateway taken by poll) naming pool as the gateway's pools: the shared
+// one when it is built or being built for the same revision and pools,
+// otherwise built here, outside the registry's lock, and shared when the
+// revision has not moved meanwhile.
+func (r *registry) fullBody(ctx context.Context, gateway string, snap feedSnapshot, pool []string) ([]byte, error) {
+	key := strings.Join(pool, ",")
+	r.mu.Lock()
+	f := r.feed(gateway)
+	a := f.full
+	build := a == nil || a.index != snap.resp.Index || a.pool != key
+	if build {
+		a = &fullAnswer{index: snap.resp.Index, pool: key, done: make(chan struct{})}
+		if f.index == snap.resp.Index {
+			f.full = a
+		}
+	}
+	r.mu.Unlock()
+	if !build {
+		a.waiting.Add(1)
+		defer a.waiting.Add(-1)
+		select {
+		case <-a.done:
+			return a.body, a.err
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	if r.buildHook != nil {
+		r.buildHook()
+	}
+	snap.resp.AddressPool = pool
+	a.body, a.err = encodeFull(snap)
+	close(a.done)
+	if a.err != nil {
+		r.mu.Lock()
+		if f.full == a {
+			f.full = nil // the next reader tries again
+		}
+		r.mu.Unlock()
+	}
+	return a.body, a.err
+}
+
+// encodeFull encodes a full answer, in Vault's envelope ({"data": …}),
+// peer by peer into one buffer sized from the first peer: no slice of
+// every peer, and no growth of the buffer by doubling. Peers are sorted
+// by serial. The bytes are those json.Marshal gives for the same
+// envelope and peerfeed.Response (TestEncodeFullAsMarshal).
+func encodeFull(snap feedSnapshot) ([]byte, error) {
+	resp := snap.resp
+	recs := snap.records
+	slices.SortFunc(recs, func(a, b *certRecord) int { return strings.Compare(a.SerialNumber, b.SerialNumber) })
+	head, err := json.Marshal(struct {
+		Gateway     string   `json:"gateway"`
+		AddressPool []string `json:"address_pool"`
+		Index       uint64   `json:"index"`
+		Full        bool     `json:"full"`
+	}{resp.Gateway, resp.AddressPool, resp.Index, resp.Full})
+	if err != nil {
+		return nil, fmt.Errorf("encode the peer feed: %w", err)
+	}
+	var one bytes.Buffer
+	enc := json.NewEncoder(&one)
+	encodePeer := func(rec *certRecord) ([]byte, error) {
+		one.Reset()
+		if err := enc.Encode(rec.peer()); err != nil {
+			return nil, fmt.Errorf("encode the peer feed: peer %s: %w", rec.SerialNumber, err)
+		}
+		return bytes.TrimSuffix(one.Bytes(), []byte("\n")), nil
+	}
+	const tail = `],"removed":[]}}`
+	size := len(`{"data":`) + len(head) + len(`,"peers":[`) + len(tail)
+	if len(recs) > 0 {
+		p, err := encodePeer(recs[0])
+		if err != nil {
+			return nil, err
+		}
+		// Peers differ in length by a few bytes (addresses, serials):
+		// 1/32 more than the first one's for each.
+		size += len(recs) * (len(p) + 1 + len(p)/32)
+	}
+	buf := make([]byte, 0, size)
+	buf = append(buf, `{"data":`...)
+	buf = append(buf, head[:len(head)-1]...) // without its closing brace
+	buf = append(buf, `,"peers":[`...)
+	for i, rec := range recs {
+		p, err := encodePeer(rec)
+		if err != nil {
+			return nil, err
+		}
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = append(buf, p...)
+	}
+	buf = append(buf, tail...)
+	return buf, nil
+}
+
+// fullEnvelope is what encodeFull's bytes are the encoding of.
+type fullEnvelope struct {
+	Data *peerfeed.Response `json:"data"`
+}
