@@ -65,7 +65,11 @@ func (b *backend) pathCertRead(ctx context.Context, req *logical.Request, d *fra
 	if err != nil || !found {
 		return nil, err
 	}
-	return &logical.Response{Data: rec.responseData()}, nil
+	data := rec.responseData()
+	if data[fieldAllowedDestinations], err = rec.destinations(); err != nil {
+		return nil, err
+	}
+	return &logical.Response{Data: data}, nil
 }
 
 // certsQueryFields are the filters and paging of certs/.

@@ -19,6 +19,7 @@ import (
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/issuance"
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgcert"
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgkey"
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgpolicy"
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgquick"
 )
 
@@ -69,7 +70,11 @@ type issueRequest struct {
 	now        time.Time // when it is issued, in whole seconds
 	wgQuick    string    // the device's wg-quick file, rendered before the record is written
 	replaces   string    // serial of the certificate it replaces, normalized; empty for none
-	warnings   []string  // for the response
+	// destinations are the role's access policy, signed into the
+	// certificate; allowedIPs the device's routes (roleEntry.routes).
+	destinations []wgpolicy.Destination
+	allowedIPs   []string
+	warnings     []string // for the response
 }
 
 // fieldReplaces is the issue field naming the certificate a re-issue replaces.
@@ -116,6 +121,10 @@ func (b *backend) parseIssue(ctx context.Context, req *logical.Request, d *frame
 		return nil, logical.ErrorResponse("no CA is configured: write config/ca first"), nil
 	}
 	ir := &issueRequest{role: role, gateway: gw, ca: ca}
+	if ir.destinations, err = role.destinations(); err != nil { // a role stored before its values were checked as they are now
+		return nil, logical.ErrorResponse("%s: role %q: %v; write the role's %s again", fieldAllowedDestinations, roleName, err, fieldAllowedDestinations), nil
+	}
+	ir.allowedIPs = role.routes(gw, ir.destinations)
 
 	if s := strings.TrimSpace(d.Get("public_key").(string)); s != "" {
 		if ir.publicKey, err = wgkey.ParsePublic(s); err != nil {
@@ -266,6 +275,7 @@ func (b *backend) issueReserved(ctx context.Context, s logical.Storage, ir *issu
 		Gateways:     []string{ir.gateway.Name},
 		NotBefore:    notBefore(rec, from),
 		NotAfter:     rec.ExpiresAt,
+		Destinations: ir.destinations,
 	}, ir.ca.cert, ir.ca.signer)
 	if err != nil {
 		b.reg.abort(rec)
@@ -345,7 +355,7 @@ func (ir *issueRequest) wgQuickConfig(rec *certRecord) wgquick.Config {
 		Peer: wgquick.Peer{
 			PublicKey:           gw.PublicKey,
 			Endpoint:            gw.Endpoint,
-			AllowedIPs:          gw.effectiveAllowedIPs(),
+			AllowedIPs:          ir.allowedIPs,
 			PersistentKeepalive: gw.PersistentKeepalive,
 		},
 	}
@@ -388,7 +398,8 @@ func (b *backend) issueResponse(ir *issueRequest, rec *certRecord) *logical.Resp
 		Gateway:             gw.Name,
 		GatewayPublicKey:    gw.PublicKey,
 		Endpoint:            gw.Endpoint,
-		AllowedIPs:          gw.effectiveAllowedIPs(),
+		AllowedIPs:          ir.allowedIPs,
+		AllowedDestinations: texts(ir.destinations),
 		DNS:                 gw.DNS,
 		MTU:                 gw.MTU,
 		PersistentKeepalive: gw.PersistentKeepalive,

@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
@@ -10,6 +11,7 @@ import (
 	"github.com/hashicorp/vault/sdk/helper/locksutil"
 	"github.com/hashicorp/vault/sdk/logical"
 
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgpolicy"
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgquick"
 )
 
@@ -19,6 +21,12 @@ const (
 	// defaultCommonNameTemplate, empty, names a certificate after the
 	// caller's login (loginName).
 	defaultCommonNameTemplate = ""
+)
+
+// Fields of a role's access policy and routes.
+const (
+	fieldAllowedDestinations = "allowed_destinations"
+	fieldAllowedIPs          = "allowed_ips"
 )
 
 // roleEntry is a stored role: who may get a certificate for which gateway,
@@ -31,6 +39,14 @@ type roleEntry struct {
 	CommonNameTemplate   string        `json:"common_name_template"`
 	AllowGeneratedKeys   bool          `json:"allow_generated_keys"`
 	MaxActivePerIdentity int           `json:"max_active_per_identity"`
+	// AllowedDestinations is the access policy signed into the role's
+	// certificates, in canonical form (wgpolicy.Destination.String); empty
+	// means none: the device reaches everything its gateway routes.
+	AllowedDestinations []string `json:"allowed_destinations,omitempty"`
+	// AllowedIPs, if set, are the routes the role's devices send into the
+	// tunnel (wg-quick AllowedIPs), in place of the destinations' prefixes
+	// or the gateway's allowed_ips.
+	AllowedIPs []string `json:"allowed_ips,omitempty"`
 }
 
 func (b *backend) getRole(ctx context.Context, s logical.Storage, name string) (*roleEntry, error) {
@@ -79,6 +95,17 @@ func pathRoles(b *backend) []*framework.Path {
 					Type:        framework.TypeInt,
 					Description: "Live certificates one identity may hold; issuing past it revokes the oldest. 0 is unlimited.",
 				},
+				fieldAllowedDestinations: {
+					Type: framework.TypeCommaStringSlice,
+					Description: "What the role's devices may reach through the gateway, signed into their certificates: " +
+						"prefixes, each optionally with :port/tcp, :port/udp, :low-high/tcp|udp or :icmp " +
+						"(10.20.0.0/24, 10.30.0.5/32:443/tcp, fd00::/64:icmp). Empty (the default): everything the gateway routes.",
+				},
+				fieldAllowedIPs: {
+					Type: framework.TypeCommaStringSlice,
+					Description: "Routes the role's devices send into the tunnel (wg-quick AllowedIPs). " +
+						"Empty (the default): the prefixes of allowed_destinations, or without them the gateway's allowed_ips.",
+				},
 			},
 			ExistenceCheck: b.pathRoleExists,
 			Operations: map[logical.Operation]framework.OperationHandler{
@@ -123,6 +150,8 @@ func (b *backend) pathRoleRead(ctx context.Context, req *logical.Request, d *fra
 		"common_name_template":    r.CommonNameTemplate,
 		"allow_generated_keys":    r.AllowGeneratedKeys,
 		"max_active_per_identity": r.MaxActivePerIdentity,
+		fieldAllowedDestinations:  nonNil(r.AllowedDestinations),
+		fieldAllowedIPs:           nonNil(r.AllowedIPs),
 	}}, nil
 }
 
@@ -162,6 +191,16 @@ func (b *backend) pathRoleWrite(ctx context.Context, req *logical.Request, d *fr
 	if v, ok := d.GetOk("max_active_per_identity"); ok {
 		r.MaxActivePerIdentity = v.(int)
 	}
+	if v, ok := d.GetOk(fieldAllowedDestinations); ok {
+		canonical, msg := canonicalDestinations(v.([]string))
+		if msg != "" {
+			return logical.ErrorResponse("%s", msg), nil
+		}
+		r.AllowedDestinations = canonical
+	}
+	if v, ok := d.GetOk(fieldAllowedIPs); ok {
+		r.AllowedIPs = v.([]string)
+	}
 
 	if r.Gateway == "" {
 		return logical.ErrorResponse("gateway: is required"), nil
@@ -197,6 +236,14 @@ func (r *roleEntry) validate() string {
 	if r.MaxActivePerIdentity < 0 {
 		return "max_active_per_identity: must not be negative"
 	}
+	if _, err := r.destinations(); err != nil {
+		return fmt.Sprintf("%s: %v", fieldAllowedDestinations, err)
+	}
+	for _, s := range r.AllowedIPs {
+		if _, err := netip.ParsePrefix(s); err != nil {
+			return fmt.Sprintf("%s: %q is not a CIDR", fieldAllowedIPs, s)
+		}
+	}
 	if r.CommonNameTemplate == "" {
 		return ""
 	}
@@ -209,6 +256,67 @@ func (r *roleEntry) validate() string {
 		return fmt.Sprintf("common_name_template: %s", err)
 	}
 	return ""
+}
+
+// destinations parses the role's allowed_destinations: nil when the role
+// has none.
+func (r *roleEntry) destinations() ([]wgpolicy.Destination, error) {
+	if len(r.AllowedDestinations) == 0 {
+		return nil, nil
+	}
+	return wgpolicy.Parse(r.AllowedDestinations)
+}
+
+// canonicalDestinations parses a role's allowed_destinations as written and
+// returns their canonical text (sorted, without duplicates), or what is
+// wrong, naming the field and the entry. Empty entries (a trailing comma)
+// are malformed too: the list is a policy, and a typo must not pass.
+func canonicalDestinations(entries []string) ([]string, string) {
+	if len(entries) == 0 {
+		return nil, ""
+	}
+	ds, err := wgpolicy.Parse(entries)
+	if err != nil {
+		return nil, fmt.Sprintf("%s: %v", fieldAllowedDestinations, err)
+	}
+	return texts(wgpolicy.Canonical(ds)), ""
+}
+
+// routes are the device's wg-quick AllowedIPs under the role: its
+// allowed_ips when set, else the prefixes of its destinations ds (a split
+// tunnel: the device routes only what it may reach), else the gateway's
+// allowed_ips (by default its pools).
+func (r *roleEntry) routes(gw *gatewayEntry, ds []wgpolicy.Destination) []string {
+	switch {
+	case len(r.AllowedIPs) > 0:
+		return r.AllowedIPs
+	case len(ds) > 0:
+		prefixes := wgpolicy.Prefixes(ds)
+		out := make([]string, len(prefixes))
+		for i, p := range prefixes {
+			out[i] = p.String()
+		}
+		return out
+	default:
+		return gw.effectiveAllowedIPs()
+	}
+}
+
+// texts is the canonical text of each destination, [] for none.
+func texts(ds []wgpolicy.Destination) []string {
+	out := make([]string, len(ds))
+	for i, d := range ds {
+		out[i] = d.String()
+	}
+	return out
+}
+
+// nonNil is list, or an empty list for nil, so that a response shows [].
+func nonNil(list []string) []string {
+	if list == nil {
+		return []string{}
+	}
+	return list
 }
 
 func (b *backend) pathRoleDelete(ctx context.Context, req *logical.Request, d *framework.FieldData) (*logical.Response, error) {
@@ -241,4 +349,13 @@ namespace/service account, the TLS certificate's CN or the user name),
 whether the engine may generate key pairs (allow_generated_keys), and how many
 live certificates one identity may hold (max_active_per_identity; issuing past
 it revokes the oldest, so 2 allows rotation with overlap).
+
+allowed_destinations is the access policy signed into the role's certificates:
+what its devices may reach through the gateway, which enforces it (prefixes,
+each optionally with :port/tcp, :port/udp, :low-high/tcp, :low-high/udp or
+:icmp). Empty, the default, signs no policy: the device reaches everything the
+gateway routes. A change applies to certificates issued afterwards; live ones
+keep the rules they were signed with until they rotate (revoke role=<name> to
+force it). The devices' wg-quick AllowedIPs are the destinations' prefixes
+unless allowed_ips sets them (without destinations: the gateway's allowed_ips).
 `

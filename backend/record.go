@@ -3,6 +3,7 @@ package backend
 import (
 	"crypto/x509"
 	"encoding/hex"
+	"fmt"
 	"math/big"
 	"net/netip"
 	"strings"
@@ -60,6 +61,18 @@ func (r *certRecord) issuerKeyID() string {
 		return ""
 	}
 	return formatKeyID(c.AuthorityKeyId)
+}
+
+// destinations is the access policy the record's certificate was signed
+// with, in canonical text: [] when it carries none. It is read from the
+// certificate, which is what gateways enforce, not from the role, which may
+// have changed since.
+func (r *certRecord) destinations() ([]string, error) {
+	c, err := wgcert.Parse(r.Certificate)
+	if err != nil {
+		return nil, fmt.Errorf("certificate %s: %w", r.SerialNumber, err)
+	}
+	return texts(c.Destinations), nil
 }
 
 // addrs parses the record's addresses.

@@ -22,6 +22,10 @@ type Response struct {
 	Endpoint string `json:"endpoint"`
 	// AllowedIPs are the routes the device sends into the tunnel.
 	AllowedIPs []string `json:"allowed_ips"`
+	// AllowedDestinations are the access policy signed into the
+	// certificate, in canonical text (see package wgpolicy); empty when it
+	// carries none (the device reaches everything its gateway routes).
+	AllowedDestinations []string `json:"allowed_destinations"`
 	// DNS are the resolvers the device uses inside the tunnel.
 	DNS []string `json:"dns"`
 	// MTU is the tunnel interface's MTU; 0 leaves it to wg-quick.
@@ -53,6 +57,7 @@ func (r *Response) Data() map[string]any {
 		"gateway_public_key":   r.GatewayPublicKey,
 		"endpoint":             r.Endpoint,
 		"allowed_ips":          r.AllowedIPs,
+		"allowed_destinations": r.AllowedDestinations,
 		"dns":                  r.DNS,
 		"mtu":                  r.MTU,
 		"persistent_keepalive": r.PersistentKeepalive,

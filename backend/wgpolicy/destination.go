@@ -113,11 +113,14 @@ func Parse(entries []string) ([]Destination, error) {
 	return ds, nil
 }
 
+// wantPrefix says what an entry starts with.
+const wantPrefix = "want address/bits first, such as 10.20.0.0/24 or 10.30.0.5/32:443/tcp"
+
 // parseEntry parses one entry; its error says what is wrong, not which entry.
 func parseEntry(e string) (Destination, error) {
 	slash := strings.IndexByte(e, '/')
 	if slash < 0 {
-		return Destination{}, fmt.Errorf("want a prefix with /bits, such as 10.20.0.0/24")
+		return Destination{}, fmt.Errorf("no prefix: %s", wantPrefix)
 	}
 	prefixText, portsText, hasPorts := e, "", false
 	if colon := strings.IndexByte(e[slash:], ':'); colon >= 0 {
@@ -125,7 +128,7 @@ func parseEntry(e string) (Destination, error) {
 	}
 	p, err := netip.ParsePrefix(prefixText)
 	if err != nil {
-		return Destination{}, fmt.Errorf("bad prefix %q", prefixText)
+		return Destination{}, fmt.Errorf("bad prefix %q: %s", prefixText, wantPrefix)
 	}
 	d := Destination{Prefix: p}
 	if hasPorts {
