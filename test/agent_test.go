@@ -5,7 +5,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -67,7 +66,8 @@ func readAgentRender(path string) (agentRender, bool) {
 // renders passes `wg-quick strip`, carries the device's own private key
 // for the certified public key, its command configures a real
 // wireguard-go interface, and it is rendered again, with a new
-// certificate, before the first one expires. Then the agent is stopped and
+// certificate for the same key and the same address, before the first one
+// expires. Then the agent is stopped and
 // nothing it started is left.
 func TestVaultAgentREADME(t *testing.T) {
 	for _, bin := range []string{"wg", "wg-quick", "wireguard-go", "ip"} {
@@ -191,12 +191,8 @@ func TestVaultAgentREADME(t *testing.T) {
 	require.NoError(t, err)
 	require.NotNil(t, rec)
 	require.Equal(t, devicePub, rec.Data["public_key"], "the same key is certified again")
-	// Same key, same identity: the engine keeps the address once same-key
-	// re-issue does (issue 12, "Keep the address"); until then a refresh
-	// moves the device, which this records.
-	if !slices.Equal(first.addresses, second.addresses) {
-		t.Logf("the refresh moved the device from %v to %v", first.addresses, second.addresses)
-	}
+	// Same key, same identity: the engine keeps the address.
+	require.Equal(t, first.addresses, second.addresses, "the refresh keeps the device's address")
 
 	stopAgent()
 	require.ErrorIs(t, syscall.Kill(-agent.Process.Pid, 0), syscall.ESRCH, "the agent's process group is gone")

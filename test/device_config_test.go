@@ -71,7 +71,7 @@ func TestDeviceHelp(t *testing.T) {
 	// The flags wg-device accepts: each one, given alone, is not "not defined".
 	accepted := []string{"role", "mount", "ttl", "config", "interface", "auth", "approle-mount", "role-id-file",
 		"secret-id-file", "k8s-mount", "k8s-role", "k8s-token-file", "cert-mount", "cert-role", "client-cert",
-		"client-key", "switch-delay", "retry-for", "log-level", "log-json"}
+		"client-key", "switch-delay", "retry-for", "crl-interval", "log-level", "log-json"}
 	readme, err := os.ReadFile("../README.md")
 	require.NoError(t, err)
 	_, section, ok := strings.Cut(string(readme), "\n## wg-device\n")

@@ -61,12 +61,17 @@ type deviceProc struct {
 }
 
 // startDevice starts `wg-device run args...` in ns (ip netns exec), so that
-// its ip(8) commands act on the namespace's interface. env is added to the
-// test's environment; the process is stopped at the end of the test.
+// its ip(8) commands act on the namespace's interface; with ns nil, in the
+// test's own namespace (for -config alone). env is added to the test's
+// environment; the process is stopped at the end of the test.
 func startDevice(t *testing.T, ns *netns, env []string, args ...string) *deviceProc {
 	t.Helper()
 	p := &deviceProc{out: &syncBuffer{}, exited: make(chan struct{})}
-	p.cmd = exec.Command("ip", append([]string{"netns", "exec", ns.name, builtBinary(t, "wg-device"), "run"}, args...)...)
+	if ns == nil {
+		p.cmd = exec.Command(builtBinary(t, "wg-device"), append([]string{"run"}, args...)...)
+	} else {
+		p.cmd = exec.Command("ip", append([]string{"netns", "exec", ns.name, builtBinary(t, "wg-device"), "run"}, args...)...)
+	}
 	p.cmd.Env = append(append(os.Environ(), "VAULT_TOKEN="), env...)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -459,7 +464,7 @@ func TestDeviceRefusals(t *testing.T) {
 	require.Contains(t, stderr, "-config or -interface is required")
 	_, stderr, code = runDevice(t, append(env, "WG_DEVICE_AUTH=kerberos"), "issue", "-role", "laptop", "-config", "x.conf")
 	require.Equal(t, 2, code)
-	require.Contains(t, stderr, `-auth "kerberos": want approle, kubernetes or cert`)
+	require.Contains(t, stderr, `-auth "kerberos": want approle, kubernetes, cert or token`)
 }
 
 // appRoleFiles creates AppRole role with policies (and further role

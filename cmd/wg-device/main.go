@@ -6,7 +6,9 @@
 //	wg-device issue -role ROLE -config /etc/wireguard/wg0.conf [auth flags]
 //	wg-device run   -role ROLE -interface wg0 [auth flags]
 //
-// issue gets one certificate; run stays up and rotates before expiry.
+// issue gets one certificate; run stays up, rotates before expiry, and
+// enrols again when an operator revoked its certificate (it reads the
+// engine's CRL every -crl-interval), but stops when its identity is blocked.
 // Every flag has an environment equivalent (package envflag): -role is
 // WG_DEVICE_ROLE. The standard Vault client variables (VAULT_ADDR,
 // VAULT_CACERT, VAULT_NAMESPACE, …) are honoured.
@@ -49,6 +51,9 @@ const synopsis = `Usage: wg-device issue|run -role ROLE (-config FILE | -interfa
 Auth: -auth approle   -role-id-file F -secret-id-file F [-approle-mount approle]
       -auth kubernetes -k8s-role R [-k8s-token-file F] [-k8s-mount kubernetes]
       -auth cert       -client-cert F -client-key F [-cert-role R] [-cert-mount cert]
+      -auth token      your own Vault login: VAULT_TOKEN, else ~/.vault-token
+                       (vault login -method=oidc, ldap, …); the certificate
+                       ends with it
 Vault is reached through VAULT_ADDR, VAULT_CACERT, VAULT_NAMESPACE and the other standard variables.`
 
 func main() {
@@ -88,6 +93,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "wg-device: unexpected arguments %q\n", fs.Args())
 		return 2
 	}
+	cfg.Auth.TokenFromCLI = cfg.Auth.Method == vaultlogin.Token
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintln(stderr, "wg-device:", err)
 		return 2
@@ -153,7 +159,7 @@ func newFlagSet(name string, out io.Writer) (*flag.FlagSet, *options) {
 	fs.DurationVar(&cfg.TTL, "ttl", 0, "certificate lifetime to ask for; 0 takes the role's ttl")
 	fs.StringVar(&cfg.ConfigFile, "config", "", "wg-quick file to write (0600); the certificate and its login token go beside it, with .pem and .token for .conf")
 	fs.StringVar(&cfg.Interface, "interface", "", "existing WireGuard interface to configure directly (key, gateway peer, addresses, routes)")
-	fs.StringVar(&cfg.Auth.Method, "auth", vaultlogin.AppRole, "how to log in to Vault: approle, kubernetes or cert")
+	fs.StringVar(&cfg.Auth.Method, "auth", vaultlogin.AppRole, "how to log in to Vault: approle, kubernetes, cert, or token (your own login: VAULT_TOKEN, else ~/.vault-token as `vault login` left it)")
 	fs.StringVar(&cfg.Auth.AppRoleMount, "approle-mount", "approle", "mount path of the AppRole auth method")
 	fs.StringVar(&cfg.Auth.RoleIDFile, "role-id-file", "", "file with the AppRole role_id")
 	fs.StringVar(&cfg.Auth.SecretIDFile, "secret-id-file", "", "file with the AppRole secret_id, or a response-wrapping token for it")
@@ -165,6 +171,7 @@ func newFlagSet(name string, out io.Writer) (*flag.FlagSet, *options) {
 	fs.StringVar(&cfg.Auth.ClientCert, "client-cert", "", "PEM client certificate presented to Vault (for -auth cert)")
 	fs.StringVar(&cfg.Auth.ClientKey, "client-key", "", "PEM key of -client-cert")
 	fs.DurationVar(&cfg.SwitchDelay, "switch-delay", 2*time.Second, "run: wait between issuing a new certificate and switching to it, for the gateways to add the key")
+	fs.DurationVar(&cfg.CRLInterval, "crl-interval", 30*time.Second, "run: how often to read the engine's CRL (give or take a quarter) to notice that an operator revoked the certificate; 0: never")
 	fs.DurationVar(&cfg.RetryFor, "retry-for", 30*time.Second, "issue: how long to retry while Vault is unreachable")
 	fs.StringVar(&o.logLevel, "log-level", "info", "log level: trace, debug, info, warn, error")
 	fs.BoolVar(&o.logJSON, "log-json", false, "log as JSON")
@@ -189,11 +196,14 @@ func newDevice(cfg *device.Config, logger hclog.Logger) (*device.Device, func(),
 	if !cfg.VaultAddrSet {
 		logger.Warn("VAULT_ADDR is not set: using Vault's default " + api.Address())
 	}
+	source := device.NewVaultSource(api, cfg, logger)
 	d := &device.Device{
-		Source:      device.NewVaultSource(api, cfg, logger),
+		Source:      source,
+		Revocations: source,
 		SwitchDelay: cfg.SwitchDelay,
 		RetryFor:    cfg.RetryFor,
 		Backoff:     device.DefaultBackoff(),
+		CRLInterval: cfg.CRLInterval,
 		Logger:      logger,
 	}
 	closeAll := func() {}

@@ -40,8 +40,10 @@ type Config struct {
 	ClientCert string
 	ClientKey  string
 
-	// Token: the file holding a Vault token.
-	TokenFile string
+	// Token: the file holding a Vault token; or, with TokenFromCLI, the
+	// token the Vault CLI uses (see CLIToken).
+	TokenFile    string
+	TokenFromCLI bool
 }
 
 // Validate reports what the chosen auth method lacks, naming its flag.
@@ -69,7 +71,7 @@ func (c *Config) Validate() error {
 			return errors.New("-cert-mount must not be empty")
 		}
 	case Token:
-		if c.TokenFile == "" {
+		if c.TokenFile == "" && !c.TokenFromCLI {
 			return errors.New("-auth token needs -token-file")
 		}
 	default:
@@ -119,6 +121,9 @@ func (c *Config) loginHint() string {
 		return fmt.Sprintf("check that %s is current and signed by a CA that %s of auth/%s trusts",
 			c.ClientCert, role, c.CertMount)
 	case Token:
+		if c.TokenFromCLI {
+			return "the token of VAULT_TOKEN or ~/.vault-token may be wrong, expired or revoked: log in again (vault login -method=...)"
+		}
 		return fmt.Sprintf("check %s: the token may be wrong, expired or revoked", c.TokenFile)
 	}
 	return fmt.Sprintf("check %s and %s: the secret id may be wrong, expired or used up, or a wrapping token already unwrapped — ask for a new secret id",

@@ -3,6 +3,7 @@ package vaultlogin
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
 
 	"github.com/hashicorp/go-hclog"
@@ -73,6 +74,13 @@ func (l *Login) method(ctx context.Context, client *vault.Client) (vault.AuthMet
 	case Cert:
 		return certAuth{mount: c.CertMount, role: c.CertRole}, nil
 	case Token:
+		if c.TokenFromCLI {
+			token, err := CLIToken(os.Getenv, os.UserHomeDir)
+			if err != nil {
+				return nil, err
+			}
+			return tokenAuth{token: token}, nil
+		}
 		token, err := l.read("token", c.TokenFile)
 		if err != nil {
 			return nil, err

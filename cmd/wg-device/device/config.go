@@ -24,8 +24,9 @@ type Config struct {
 	// directly: key, gateway peer, addresses and routes.
 	Interface string
 
-	// Auth says how to log in to Vault: vaultlogin.AppRole, Kubernetes or
-	// Cert (the device offers no token login).
+	// Auth says how to log in to Vault: vaultlogin.AppRole, Kubernetes,
+	// Cert, or Token with TokenFromCLI (a person's own Vault login, from
+	// VAULT_TOKEN or ~/.vault-token).
 	Auth vaultlogin.Config
 	// VaultAddrSet says whether VAULT_ADDR was set; if not, the Vault
 	// client uses its default address, and error messages say so.
@@ -38,6 +39,10 @@ type Config struct {
 	// RetryFor bounds how long `issue` retries while Vault is unreachable;
 	// `run` retries for as long as it runs.
 	RetryFor time.Duration
+	// CRLInterval is how often `run` reads the engine's CRL to notice that
+	// an operator revoked its certificate (give or take a quarter, at
+	// random); 0 does not look.
+	CRLInterval time.Duration
 }
 
 // Validate reports the first missing or contradictory setting, naming its flag.
@@ -53,11 +58,17 @@ func (c *Config) Validate() error {
 		return errors.New("-ttl must not be negative")
 	case c.SwitchDelay < 0:
 		return errors.New("-switch-delay must not be negative")
+	case c.CRLInterval < 0:
+		return errors.New("-crl-interval must not be negative")
 	}
 	switch c.Auth.Method {
 	case vaultlogin.AppRole, vaultlogin.Kubernetes, vaultlogin.Cert:
+	case vaultlogin.Token:
+		if !c.Auth.TokenFromCLI {
+			return errors.New("-auth token takes the token from VAULT_TOKEN or ~/.vault-token (Auth.TokenFromCLI)")
+		}
 	default:
-		return fmt.Errorf("-auth %q: want approle, kubernetes or cert", c.Auth.Method)
+		return fmt.Errorf("-auth %q: want approle, kubernetes, cert or token", c.Auth.Method)
 	}
 	return c.Auth.Validate()
 }

@@ -35,8 +35,13 @@ type Device struct {
 	SwitchDelay time.Duration
 	// RetryFor bounds how long Issue retries transient failures.
 	RetryFor time.Duration
-	Backoff  backoff.Backoff
-	Logger   hclog.Logger
+	// Revocations, if set, is read every CRLInterval while Run waits to
+	// rotate: a certificate an operator revoked is replaced at once (and a
+	// blocked identity's refusal, ErrBlocked, ends Run).
+	Revocations RevocationList
+	CRLInterval time.Duration
+	Backoff     backoff.Backoff
+	Logger      hclog.Logger
 
 	// Now, Jitter (in [0, 1)) and Generate default to the clock,
 	// math/rand/v2 and wgkey.Generate.
@@ -108,19 +113,24 @@ func (d *Device) Run(ctx context.Context) error {
 		at := Deadline(cur, d.jitter())
 		d.Logger.Info("next rotation", "serial", cur.Lease.SerialNumber, "at", at.Format(time.RFC3339),
 			"certificate_expires", cur.Lease.Expiration.Format(time.RFC3339))
-		if !backoff.Wait(ctx, at.Sub(d.now())) {
+		revoked, ok := d.waitRotation(ctx, cur, at)
+		if !ok {
 			return nil
 		}
-		replaces := d.successorOf(cur)
+		replaces := ""
+		if !revoked {
+			replaces = d.successorOf(cur)
+		}
 		next, err := d.obtain(ctx, time.Time{}, retry, replaces)
 		if err != nil {
 			return quiet(ctx, err)
 		}
 		// A successor takes the address over on the gateways at once:
-		// switch to it at once too. Otherwise give the gateways time to
-		// add the new key before leaving the old one.
+		// switch to it at once too; a revoked certificate carries nothing
+		// any more. Otherwise give the gateways time to add the new key
+		// before leaving the old one.
 		delay := d.SwitchDelay
-		if replaces != "" && next.Lease.sameAddresses(cur.Lease) {
+		if revoked || replaces != "" && next.Lease.sameAddresses(cur.Lease) {
 			delay = 0
 		}
 		if !backoff.Wait(ctx, delay) {
@@ -136,13 +146,47 @@ func (d *Device) Run(ctx context.Context) error {
 		}
 		d.Logger.Info("rotated", "old_serial", cur.Lease.SerialNumber, "new_serial", next.Lease.SerialNumber,
 			"address", prefixStrings(next.Lease.Addresses))
-		if d.RetireReplaced {
+		if revoked {
+			d.Logger.Info("replaced the certificate an operator revoked", "serial", cur.Lease.SerialNumber)
+		} else if d.RetireReplaced {
 			d.retire(ctx, cur, retireAttempts, replacedCert)
 		} else {
 			d.Logger.Info("the replaced certificate stays valid until it expires, for whoever applies the new file",
 				"serial", cur.Lease.SerialNumber, "expires", cur.Lease.Expiration.Format(time.RFC3339))
 		}
 		cur = next
+	}
+}
+
+// waitRotation waits until at, reading the revocation list every
+// CRLInterval (give or take a quarter) meanwhile. It reports whether an
+// operator revoked cur (then it returns at once), and ok false when ctx
+// ended first.
+func (d *Device) waitRotation(ctx context.Context, cur *Grant, at time.Time) (revoked, ok bool) {
+	for {
+		wait := at.Sub(d.now())
+		check := false
+		if d.Revocations != nil && d.CRLInterval > 0 {
+			if poll := PollDelay(d.CRLInterval, d.jitter()); poll < wait {
+				wait, check = poll, true
+			}
+		}
+		if !backoff.Wait(ctx, wait) {
+			return false, false
+		}
+		if !check {
+			return false, true
+		}
+		r, err := d.Revocations.Revoked(ctx, cur.Lease.SerialNumber)
+		switch {
+		case ctx.Err() != nil:
+			return false, false
+		case err != nil:
+			d.Logger.Warn("could not read the CRL to see whether the certificate was revoked", "error", err)
+		case r:
+			d.Logger.Warn("an operator revoked this certificate (it is on the CRL); enrolling again", "serial", cur.Lease.SerialNumber)
+			return true, true
+		}
 	}
 }
 

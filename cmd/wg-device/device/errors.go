@@ -29,6 +29,9 @@ var (
 	ErrPermissionDenied = errors.New("permission denied")
 	// ErrUnknownRole: the engine has no such role.
 	ErrUnknownRole = errors.New("unknown role")
+	// ErrBlocked: an operator blocked the device's identity on the mount
+	// (the engine's blocks/): no certificate until the block is deleted.
+	ErrBlocked = errors.New("blocked")
 	// ErrPoolExhausted: the gateway has no free address for the device.
 	ErrPoolExhausted = errors.New("address pool exhausted")
 	// ErrNoMount: nothing is mounted at the path the device used.
@@ -66,13 +69,17 @@ func Transient(err error) bool {
 	if vaultlogin.Final(err) {
 		return false
 	}
-	for _, final := range []error{ErrPermissionDenied, ErrUnknownRole, ErrPoolExhausted, ErrRefused, ErrReplaceRefused, ErrBadResponse, ErrNoToken} {
+	for _, final := range []error{ErrBlocked, ErrPermissionDenied, ErrUnknownRole, ErrPoolExhausted, ErrRefused, ErrReplaceRefused, ErrBadResponse, ErrNoToken} {
 		if errors.Is(err, final) {
 			return false
 		}
 	}
 	return true
 }
+
+// blockedMark is in the engine's refusal of an issue that a block stops:
+// `permission denied: common_name "x" is blocked by block "name" (by … at …)`.
+const blockedMark = " is blocked by block "
 
 // ClassifyIssue turns a failed write to <mount>/issue/<role> into an error
 // that names what to fix.
@@ -84,6 +91,9 @@ func ClassifyIssue(mount, role string, err error) error {
 	path := mount + "/issue/" + role
 	said := vaultlogin.Said(re)
 	switch {
+	case re.StatusCode == http.StatusForbidden && strings.Contains(said, blockedMark):
+		return fmt.Errorf("%w: %s refused a certificate (Vault said: %s): an operator must delete the block (vault delete %s/blocks/<name>)",
+			ErrBlocked, path, said, mount)
 	case re.StatusCode == http.StatusForbidden:
 		return fmt.Errorf("%w: the token may not write %s (Vault said: %s): give the auth role a policy with "+
 			`path "%s" { capabilities = ["update"] }, or check -role and -mount`, ErrPermissionDenied, path, said, path)

@@ -26,6 +26,8 @@ func TestClassifyIssue(t *testing.T) {
 		contains  string
 		transient bool
 	}{
+		{"blocked", resp(403, `permission denied: common_name "laptop-7" is blocked by block "stolen" (by root at 2026-11-25T15:00:00Z); no certificate is issued until the block is deleted`),
+			ErrBlocked, `blocked: wg/issue/laptop refused a certificate (Vault said: permission denied: common_name "laptop-7" is blocked by block "stolen" (by root`, false},
 		{"403", resp(403, "1 error occurred:\n\t* permission denied\n\n"), ErrPermissionDenied,
 			`(Vault said: permission denied): give the auth role a policy with path "wg/issue/laptop" { capabilities = ["update"] }`, false},
 		{"unknown role", resp(400, `role: unknown role "laptop"`), ErrUnknownRole,

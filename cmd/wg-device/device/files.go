@@ -71,7 +71,8 @@ func (f Files) Replaced() (*Grant, error) {
 	switch {
 	case err == nil:
 		var tf tokenFile
-		if err := json.Unmarshal(raw, &tf); err != nil || tf.Token == "" || tf.SerialNumber == "" {
+		// A person's login (-auth token) is not written down: no Token.
+		if err := json.Unmarshal(raw, &tf); err != nil || tf.SerialNumber == "" {
 			return nil, fmt.Errorf("%s: not a token file written by wg-device", TokenPath(f.Config))
 		}
 		return &Grant{

@@ -43,3 +43,11 @@ func Deadline(g *Grant, jitter float64) time.Time {
 func DefaultBackoff() backoff.Backoff {
 	return backoff.Backoff{Min: 250 * time.Millisecond, Max: 30 * time.Second}
 }
+
+// PollDelay is how long to wait before the next look at the CRL: interval
+// give or take a quarter, by jitter (in [0, 1)), so that a fleet started
+// together does not ask together.
+func PollDelay(interval time.Duration, jitter float64) time.Duration {
+	jitter = min(max(jitter, 0), 1)
+	return time.Duration(float64(interval) * (0.75 + 0.5*jitter)).Round(time.Millisecond)
+}

@@ -103,7 +103,32 @@ func (s *VaultSource) obtain(ctx context.Context, public wgtypes.Key, replaces s
 		s.discard(client)
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	if s.personal() {
+		s.sessionBound(login, lease)
+		return &Grant{Lease: lease}, nil
+	}
 	return &Grant{Lease: lease, TokenEnd: s.extend(ctx, client, login, lease), Token: client.Token()}, nil
+}
+
+// personal reports whether the device uses a person's own Vault login
+// (-auth token): that token is never renewed, revoked or written down by
+// wg-device, and the certificate ends with it.
+func (s *VaultSource) personal() bool {
+	return s.cfg.Auth.Method == vaultlogin.Token
+}
+
+// sessionBound says when a person's login ends the certificate early: Vault
+// revokes the certificate's lease with the token, and wg-device does not
+// stretch a person's session by renewing it.
+func (s *VaultSource) sessionBound(login *vault.Secret, lease *Lease) {
+	if login.Auth.LeaseDuration <= 0 {
+		return
+	}
+	end := s.now().Add(time.Duration(login.Auth.LeaseDuration) * time.Second)
+	if end.Before(lease.Expires()) {
+		s.logger.Warn("the certificate ends with your Vault login; log in again (vault login) to get a new one",
+			"login_expires", end.Format(time.RFC3339), "certificate_expires", lease.Expiration.Format(time.RFC3339))
+	}
 }
 
 // extend renews the login's token for the certificate's lifetime (and a
@@ -134,7 +159,14 @@ func (s *VaultSource) extend(ctx context.Context, client *vault.Client, login *v
 // Retire revokes the login token g was issued under, which revokes its
 // certificate's lease (auth/token/revoke-self is in Vault's default policy).
 // A token past its end is revoked already.
+//
+// With a person's login (-auth token) the token is theirs and stays: the
+// certificate's lease alone is revoked, with their token
+// (sys/leases/revoke/<lease_id>, which their policy must allow).
 func (s *VaultSource) Retire(ctx context.Context, g *Grant) error {
+	if s.personal() {
+		return s.revokeLease(ctx, g)
+	}
 	if g.Token == "" {
 		return fmt.Errorf("%w: certificate %s", ErrNoToken, g.Lease.SerialNumber)
 	}
@@ -158,8 +190,40 @@ func (s *VaultSource) Retire(ctx context.Context, g *Grant) error {
 	return nil
 }
 
-// discard revokes a login that did not yield a certificate.
+// revokeLease revokes g's lease with the person's token.
+func (s *VaultSource) revokeLease(ctx context.Context, g *Grant) error {
+	if g.Lease.LeaseID == "" {
+		return fmt.Errorf("%w: certificate %s: no lease id", ErrNoToken, g.Lease.SerialNumber)
+	}
+	client, err := s.api.Clone()
+	if err != nil {
+		return fmt.Errorf("vault client: %w", err)
+	}
+	if _, err := s.login.Login(ctx, client); err != nil {
+		return err
+	}
+	if on, err := s.Revoked(ctx, g.Lease.SerialNumber); err == nil && on {
+		return nil // the engine revoked it already (replaces=)
+	}
+	path := "sys/leases/revoke/" + g.Lease.LeaseID
+	_, err = client.Logical().WriteWithContext(ctx, path, nil)
+	if re, refused := vaultlogin.Refusal(err); refused && re.StatusCode == http.StatusForbidden {
+		return fmt.Errorf("%w: %s (Vault said: %s): a policy with path \"sys/leases/revoke/%s/issue/%s/*\" { capabilities = [\"update\"] } lets your token revoke the certificates it replaced; "+
+			"without it certificate %s stays valid until %s",
+			ErrPermissionDenied, path, vaultlogin.Said(re), s.cfg.Mount, s.cfg.Role, g.Lease.SerialNumber, g.Lease.Expiration.Format(time.RFC3339))
+	}
+	if err != nil {
+		return fmt.Errorf("revoke the lease of certificate %s: %w", g.Lease.SerialNumber, err)
+	}
+	return nil
+}
+
+// discard revokes a login that did not yield a certificate; a person's own
+// login (-auth token) is left alone.
 func (s *VaultSource) discard(client *vault.Client) {
+	if s.personal() {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := client.Auth().Token().RevokeSelfWithContext(ctx, ""); err != nil {
