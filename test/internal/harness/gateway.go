@@ -31,6 +31,12 @@ type GatewayOptions struct {
 	// Log receives the daemon's output; by default it is kept in
 	// Gateway.Out and shown if the test failed.
 	Log io.Writer
+	// Netns, if set, is the network namespace the daemon runs in (ip
+	// netns exec), as it must to program that namespace's firewall; then
+	// MetricsAddr, an address of the namespace the test can reach, is
+	// where its metrics listen.
+	Netns       *Netns
+	MetricsAddr string
 }
 
 // A Gateway is a wg-gateway daemon started by StartGateway.
@@ -45,6 +51,7 @@ type Gateway struct {
 	Out *SyncBuffer
 
 	bin    string
+	netns  string
 	log    io.Writer
 	cmd    *exec.Cmd
 	exited chan struct{}
@@ -58,9 +65,15 @@ func StartGateway(tb TB, opts GatewayOptions) *Gateway {
 	g := &Gateway{
 		tb:      tb,
 		bin:     opts.Bin,
-		Metrics: fmt.Sprintf("127.0.0.1:%d", FreePort(tb)),
+		Metrics: opts.MetricsAddr,
 		Env:     append(append(os.Environ(), "VAULT_ADDR="+opts.VaultAddr, "VAULT_TOKEN="), opts.Env...),
 		log:     opts.Log,
+	}
+	if g.Metrics == "" {
+		g.Metrics = fmt.Sprintf("127.0.0.1:%d", FreePort(tb))
+	}
+	if opts.Netns != nil {
+		g.netns = opts.Netns.Name
 	}
 	if g.log == nil {
 		g.Out = &SyncBuffer{}
@@ -86,7 +99,12 @@ func StartGateway(tb TB, opts GatewayOptions) *Gateway {
 // Start runs the daemon (again, after Stop or Kill) with Args and Env.
 func (g *Gateway) Start() {
 	g.tb.Helper()
-	g.cmd = exec.Command(g.bin, g.Args...)
+	if g.netns != "" {
+		// ip netns exec execs the daemon: the process is the daemon's.
+		g.cmd = exec.Command("ip", append([]string{"netns", "exec", g.netns, g.bin}, g.Args...)...)
+	} else {
+		g.cmd = exec.Command(g.bin, g.Args...)
+	}
 	g.cmd.Env = g.Env
 	var out io.Writer = g.Out
 	if g.log != nil {
