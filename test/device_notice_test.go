@@ -60,7 +60,7 @@ func TestDeviceRunNoticesRevocationAndBlock(t *testing.T) {
 		return second != "" && second != first
 	}, 10*time.Second, 50*time.Millisecond, "run did not enrol again after its certificate %s was revoked", first)
 	t.Logf("revoked %s; run wrote its successor %s %s later", first, second, time.Since(revokedAt).Round(time.Millisecond))
-	require.Contains(t, d.out.String(), "an operator revoked this certificate")
+	require.Contains(t, d.out.String(), "the certificate was revoked (it is on the CRL); enrolling again")
 	rec, err := s.root.Logical().Read("wg/cert/" + second)
 	require.NoError(t, err)
 	require.Equal(t, false, rec.Data["revoked"], "the new certificate is live")
@@ -102,15 +102,7 @@ func TestDeviceAuthToken(t *testing.T) {
 
 	// alice logs in with the real CLI, whose token helper writes ~/.vault-token.
 	home := t.TempDir()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	login := exec.CommandContext(ctx, vaultBinary(t), "login", "-method=userpass", "username=alice", "password=correct-horse")
-	login.Env = append(os.Environ(), "HOME="+home, "VAULT_ADDR="+s.addr, "VAULT_TOKEN=")
-	out, err := login.CombinedOutput()
-	require.NoError(t, err, "%s", out)
-	raw, err := os.ReadFile(filepath.Join(home, ".vault-token"))
-	require.NoError(t, err)
-	token := strings.TrimSpace(string(raw))
+	token := userpassLogin(t, s, home, "alice", "correct-horse")
 	self, err := s.client(token).Auth().Token().LookupSelf()
 	require.NoError(t, err)
 	entity := self.Data["entity_id"].(string)
@@ -173,4 +165,66 @@ func TestDeviceAuthToken(t *testing.T) {
 	_, stderr, code = runDevice(t, env, "issue", "-auth", "token", "-role", "laptop", "-config", conf)
 	require.Equal(t, 1, code)
 	require.Contains(t, stderr, "log in again")
+}
+
+// userpassLogin has `vault login -method=userpass` (the real CLI) log user
+// in with HOME set to home, so that its token helper writes
+// home/.vault-token, and returns the token. Userpass stands in for OIDC or
+// LDAP, which leave their token the same way.
+func userpassLogin(t *testing.T, s *vaultServer, home, user, password string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	login := exec.CommandContext(ctx, vaultBinary(t), "login", "-method=userpass", "username="+user, "password="+password)
+	login.Env = append(os.Environ(), "HOME="+home, "VAULT_ADDR="+s.addr, "VAULT_TOKEN=")
+	out, err := login.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	raw, err := os.ReadFile(filepath.Join(home, ".vault-token"))
+	require.NoError(t, err)
+	return strings.TrimSpace(string(raw))
+}
+
+// TestDeviceAuthTokenTunnel: `wg-device run -auth token -interface` on a
+// real tunnel with a person's userpass login (standing in for OIDC). The
+// device reaches the gateway; a rotation keeps its address and leaves the
+// person's token alive (the replaced certificate goes, not the token); the
+// token revoked, the certificate goes with it, the tunnel stops, and run
+// exits asking for a new login.
+func TestDeviceAuthTokenTunnel(t *testing.T) {
+	tt := newTunnelTest(t)
+	s := tt.vault
+	s.cli("write", "wg/roles/laptop", "ttl=9s")
+	s.cli("auth", "enable", "userpass")
+	s.cli("write", "auth/userpass/users/alice", "password=correct-horse", "token_policies=device", "token_ttl=30m")
+	home := t.TempDir()
+	token := userpassLogin(t, s, home, "alice", "correct-horse")
+	tt.devIf.removePeer(t, tt.gwIf.public)
+
+	dev := startDevice(t, tt.devNS, []string{"VAULT_ADDR=" + vaultSocket(t, s.addr), "HOME=" + home},
+		"-role", "laptop", "-interface", tt.devIf.name, "-auth", "token", "-crl-interval", "1s", "-log-level", "debug")
+	tt.eventuallyReaches()
+	firstKey := tt.deviceKey()
+	firstSerial, first := certForKey(t, s, firstKey)
+
+	require.Eventually(t, func() bool { return tt.deviceKey() != firstKey }, 20*time.Second, 50*time.Millisecond, "no rotation")
+	secondSerial, second := certForKey(t, s, tt.deviceKey())
+	require.Equal(t, first["addresses"], second["addresses"], "the rotation keeps the address")
+	require.Equal(t, first["entity_id"], second["entity_id"])
+	requireRevoked(t, s, firstSerial)
+	_, err := s.client(token).Auth().Token().LookupSelf()
+	require.NoError(t, err, "the rotation revoked the person's token")
+	tt.eventuallyReaches()
+
+	// The login session ends: the certificate, the tunnel and run with it.
+	s.cli("token", "revoke", token)
+	requireRevoked(t, s, secondSerial)
+	require.Eventually(t, func() bool { return !tt.canReachGateway() }, 10*time.Second, 100*time.Millisecond,
+		"the tunnel outlived the login session")
+	select {
+	case <-dev.exited:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("run still runs 15s after the login session ended:\n%s", dev.out)
+	}
+	require.Equal(t, 1, dev.cmd.ProcessState.ExitCode())
+	require.Contains(t, dev.out.String(), "log in again")
 }

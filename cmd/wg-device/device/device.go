@@ -184,7 +184,7 @@ func (d *Device) waitRotation(ctx context.Context, cur *Grant, at time.Time) (re
 		case err != nil:
 			d.Logger.Warn("could not read the CRL to see whether the certificate was revoked", "error", err)
 		case r:
-			d.Logger.Warn("an operator revoked this certificate (it is on the CRL); enrolling again", "serial", cur.Lease.SerialNumber)
+			d.Logger.Warn("the certificate was revoked (it is on the CRL); enrolling again", "serial", cur.Lease.SerialNumber)
 			return true, true
 		}
 	}
