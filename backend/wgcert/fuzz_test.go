@@ -14,6 +14,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgpolicy"
 )
 
 // A fuzzFixture is a fixed CA and a certificate it issued. It is the same
@@ -50,6 +52,7 @@ func newFuzzFixture(tb testing.TB) fuzzFixture {
 		Gateways:     []string{"gw1"},
 		NotBefore:    testNow.Add(-time.Hour),
 		NotAfter:     testNow.Add(time.Hour),
+		Destinations: policy(tb, "10.20.0.0/24", "10.30.0.5/32:443/tcp"),
 	}, ca, caKey)
 	require.NoError(tb, err)
 	cert, err := Parse(der)
@@ -91,6 +94,14 @@ func FuzzParse(f *testing.F) {
 		require.Len(t, k.Bytes(), wgtypes.KeyLen)
 		require.Equal(t, k.Bytes(), c.PublicKey[:])
 		require.Len(t, c.Addresses, len(c.X509.IPAddresses))
+		if c.HasPolicy {
+			again, err := wgpolicy.Marshal(c.Destinations)
+			require.NoError(t, err, "an accepted policy encodes again")
+			_, err = wgpolicy.Unmarshal(again)
+			require.NoError(t, err)
+		} else {
+			require.Empty(t, c.Destinations)
+		}
 		for _, a := range c.Addresses {
 			require.True(t, a.IsValid())
 		}
@@ -115,6 +126,7 @@ func FuzzVerify(f *testing.F) {
 		{10, 77, 0, 2},
 		[]byte("gw1"),
 		[]byte("fuzz@example.com"),
+		{10, 30, 0, 5}, // in the access policy
 		fx.cert.X509.Signature,
 	} {
 		i := bytes.Index(der, needle)
@@ -136,6 +148,8 @@ func FuzzVerify(f *testing.F) {
 		require.Equal(t, want.PublicKey, c.PublicKey)
 		require.Equal(t, want.Addresses, c.Addresses)
 		require.Equal(t, want.Gateways, c.Gateways)
+		require.Equal(t, want.Destinations, c.Destinations)
+		require.True(t, c.HasPolicy)
 		require.Equal(t, want.CommonName, c.CommonName)
 		require.True(t, want.NotAfter.Equal(c.NotAfter))
 	})
