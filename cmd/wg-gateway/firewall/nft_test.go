@@ -18,6 +18,12 @@ import (
 // its nftables and a function running nft in it.
 func netns(t *testing.T) (*nftables.Conn, func(args ...string) string) {
 	t.Helper()
+	return netnsTB(t)
+}
+
+// netnsTB is netns for tests and benchmarks.
+func netnsTB(t testing.TB) (*nftables.Conn, func(args ...string) string) {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		if os.Getenv("WG_REQUIRE_ALL") != "" {
 			t.Fatal("needs root for network namespaces")
