@@ -37,6 +37,7 @@ func TestRoleAllowedDestinationsRefused(t *testing.T) {
 		{"10.20.0.0/24:99-10/udp", `allowed_destinations: malformed destination "10.20.0.0/24:99-10/udp": port range 99-10 is reversed`},
 		{"10.20.0.0/24:443", `allowed_destinations: malformed destination "10.20.0.0/24:443": want icmp, port/proto or low-high/proto after ':', got "443"`},
 		{"10.20.0.0/24,,10.30.0.0/24", `allowed_destinations: malformed destination "": no prefix: want address/bits first, such as 10.20.0.0/24 or 10.30.0.5/32:443/tcp`},
+		{"10.20.0.1/24,10.20.0.0/24:icmp,10.30.0.0/24:0/tcp", `allowed_destinations: malformed destination "10.20.0.1/24": host bits set (the prefix is 10.20.0.0/24); malformed destination "10.30.0.0/24:0/tcp": port "0": want 1..65535`},
 		{"banana/8", `allowed_destinations: malformed destination "banana/8": bad prefix "banana/8": want address/bits first, such as 10.20.0.0/24 or 10.30.0.5/32:443/tcp`},
 	}
 	for _, tt := range tests {

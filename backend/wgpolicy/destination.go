@@ -94,8 +94,10 @@ func (d Destination) valid() error {
 }
 
 // Parse parses a role's list of destinations, one entry per string (see the
-// package documentation for the grammar). Every malformed entry is an error
-// wrapping ErrMalformed that quotes the entry; an empty entry is malformed;
+// package documentation for the grammar). A malformed entry is an error
+// wrapping ErrMalformed that quotes the entry and says what is wrong (the
+// first five malformed entries of the list, each so); an empty entry is
+// malformed;
 // more than MaxDestinations entries is ErrTooMany. The result is in the
 // order given; Canonical sorts and deduplicates it.
 func Parse(entries []string) ([]Destination, error) {
@@ -103,15 +105,26 @@ func Parse(entries []string) ([]Destination, error) {
 		return nil, fmt.Errorf("%w: %d entries, at most %d", ErrTooMany, len(entries), MaxDestinations)
 	}
 	ds := make([]Destination, 0, len(entries))
+	var bad []string
 	for _, e := range entries {
 		d, err := parseEntry(e)
 		if err != nil {
-			return nil, fmt.Errorf("%w %q: %s", ErrMalformed, e, err)
+			bad = append(bad, fmt.Sprintf("%q: %s", e, err))
+			continue
 		}
 		ds = append(ds, d)
 	}
+	switch {
+	case len(bad) > maxReported:
+		return nil, fmt.Errorf("%w %s; and %d more", ErrMalformed, strings.Join(bad[:maxReported], "; "+ErrMalformed.Error()+" "), len(bad)-maxReported)
+	case len(bad) > 0:
+		return nil, fmt.Errorf("%w %s", ErrMalformed, strings.Join(bad, "; "+ErrMalformed.Error()+" "))
+	}
 	return ds, nil
 }
+
+// maxReported is how many malformed entries one error of Parse names.
+const maxReported = 5
 
 // wantPrefix says what an entry starts with.
 const wantPrefix = "want address/bits first, such as 10.20.0.0/24 or 10.30.0.5/32:443/tcp"

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/stretchr/testify/require"
 )
 
 func TestParse(t *testing.T) {
@@ -96,6 +97,20 @@ func TestParseMalformed(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestParseNamesEveryMalformedEntry(t *testing.T) {
+	_, err := Parse([]string{"10.0.0.0/8", "10.0.0.1/8", "10.1.0.0/16:443", "fd00::/64"})
+	require.ErrorIs(t, err, ErrMalformed)
+	require.Equal(t, `malformed destination "10.0.0.1/8": host bits set (the prefix is 10.0.0.0/8); `+
+		`malformed destination "10.1.0.0/16:443": want icmp, port/proto or low-high/proto after ':', got "443"`, err.Error())
+
+	many := []string{"a", "b", "c", "d", "e", "f", "g"}
+	_, err = Parse(many)
+	require.ErrorIs(t, err, ErrMalformed)
+	require.Contains(t, err.Error(), `malformed destination "e"`)
+	require.NotContains(t, err.Error(), `"f"`)
+	require.True(t, strings.HasSuffix(err.Error(), "; and 2 more"), err.Error())
 }
 
 func TestParseTooMany(t *testing.T) {
