@@ -34,6 +34,7 @@ type params struct {
 	ConfirmN    int             `json:"p7_samples"`
 	Profile     bool            `json:"profile"`
 	Overlay     string          `json:"overlay,omitempty"`
+	PluginEnv   string          `json:"plugin_env,omitempty"`
 	Out         string          `json:"-"`
 }
 
@@ -62,6 +63,7 @@ func run() int {
 	fs.IntVar(&p.ConfirmN, "confirm-samples", 100, "P7: revocations with confirm timed")
 	fs.BoolVar(&p.Profile, "profile", false, "run the plugin and wg-gateway from profiling wrappers (test/bench/prof*) and save CPU profiles with their top functions")
 	fs.StringVar(&p.Overlay, "overlay", "", "build the plugin and wg-gateway with `go build -overlay FILE`: measure a candidate change without editing the tree")
+	fs.StringVar(&p.PluginEnv, "plugin-env", "", "comma-separated NAME=VALUE pairs in the plugin's environment (as `vault plugin register -env`), e.g. GOMEMLIMIT=160MiB")
 	fs.StringVar(&p.Out, "out", "", "results directory (default results/bench-<time>)")
 	_ = fs.Parse(os.Args[1:])
 	if p.Quick {

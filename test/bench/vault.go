@@ -114,6 +114,9 @@ func startVault(tb *runTB, bins binaries, p params) (*vaultServer, error) {
 		s.pprof = fmt.Sprintf("127.0.0.1:%d", pp)
 		opts.PluginEnv = []string{"WG_BENCH_PPROF=" + s.pprof}
 	}
+	if p.PluginEnv != "" {
+		opts.PluginEnv = append(opts.PluginEnv, strings.Split(p.PluginEnv, ",")...)
+	}
 	if err := try(func() { s.Vault = harness.StartVault(tb, opts) }); err != nil {
 		return nil, fmt.Errorf("start vault (log %s): %w", logFile.Name(), err)
 	}
