@@ -26,6 +26,7 @@ type params struct {
 	Rounds      int             `json:"rounds"`
 	RevokeN     int             `json:"p2_leases"`
 	P2Rounds    int             `json:"p2_rounds"`
+	P2Default   bool            `json:"p2_default_crl"`
 	Quick       bool            `json:"quick"`
 	Samples     int             `json:"p3_samples"`
 	ColdN       int             `json:"p4_peers"`
@@ -55,6 +56,7 @@ func run() int {
 	fs.IntVar(&p.Rounds, "rounds", 5, "P1, P4: measured rounds (medians are reported)")
 	fs.IntVar(&p.RevokeN, "revoke-n", 5000, "P2: live leases revoked by prefix")
 	fs.IntVar(&p.P2Rounds, "p2-rounds", 3, "P2: rounds, each on fresh mounts of both engines")
+	fs.BoolVar(&p.P2Default, "p2-default-crl", true, "P2: also time PKI with its default CRL settings, in the first round (minutes: it rebuilds the CRL per revocation)")
 	fs.BoolVar(&p.Quick, "quick", false, "a reduced run of every part (under 5 minutes on a quiet machine): smaller counts and fewer rounds, unless given by their own flags")
 	fs.IntVar(&p.Samples, "samples", 200, "P3: single-lease revocations timed")
 	fs.IntVar(&p.ColdN, "cold-n", 10000, "P4: live certificates at the gateway's cold start")
@@ -75,6 +77,9 @@ func run() int {
 			if !set[name] {
 				_ = fs.Set(name, strconv.Itoa(v))
 			}
+		}
+		if !set["p2-default-crl"] {
+			p.P2Default = false
 		}
 	}
 	p.Only = map[string]bool{}
