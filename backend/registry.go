@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/big"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -164,15 +165,14 @@ func keyPoint(publicKey string) (wgtypes.Key, bool) {
 	return wgkey.Point(k), true
 }
 
-// removeSerial takes serial out of the list at m[k], dropping the entry when
-// it is left empty.
+// removeSerial takes serial out of the list at m[k], in place (the lists
+// are read only under mu), dropping the entry when it is left empty. An
+// identity may hold thousands of certificates: a copy of its list per
+// revocation made a mass revocation quadratic in allocations.
 func removeSerial[K comparable](m map[K][]string, k K, serial string) {
 	list := m[k]
-	for i, s := range list {
-		if s == serial {
-			list = append(list[:i:i], list[i+1:]...)
-			break
-		}
+	if i := slices.Index(list, serial); i >= 0 {
+		list = slices.Delete(list, i, i+1)
 	}
 	if len(list) == 0 {
 		delete(m, k)
