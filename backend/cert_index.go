@@ -33,46 +33,46 @@ func newCertIndexes() certIndexes {
 
 // add indexes rec under each of its values.
 func (ix certIndexes) add(rec *certRecord) {
-	for f, values := range indexValues(rec) {
-		for _, v := range values {
-			set, ok := ix[f][v]
-			if !ok {
-				set = make(map[string]struct{})
-				ix[f][v] = set
-			}
-			set[rec.SerialNumber] = struct{}{}
+	for _, fv := range indexValues(rec) {
+		set, ok := ix[fv.field][fv.value]
+		if !ok {
+			set = make(map[string]struct{})
+			ix[fv.field][fv.value] = set
 		}
+		set[rec.SerialNumber] = struct{}{}
 	}
 }
 
 // remove drops rec from each of its values' sets.
 func (ix certIndexes) remove(rec *certRecord) {
-	for f, values := range indexValues(rec) {
-		for _, v := range values {
-			if set, ok := ix[f][v]; ok {
-				delete(set, rec.SerialNumber)
-				if len(set) == 0 {
-					delete(ix[f], v)
-				}
+	for _, fv := range indexValues(rec) {
+		if set, ok := ix[fv.field][fv.value]; ok {
+			delete(set, rec.SerialNumber)
+			if len(set) == 0 {
+				delete(ix[fv.field], fv.value)
 			}
 		}
 	}
 }
 
-// indexValues are the values rec is indexed under, by field: addresses
-// without their prefix length, the key as its X25519 point (wgkey.Point).
-func indexValues(rec *certRecord) map[string][]string {
-	out := map[string][]string{
-		fieldCommonName: {rec.CommonName},
-		fieldEntityID:   {rec.EntityID},
-		fieldRole:       {rec.Role},
-		fieldGateway:    {rec.Gateway},
-	}
+// A fieldValue is one value a certificate is indexed under.
+type fieldValue struct{ field, value string }
+
+// indexValues are the values rec is indexed under: addresses without
+// their prefix length, the key as its X25519 point (wgkey.Point). A slice,
+// not a map: it is made twice per issue and per revocation.
+func indexValues(rec *certRecord) []fieldValue {
+	out := make([]fieldValue, 0, 7)
+	out = append(out,
+		fieldValue{fieldCommonName, rec.CommonName},
+		fieldValue{fieldEntityID, rec.EntityID},
+		fieldValue{fieldRole, rec.Role},
+		fieldValue{fieldGateway, rec.Gateway})
 	if p, ok := keyPoint(rec.PublicKey); ok {
-		out[fieldPublicKey] = []string{p.String()}
+		out = append(out, fieldValue{fieldPublicKey, p.String()})
 	}
 	for _, a := range rec.addrs() {
-		out[fieldAddress] = append(out[fieldAddress], a.Unmap().String())
+		out = append(out, fieldValue{fieldAddress, a.Unmap().String()})
 	}
 	return out
 }
