@@ -143,6 +143,18 @@ func TestDeviceAuthToken(t *testing.T) {
 	require.NoError(t, err)
 	require.LessOrEqual(t, ttlAfter, ttl, "wg-device renewed the person's token")
 
+	// Issued again onto the same file: the certificate the file held is
+	// retired by revoking its lease alone, with alice's token, once her
+	// policy allows that; her token stays.
+	require.NoError(t, s.root.Sys().PutPolicy("device-leases", `path "sys/leases/revoke/wg/issue/laptop/*" { capabilities = ["update"] }`))
+	s.cli("write", "auth/userpass/users/alice", "password=correct-horse", "token_policies=device,device-leases", "token_ttl=30m")
+	token = userpassLogin(t, s, home, "alice", "correct-horse")
+	stdout, stderr, code = runDevice(t, env, "issue", "-auth", "token", "-role", "laptop", "-config", conf)
+	require.Equal(t, 0, code, stderr)
+	requireRevoked(t, s, serial)
+	require.True(t, aliceLive())
+	serial = regexp.MustCompile(`(?m)^serial_number +(\S+)`).FindStringSubmatch(stdout)[1]
+
 	// VAULT_TOKEN works as well (no ~/.vault-token).
 	stdout, stderr, code = runDevice(t, []string{"VAULT_ADDR=" + s.addr, "HOME=" + t.TempDir(), "VAULT_TOKEN=" + token},
 		"issue", "-auth", "token", "-role", "laptop", "-config", filepath.Join(dir, "wgdev1.conf"))

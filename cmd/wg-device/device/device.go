@@ -226,7 +226,7 @@ func (d *Device) retireReplaced(ctx context.Context, cur *Grant, replaced []*Gra
 		case !old.Lease.Expiration.IsZero() && !d.now().Before(old.Lease.Expiration),
 			!old.TokenEnd.IsZero() && !d.now().Before(old.TokenEnd):
 			d.Logger.Debug("the replaced certificate has ended already", "serial", old.Lease.SerialNumber)
-		case old.Token == "":
+		case old.Token == "" && old.Lease.LeaseID == "": // a lease alone: written with a person's login (-auth token)
 			d.Logger.Warn("the replaced certificate stays valid until it expires: there is no login token beside it to revoke it with; "+
 				"an operator can revoke it with `vault write <mount>/revoke serial_number=...`",
 				"serial", old.Lease.SerialNumber, "expires", old.Lease.Expiration.Format(time.RFC3339))
