@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # demo.sh shows the project's main job on one machine: a device gets onto a
 # WireGuard gateway with a certificate from Vault, and revoking the
-# certificate's lease cuts it off.
+# certificate's lease cuts it off. The device's role lets it reach one server
+# behind the gateway and not another: the gateway enforces the rules signed
+# into the certificate with nftables.
 #
 # It gets Vault (scripts/get-vault.sh), builds everything (make build),
-# starts a Vault dev server with the plugin, and puts a gateway and a device
-# in network namespaces of their own, each with a userspace WireGuard
+# starts a Vault dev server with the plugin, and puts a gateway, a device and
+# two servers (one namespace) in network namespaces of their own, the first two each with a userspace WireGuard
 # interface (wireguard-go). wg-gateway and wg-device log in with AppRole.
 # Everything is removed on exit, Ctrl-C included; it can run again at once.
 #
@@ -24,13 +26,17 @@ interactive=1
 [[ "${DEMO_NONINTERACTIVE:-}" == 1 || "${1:-}" == "-y" || "${1:-}" == "--non-interactive" ]] && interactive=0
 [[ -t 0 ]] || interactive=0
 
-# Names and addresses. The namespaces hold everything; only the uplink
-# (the device's way to Vault) has an end in the root namespace.
+# Names and addresses. The namespaces hold everything; only the uplinks
+# (the device's and the gateway daemon's ways to Vault) have an end in the
+# root namespace.
 readonly p=wgdemo
-readonly gw_ns=${p}-gw dev_ns=${p}-dev
+readonly gw_ns=${p}-gw dev_ns=${p}-dev srv_ns=${p}-srv
 readonly gw_if=${p}-gw0 dev_if=${p}-dev0
 readonly uplink_root=${p}-up0 uplink_dev=${p}-up1
 readonly vault_ip=10.251.77.1 uplink_dev_ip=10.251.77.2
+readonly gw_uplink_root=${p}-up2 gw_uplink=${p}-up3
+readonly gw_uplink_root_ip=10.251.78.1 gw_uplink_ip=10.251.78.2
+readonly server1=10.20.0.2 server2=10.30.0.2
 readonly gw_underlay=10.250.77.1 dev_underlay=10.250.77.2
 readonly gw_tunnel_ip=10.77.0.1 pool=10.77.0.0/24
 readonly vault_port=${DEMO_VAULT_PORT:-8200}
@@ -79,7 +85,9 @@ cleanup() {
   fi
   ip netns del "${gw_ns}" 2>/dev/null || true
   ip netns del "${dev_ns}" 2>/dev/null || true
+  ip netns del "${srv_ns}" 2>/dev/null || true
   ip link del "${uplink_root}" 2>/dev/null || true
+  ip link del "${gw_uplink_root}" 2>/dev/null || true
   rm -f "/var/run/wireguard/${gw_if}.sock" "/var/run/wireguard/${dev_if}.sock"
   [[ -n "${work:-}" ]] && rm -rf "${work}"
   return 0
@@ -139,11 +147,13 @@ for b in vault-plugin-secrets-wireguard wg-gateway wg-device; do
 done
 ok "bin/vault-plugin-secrets-wireguard, bin/wg-gateway, bin/wg-device"
 
-say "Two network namespaces: a gateway and a device, each with a WireGuard interface"
+say "Network namespaces: a gateway and a device, each with a WireGuard interface, and two servers"
 ip netns add "${gw_ns}"
 ip netns add "${dev_ns}"
+ip netns add "${srv_ns}"
 ip -n "${gw_ns}" link set lo up
 ip -n "${dev_ns}" link set lo up
+ip -n "${srv_ns}" link set lo up
 # The underlay between them, where WireGuard's UDP flows.
 ip link add "${p}-v0" netns "${gw_ns}" type veth peer name "${p}-v1" netns "${dev_ns}"
 ip -n "${gw_ns}" addr add "${gw_underlay}/24" dev "${p}-v0"
@@ -156,6 +166,25 @@ ip addr add "${vault_ip}/30" dev "${uplink_root}"
 ip link set "${uplink_root}" up
 ip -n "${dev_ns}" addr add "${uplink_dev_ip}/30" dev "${uplink_dev}"
 ip -n "${dev_ns}" link set "${uplink_dev}" up
+# The gateway daemon runs in the gateway's namespace (it programs that
+# namespace's firewall) and reaches Vault through an uplink of its own.
+ip link add "${gw_uplink_root}" type veth peer name "${gw_uplink}" netns "${gw_ns}"
+ip addr add "${gw_uplink_root_ip}/30" dev "${gw_uplink_root}"
+ip link set "${gw_uplink_root}" up
+ip -n "${gw_ns}" addr add "${gw_uplink_ip}/30" dev "${gw_uplink}"
+ip -n "${gw_ns}" link set "${gw_uplink}" up
+ip -n "${gw_ns}" route add "${vault_ip}/32" via "${gw_uplink_root_ip}"
+# Behind the gateway, which forwards: server 1 (10.20.0.0/24) and server 2
+# (10.30.0.0/24), two addresses of one namespace; ping answers on both.
+ip link add "${p}-v2" netns "${gw_ns}" type veth peer name "${p}-v3" netns "${srv_ns}"
+ip -n "${gw_ns}" addr add 10.20.0.1/24 dev "${p}-v2"
+ip -n "${gw_ns}" addr add 10.30.0.1/24 dev "${p}-v2"
+ip -n "${srv_ns}" addr add "${server1}/24" dev "${p}-v3"
+ip -n "${srv_ns}" addr add "${server2}/24" dev "${p}-v3"
+ip -n "${gw_ns}" link set "${p}-v2" up
+ip -n "${srv_ns}" link set "${p}-v3" up
+ip -n "${srv_ns}" route add default via 10.20.0.1
+ip netns exec "${gw_ns}" sysctl -q -w net.ipv4.ip_forward=1
 # Userspace WireGuard (no kernel module needed).
 background wireguard-go-gw env WG_PROCESS_FOREGROUND=1 ip netns exec "${gw_ns}" wireguard-go "${gw_if}"
 background wireguard-go-dev env WG_PROCESS_FOREGROUND=1 ip netns exec "${dev_ns}" wireguard-go "${dev_if}"
@@ -168,6 +197,7 @@ ip -n "${gw_ns}" link set "${gw_if}" up
 gw_pub=$(wg pubkey <"${work}/gateway.key")
 note "gateway ${gw_ns}: ${gw_if} ${gw_tunnel_ip}/24, UDP ${gw_underlay}:51820"
 note "device  ${dev_ns}: ${dev_if}, no key, no address, no peer: wg-device will set them"
+note "servers ${srv_ns}: server 1 ${server1}, server 2 ${server2}, behind the gateway"
 ok "namespaces and interfaces are up"
 pause
 
@@ -194,8 +224,11 @@ say "AppRoles: the gateway may read its peer feed, the device may issue on role 
 run "${vault}" auth enable approle
 # Certificates on role laptop are named after the AppRole the device logged in with.
 accessor=$("${vault}" read -field=accessor sys/auth/approle)
+# Its devices may reach the gateway and server 1's subnet, and nothing else;
+# their tunnel carries server 2's subnet too, to show the gateway refusing it.
 run "${vault}" write wg/roles/laptop gateway=gw1 ttl=1h \
-  common_name_template="{{identity.entity.aliases.${accessor}.metadata.role_name}}"
+  common_name_template="{{identity.entity.aliases.${accessor}.metadata.role_name}}" \
+  allowed_destinations="${gw_tunnel_ip}/32,10.20.0.0/24" allowed_ips="${pool},10.20.0.0/24,10.30.0.0/24"
 run "${vault}" policy write gateway-gw1 scripts/policies/gateway-gw1.hcl
 run "${vault}" policy write device-laptop scripts/policies/device-laptop.hcl
 run "${vault}" write auth/approle/role/gateway-gw1 token_policies=gateway-gw1 token_ttl=1h
@@ -211,7 +244,7 @@ chmod 600 "${work}"/*.role-id "${work}"/*.secret-id
 ok "credentials in ${work} (the device's secret id response-wrapped)"
 
 say "wg-gateway: keeps ${gw_if} equal to the certified, unrevoked peers of gw1"
-background wg-gateway env VAULT_TOKEN= bin/wg-gateway -gateway gw1 -interface "${gw_if}" \
+background wg-gateway env VAULT_TOKEN= ip netns exec "${gw_ns}" bin/wg-gateway -gateway gw1 -interface "${gw_if}" \
   -private-key-file "${work}/gateway.key" -listen-port 51820 \
   -role-id-file "${work}/gateway-gw1.role-id" -secret-id-file "${work}/gateway-gw1.secret-id" \
   -metrics-addr "" -instance-id demo-gateway -state-dir "${work}"
@@ -236,6 +269,16 @@ say "The device pings the gateway through the tunnel"
 until_ok 20 in_dev ping -c 1 -W 1 "${gw_tunnel_ip}" || die "no ping through the tunnel"
 run ip netns exec "${dev_ns}" ping -c 3 -i 0.3 "${gw_tunnel_ip}" || die "ping through the tunnel failed"
 ok "ping ${gw_tunnel_ip} from the device: through WireGuard, on a certificate"
+until_ok 20 in_dev ping -c 1 -W 1 "${server1}" || die "no ping to server 1"
+run ip netns exec "${dev_ns}" ping -c 2 -i 0.3 "${server1}" || die "ping to server 1 failed"
+ok "ping ${server1} (server 1): its subnet is in the role's allowed_destinations"
+if (in_dev ping -c 2 -W 1 "${server2}") >/dev/null 2>&1; then
+  die "the device reaches server 2, which its certificate does not allow"
+fi
+ok "ping ${server2} (server 2) goes unanswered: the gateway drops what the certificate does not allow"
+if command -v nft >/dev/null; then
+  run ip netns exec "${gw_ns}" nft list table inet "wg_gateway_${gw_if//-/_}"
+fi
 pause
 
 say "An operator revokes the device's certificate lease"
@@ -250,6 +293,9 @@ ok "the gateway dropped the device ${ms} ms after \`vault lease revoke\` started
 run wg show "${gw_if}"
 if (in_dev ping -c 2 -W 1 "${gw_tunnel_ip}") >/dev/null 2>&1; then
   die "the device can still reach the gateway"
+fi
+if (in_dev ping -c 2 -W 1 "${server1}") >/dev/null 2>&1; then
+  die "the device can still reach server 1"
 fi
 ok "the device's pings go unanswered: it is cut off"
 note "(wg-device keeps its credentials; to keep a device out for good, also destroy its secret id)"
