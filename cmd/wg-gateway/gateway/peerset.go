@@ -40,28 +40,42 @@ type Interface map[wgtypes.Key][]netip.Prefix
 // older peer stays, with what it does not share, until its certificate
 // leaves.
 func (s Set) Desired(now time.Time) Interface {
-	owner := make(map[netip.Prefix]Peer)
-	for _, p := range s {
+	out := make(Interface, len(s))
+	// owner is the serial of the newest live certificate of each address
+	// (certificates hold host prefixes: the address is the key); holders,
+	// for the few addresses more than one certificate holds, all of them.
+	owner := make(map[[16]byte]string, 2*len(s))
+	var holders map[[16]byte][]string
+	for serial, p := range s {
 		if now.After(p.NotAfter) {
 			continue
 		}
+		out[p.Key] = append(out[p.Key], p.AllowedIPs...)
 		for _, ip := range p.AllowedIPs {
-			if cur, ok := owner[ip]; !ok || newer(p, cur) {
-				owner[ip] = p
+			a := ip.Addr().As16()
+			cur, ok := owner[a]
+			if !ok {
+				owner[a] = serial
+				continue
+			}
+			if holders == nil {
+				holders = make(map[[16]byte][]string)
+			}
+			if len(holders[a]) == 0 {
+				holders[a] = []string{cur}
+			}
+			holders[a] = append(holders[a], serial)
+			if newer(p, s[cur]) {
+				owner[a] = serial
 			}
 		}
 	}
-	out := make(Interface, len(s))
-	for _, p := range s {
-		if now.After(p.NotAfter) {
-			continue
-		}
-		if _, ok := out[p.Key]; !ok {
-			out[p.Key] = []netip.Prefix{}
-		}
-		for _, ip := range p.AllowedIPs {
-			if owner[ip].Key == p.Key {
-				out[p.Key] = append(out[p.Key], ip)
+	// A shared address stays with its owner's key only.
+	for a, serials := range holders {
+		winner := s[owner[a]].Key
+		for _, h := range serials {
+			if k := s[h].Key; k != winner {
+				out[k] = slices.DeleteFunc(out[k], func(ip netip.Prefix) bool { return ip.Addr().As16() == a })
 			}
 		}
 	}

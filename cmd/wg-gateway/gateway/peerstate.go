@@ -48,9 +48,18 @@ func (s *peerState) put(p Peer, touched map[wgtypes.Key]bool) {
 		}
 		s.byAddr[a][p.Serial] = true
 		s.dirty[a] = true
+		s.touchHolders(a, touched)
 	}
 	heap.Push(&s.expiry, expiryEntry{at: p.NotAfter, serial: p.Serial})
 	touched[p.Key] = true
+}
+
+// touchHolders notes in touched the keys of every certificate holding the
+// address a: which of them owns it may have changed.
+func (s *peerState) touchHolders(a netip.Addr, touched map[wgtypes.Key]bool) {
+	for serial := range s.byAddr[a] {
+		touched[s.bySerial[serial].Key] = true
+	}
 }
 
 // remove drops a serial, noting its key in touched.
@@ -71,6 +80,7 @@ func (s *peerState) remove(serial string, touched map[wgtypes.Key]bool) {
 			delete(s.byAddr, a)
 		}
 		s.dirty[a] = true
+		s.touchHolders(a, touched) // another may own it now
 	}
 	touched[p.Key] = true
 }
@@ -103,13 +113,23 @@ func (s *peerState) nextExpiry() time.Time {
 	return time.Time{}
 }
 
-// desiredFor is what the interface should hold for key at now: the
-// addresses of its unexpired certificates, or nil for no peer.
+// desiredFor is what the interface should hold for key at now, as
+// Set.Desired decides it: the addresses of its unexpired certificates that
+// no newer certificate of another key shares, or nil for no peer.
 func (s *peerState) desiredFor(key wgtypes.Key, now time.Time) []netip.Prefix {
 	var ips []netip.Prefix
 	for serial := range s.byKey[key] {
-		if p := s.bySerial[serial]; !now.After(p.NotAfter) {
-			ips = append(ips, p.AllowedIPs...)
+		p := s.bySerial[serial]
+		if now.After(p.NotAfter) {
+			continue
+		}
+		if ips == nil {
+			ips = []netip.Prefix{}
+		}
+		for _, ip := range p.AllowedIPs {
+			if s.ownerKey(ip.Addr(), now) == key {
+				ips = append(ips, ip)
+			}
 		}
 	}
 	if ips == nil {
@@ -118,11 +138,9 @@ func (s *peerState) desiredFor(key wgtypes.Key, now time.Time) []netip.Prefix {
 	return sortPrefixes(ips)
 }
 
-// policyFor is the rule set the firewall enforces for addr at now: the
-// policy of the certificate that owns the address on the interface (the
-// newest live one holding it, as in Set.Desired), nil when that
-// certificate carries none or no live certificate holds addr.
-func (s *peerState) policyFor(addr netip.Addr, now time.Time) *firewall.RuleSet {
+// owner is the newest unexpired certificate holding addr at now (as in
+// Set.Desired), or nil.
+func (s *peerState) owner(addr netip.Addr, now time.Time) *Peer {
 	var owner *Peer
 	for serial := range s.byAddr[addr] {
 		p := s.bySerial[serial]
@@ -133,10 +151,27 @@ func (s *peerState) policyFor(addr netip.Addr, now time.Time) *firewall.RuleSet 
 			owner = &p
 		}
 	}
-	if owner == nil {
-		return nil
+	return owner
+}
+
+// ownerKey is the key of the certificate that owns addr on the interface at
+// now; the zero key when none does.
+func (s *peerState) ownerKey(addr netip.Addr, now time.Time) wgtypes.Key {
+	if o := s.owner(addr, now); o != nil {
+		return o.Key
 	}
-	return owner.Policy
+	return wgtypes.Key{}
+}
+
+// policyFor is the rule set the firewall enforces for addr at now: the
+// policy of the certificate that owns the address on the interface (the
+// newest live one holding it, as in Set.Desired), nil when that
+// certificate carries none or no live certificate holds addr.
+func (s *peerState) policyFor(addr netip.Addr, now time.Time) *firewall.RuleSet {
+	if o := s.owner(addr, now); o != nil {
+		return o.Policy
+	}
+	return nil
 }
 
 // takeDirty returns the addresses put or removed since the last call.
