@@ -419,4 +419,17 @@ func TestGatewayFirewall(t *testing.T) {
 		"the table was not rebuilt:\n%s", ft.table())
 	ft.checkAccess(b, 1, 0)
 	ft.checkHandmade()
+
+	// A gateway that cannot enforce rules never admits a certificate
+	// carrying them.
+	require.True(t, ft.daemon.Stop(), "wg-gateway did not exit cleanly")
+	ft.daemon.Args = append(ft.daemon.Args, "-firewall=off")
+	ft.daemon.Start()
+	ft.daemon.WaitHealthy()
+	require.Eventually(t, func() bool { return !ft.gwIf.hasPeer(t, b.wg.public) }, 20*time.Second, 50*time.Millisecond,
+		"a certificate with rules stayed on a gateway with -firewall=off")
+	require.Eventually(t, func() bool {
+		return ft.daemon.Metric(`wg_gateway_rejected_certificates_total{reason="policy_unenforceable"}`) == 1
+	}, 10*time.Second, 50*time.Millisecond, "no policy_unenforceable rejection counted")
+	require.Contains(t, ft.daemon.Out.String(), "policy_unenforceable")
 }
