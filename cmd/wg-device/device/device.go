@@ -117,9 +117,12 @@ func (d *Device) Run(ctx context.Context) error {
 		if !ok {
 			return nil
 		}
+		// The current certificate is replaced even if it ended while the
+		// device waited (a suspended laptop): the engine then refuses the
+		// replacement and Obtain issues without it.
 		replaces := ""
-		if !revoked {
-			replaces = d.successorOf(cur)
+		if !revoked && d.RetireReplaced {
+			replaces = cur.Lease.SerialNumber
 		}
 		next, err := d.obtain(ctx, time.Time{}, retry, replaces)
 		if err != nil {
