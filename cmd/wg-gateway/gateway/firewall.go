@@ -68,11 +68,7 @@ func (d *Daemon) tighten(p firewall.Plan) bool {
 	if d.firewall == nil || !p.Tightens() {
 		return true
 	}
-	start := time.Now()
-	err := d.firewall.Tighten(p)
-	d.metrics.firewallSeconds.Observe(time.Since(start).Seconds())
-	if err != nil {
-		d.logger.Error("adding firewall rules failed; the peers they restrict wait", "error", err)
+	if !d.firewallPhase(d.firewall.Tighten, p, "adding firewall rules failed; the peers they restrict wait") {
 		return false
 	}
 	for _, rs := range p.AddSets {
@@ -87,11 +83,17 @@ func (d *Daemon) loosen(p firewall.Plan) bool {
 	if d.firewall == nil || !p.Loosens() {
 		return true
 	}
+	return d.firewallPhase(d.firewall.Loosen, p, "removing firewall rules failed")
+}
+
+// firewallPhase applies one phase of p with apply, timing it, and logs
+// failure with msg.
+func (d *Daemon) firewallPhase(apply func(firewall.Plan) error, p firewall.Plan, msg string) bool {
 	start := time.Now()
-	err := d.firewall.Loosen(p)
+	err := apply(p)
 	d.metrics.firewallSeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
-		d.logger.Error("removing firewall rules failed", "error", err)
+		d.logger.Error(msg, "error", err)
 		return false
 	}
 	return true
