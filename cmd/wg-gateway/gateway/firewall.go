@@ -89,9 +89,9 @@ func (d *Daemon) loosen(p firewall.Plan) bool {
 // firewallPhase applies one phase of p with apply, timing it, and logs
 // failure with msg.
 func (d *Daemon) firewallPhase(apply func(firewall.Plan) error, p firewall.Plan, msg string) bool {
-	start := time.Now()
+	start := d.now()
 	err := apply(p)
-	d.metrics.firewallSeconds.Observe(time.Since(start).Seconds())
+	d.metrics.firewallSeconds.Observe(d.now().Sub(start).Seconds())
 	if err != nil {
 		d.logger.Error(msg, "error", err)
 		return false
