@@ -21,25 +21,92 @@ var indexedFields = []string{fieldCommonName, fieldEntityID, fieldRole, fieldGat
 // certIndexes map, for each indexed field, a value to the serials of the
 // certificates that have it, so that a query touches only the certificates
 // matching one of its filters.
-type certIndexes map[string]map[string]map[string]struct{}
+type certIndexes map[string]map[string]serialSet
 
 func newCertIndexes() certIndexes {
 	ix := make(certIndexes, len(indexedFields))
 	for _, f := range indexedFields {
-		ix[f] = make(map[string]map[string]struct{})
+		ix[f] = make(map[string]serialSet)
 	}
 	return ix
+}
+
+// A serialSet is the serials of one index value. Most values (a key, an
+// address, a device's common name) belong to one certificate: that one is
+// held as a string, and a map is made only for a second.
+type serialSet struct {
+	one  string
+	many map[string]struct{}
+}
+
+// has reports whether serial is in the set.
+func (s serialSet) has(serial string) bool {
+	if s.many != nil {
+		_, ok := s.many[serial]
+		return ok
+	}
+	return serial != "" && s.one == serial
+}
+
+// len is the number of serials in the set.
+func (s serialSet) len() int {
+	switch {
+	case s.many != nil:
+		return len(s.many)
+	case s.one != "":
+		return 1
+	}
+	return 0
+}
+
+// each calls fn with every serial of the set.
+func (s serialSet) each(fn func(serial string)) {
+	if s.many == nil {
+		if s.one != "" {
+			fn(s.one)
+		}
+		return
+	}
+	for serial := range s.many {
+		fn(serial)
+	}
+}
+
+// with is the set with serial added.
+func (s serialSet) with(serial string) serialSet {
+	switch {
+	case s.many != nil:
+		s.many[serial] = struct{}{}
+	case s.one == "" || s.one == serial:
+		s.one = serial
+	default:
+		s = serialSet{many: map[string]struct{}{s.one: {}, serial: {}}}
+	}
+	return s
+}
+
+// without is the set with serial removed; a set left with one serial
+// drops its map.
+func (s serialSet) without(serial string) serialSet {
+	if s.many == nil {
+		if s.one == serial {
+			s.one = ""
+		}
+		return s
+	}
+	delete(s.many, serial)
+	if len(s.many) == 1 {
+		for last := range s.many {
+			return serialSet{one: last}
+		}
+	}
+	return s
 }
 
 // add indexes rec under each of its values.
 func (ix certIndexes) add(rec *certRecord) {
 	for _, fv := range indexValues(rec) {
-		set, ok := ix[fv.field][fv.value]
-		if !ok {
-			set = make(map[string]struct{})
-			ix[fv.field][fv.value] = set
-		}
-		set[rec.SerialNumber] = struct{}{}
+		ix[fv.field][fv.value] = ix[fv.field][fv.value].with(rec.SerialNumber)
 	}
 }
 
@@ -47,9 +114,10 @@ func (ix certIndexes) add(rec *certRecord) {
 func (ix certIndexes) remove(rec *certRecord) {
 	for _, fv := range indexValues(rec) {
 		if set, ok := ix[fv.field][fv.value]; ok {
-			delete(set, rec.SerialNumber)
-			if len(set) == 0 {
+			if set = set.without(rec.SerialNumber); set.len() == 0 {
 				delete(ix[fv.field], fv.value)
+			} else {
+				ix[fv.field][fv.value] = set
 			}
 		}
 	}

@@ -48,7 +48,7 @@ func (r *registry) matching(now time.Time, q certQuery) []*certRecord {
 			return
 		}
 		for f, v := range q.filters {
-			if _, ok := r.indexed[f][v][serial]; !ok {
+			if !r.indexed[f][v].has(serial) {
 				return
 			}
 		}
@@ -65,18 +65,16 @@ func (r *registry) eachCandidate(q certQuery, fn func(serial string)) {
 	if q.live {
 		ix = r.liveIndexed
 	}
-	var smallest map[string]struct{}
+	var smallest serialSet
 	first := true
 	for f, v := range q.filters {
 		set := ix[f][v]
-		if first || len(set) < len(smallest) {
+		if first || set.len() < smallest.len() {
 			smallest, first = set, false
 		}
 	}
 	if !first {
-		for s := range smallest {
-			fn(s)
-		}
+		smallest.each(fn)
 		return
 	}
 	for s := range r.live {
