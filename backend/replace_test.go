@@ -256,3 +256,16 @@ func TestReplacementNeverStartsInTheFuture(t *testing.T) {
 		cur = next
 	}
 }
+
+// TestReplacesUnderMaxActive: a replacement counts in place of the
+// certificate it replaces, so it pushes out none of the identity's others.
+func TestReplacesUnderMaxActive(t *testing.T) {
+	env := newTestEnv(t)
+	env.ok(logical.UpdateOperation, "roles/laptop", map[string]any{"gateway": "gw1", "ttl": "8h", "max_active_per_identity": 2})
+	other := env.issueKey("alice", mustKey(t)) // the oldest: a limit would take it first
+	old := env.issueKey("alice", mustKey(t))
+	next := env.mustIssueWith("alice", "laptop", mustKey(t), map[string]any{"replaces": serialOf(old)})
+	require.Equal(t, false, env.certData(serialOf(other))["revoked"], "the replacement evicted another certificate")
+	require.Equal(t, serialOf(next), env.certData(serialOf(old))["replaced_by"])
+	require.ElementsMatch(t, []string{serialOf(other), serialOf(next)}, env.feedSerials())
+}
