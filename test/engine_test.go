@@ -147,8 +147,9 @@ func TestEngineOnRealVault(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, feed.Data["peers"], 1)
 
-	// vault lease revoke: CRL, record, feed and pool all follow.
-	s.cli("lease", "revoke", sec.LeaseID)
+	// vault lease revoke: CRL, record, feed and pool all follow. -sync: the
+	// CLI otherwise queues the revocation and answers before it is done.
+	s.cli("lease", "revoke", "-sync", sec.LeaseID)
 	crlPEM := httpGet(t, s.addr+"/v1/wg/crl/pem") // unauthenticated
 	crlFile := filepath.Join(dir, "crl.pem")
 	require.NoError(t, os.WriteFile(crlFile, crlPEM, 0o600))
