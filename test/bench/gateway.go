@@ -108,8 +108,9 @@ func (b *bench) gatewayRig(m *wgMount, tag string) (iface *wgIface, g *gatewayPr
 
 // startGateway starts wg-gateway for mount m's gateway on iface, logged in
 // with the bench-gateway AppRole. Its log (debug level) goes to a file;
-// each "applied" line is timestamped as it arrives.
-func (b *bench) startGateway(m *wgMount, iface *wgIface, tag string) (*gatewayProc, error) {
+// each "applied" line is timestamped as it arrives. mods change the
+// options last (P8 runs the daemon in a namespace).
+func (b *bench) startGateway(m *wgMount, iface *wgIface, tag string, mods ...func(*harness.GatewayOptions)) (*gatewayProc, error) {
 	dir := filepath.Join(b.p.Out, "gateway-"+tag)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -152,6 +153,9 @@ func (b *bench) startGateway(m *wgMount, iface *wgIface, tag string) (*gatewayPr
 	if b.p.Profile {
 		g.profile = filepath.Join(dir, "wg-gateway.cpu.pprof")
 		opts.Env = []string{"WG_BENCH_CPUPROFILE=" + g.profile}
+	}
+	for _, mod := range mods {
+		mod(&opts)
 	}
 	g.started = time.Now()
 	if err := try(func() { g.Gateway = harness.StartGateway(b.tb, opts) }); err != nil {

@@ -40,7 +40,7 @@ type params struct {
 }
 
 // allParts are the parts in the order they run.
-var allParts = []string{"P1", "P2", "P3", "P4", "P5", "P6", "P7"}
+var allParts = []string{"P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8"}
 
 func main() {
 	os.Exit(run())
@@ -49,17 +49,17 @@ func main() {
 func run() int {
 	var p params
 	fs := flag.NewFlagSet("bench", flag.ExitOnError)
-	fs.StringVar(&p.OnlyList, "only", strings.Join(allParts, ","), "comma-separated parts to run: P1,P2,P3,P4,P5,P6,P7 (P6 needs P5's certificates and runs it)")
+	fs.StringVar(&p.OnlyList, "only", strings.Join(allParts, ","), "comma-separated parts to run: P1,P2,P3,P4,P5,P6,P7,P8 (P6 needs P5's certificates and runs it)")
 	fs.IntVar(&p.Clients, "c", 8, "concurrent clients of the load generator")
 	fs.IntVar(&p.N, "n", 5000, "P1: requests per round and engine")
 	fs.IntVar(&p.Warmup, "warmup", 1000, "P1: warm-up requests per engine before measuring")
-	fs.IntVar(&p.Rounds, "rounds", 5, "P1, P4: measured rounds (medians are reported)")
+	fs.IntVar(&p.Rounds, "rounds", 5, "P1, P4, P8: measured rounds (medians are reported)")
 	fs.IntVar(&p.RevokeN, "revoke-n", 5000, "P2: live leases revoked by prefix")
 	fs.IntVar(&p.P2Rounds, "p2-rounds", 3, "P2: rounds, each on fresh mounts of both engines")
 	fs.BoolVar(&p.P2Default, "p2-default-crl", true, "P2: also time PKI with its default CRL settings, in the first round (minutes: it rebuilds the CRL per revocation)")
 	fs.BoolVar(&p.Quick, "quick", false, "a reduced run of every part (under 5 minutes on a quiet machine): smaller counts and fewer rounds, unless given by their own flags")
-	fs.IntVar(&p.Samples, "samples", 200, "P3: single-lease revocations timed")
-	fs.IntVar(&p.ColdN, "cold-n", 10000, "P4: live certificates at the gateway's cold start")
+	fs.IntVar(&p.Samples, "samples", 200, "P3, P8: single-lease revocations timed")
+	fs.IntVar(&p.ColdN, "cold-n", 10000, "P4, P8: live certificates at the gateway's cold start")
 	fs.IntVar(&p.ScaleMax, "scale-max", 50000, "P5, P6: live certificates at the end of the growth")
 	fs.IntVar(&p.ScaleSample, "scale-sample", 1000, "P5: issues timed at each checkpoint")
 	fs.IntVar(&p.ConfirmN, "confirm-samples", 100, "P7: revocations with confirm timed")
@@ -89,7 +89,7 @@ func run() int {
 			continue
 		}
 		if !contains(allParts, s) {
-			fmt.Fprintf(os.Stderr, "bench: unknown part %q (want P1..P7)\n", s)
+			fmt.Fprintf(os.Stderr, "bench: unknown part %q (want P1..P8)\n", s)
 			return 2
 		}
 		p.Only[s] = true
@@ -98,8 +98,8 @@ func run() int {
 		p.Only["P5"] = true
 	}
 
-	if os.Geteuid() != 0 && (p.Only["P2"] || p.Only["P3"] || p.Only["P4"] || p.Only["P6"] || p.Only["P7"]) {
-		fmt.Fprintln(os.Stderr, "bench: P2, P3, P4, P6 and P7 create network namespaces and wireguard-go interfaces: run as root")
+	if os.Geteuid() != 0 && (p.Only["P2"] || p.Only["P3"] || p.Only["P4"] || p.Only["P6"] || p.Only["P7"] || p.Only["P8"]) {
+		fmt.Fprintln(os.Stderr, "bench: P2, P3, P4, P6, P7 and P8 create network namespaces and wireguard-go interfaces: run as root")
 		return 2
 	}
 	root, err := harness.RepoRoot()
@@ -184,7 +184,7 @@ func (b *bench) run() error {
 		part string
 		fn   func() error
 	}{
-		{"P1", b.runP1}, {"P2", b.runP2}, {"P3", b.runP3}, {"P4", b.runP4}, {"P5", b.runP5P6}, {"P7", b.runP7},
+		{"P1", b.runP1}, {"P2", b.runP2}, {"P3", b.runP3}, {"P4", b.runP4}, {"P5", b.runP5P6}, {"P7", b.runP7}, {"P8", b.runP8},
 	}
 	defer func() {
 		b.report.setLoadEnd(loadAvg())
