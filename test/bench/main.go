@@ -33,6 +33,7 @@ type params struct {
 	ScaleMax    int             `json:"p5_max_live"`
 	ScaleSample int             `json:"p5_sample"`
 	ConfirmN    int             `json:"p7_samples"`
+	PolicyRSSN  int             `json:"p8_rss_peers"`
 	Profile     bool            `json:"profile"`
 	Overlay     string          `json:"overlay,omitempty"`
 	PluginEnv   string          `json:"plugin_env,omitempty"`
@@ -63,6 +64,7 @@ func run() int {
 	fs.IntVar(&p.ScaleMax, "scale-max", 50000, "P5, P6: live certificates at the end of the growth")
 	fs.IntVar(&p.ScaleSample, "scale-sample", 1000, "P5: issues timed at each checkpoint")
 	fs.IntVar(&p.ConfirmN, "confirm-samples", 100, "P7: revocations with confirm timed")
+	fs.IntVar(&p.PolicyRSSN, "policy-rss-n", 50000, "P8: live certificates with rules at the gateway whose RSS is read (0: not measured)")
 	fs.BoolVar(&p.Profile, "profile", false, "run the plugin and wg-gateway from profiling wrappers (test/bench/prof*) and save CPU profiles with their top functions")
 	fs.StringVar(&p.Overlay, "overlay", "", "build the plugin and wg-gateway with `go build -overlay FILE`: measure a candidate change without editing the tree")
 	fs.StringVar(&p.PluginEnv, "plugin-env", "", "comma-separated NAME=VALUE pairs in the plugin's environment (as `vault plugin register -env`), e.g. GOMEMLIMIT=160MiB")
@@ -72,7 +74,7 @@ func run() int {
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		quick := map[string]int{"n": 1000, "warmup": 200, "rounds": 3, "revoke-n": 1000, "p2-rounds": 2, "samples": 50,
-			"cold-n": 2000, "scale-max": 5000, "scale-sample": 500, "confirm-samples": 20}
+			"cold-n": 2000, "scale-max": 5000, "scale-sample": 500, "confirm-samples": 20, "policy-rss-n": 5000}
 		for name, v := range quick {
 			if !set[name] {
 				_ = fs.Set(name, strconv.Itoa(v))
