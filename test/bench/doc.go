@@ -4,10 +4,12 @@
 // side, drives both over the HTTP API with a fixed number of concurrent
 // clients, runs wg-gateway against wireguard-go interfaces in network
 // namespaces it creates, and prints one table of medians and ratios
-// (P1–P6 of the benchmark issue). Raw figures go to results/ as JSON.
+// (P1–P7 of the benchmark issue; P8, access policy, from issue 13). Raw
+// figures go to results/ as JSON.
 //
 //	go run ./test/bench                    # everything (as root)
 //	go run ./test/bench -only P3,P4        # the gateway figures
+//	go run ./test/bench -only P8 -quick    # access policy, reduced sizes
 //	go run ./test/bench -only P1 -n 2000   # smaller, faster
 //	go run ./test/bench -profile -only P1,P2,P4   # CPU profiles instead of the table's binaries
 //
