@@ -198,12 +198,24 @@ func (b *bench) runP8() error {
 	if err != nil {
 		return err
 	}
+	// Each sample above was the only peer of its role: its rule set (a
+	// chain and a counter) went with it. With another peer of the role
+	// staying, only its map element goes.
+	if err := b.residentPeer(rev, iface); err != nil {
+		return err
+	}
+	k, err := b.policyEnforcement(rev, iface, nft, b.p.Samples, true)
+	if err != nil {
+		return err
+	}
 	b.report.raw("P8_revoke", e)
 	b.report.raw("P8_revoke_without_rules", a)
-	b.report.add(row{ID: "P8b", What: fmt.Sprintf("revocation with rules → peer and nftables element gone, %d samples", len(e.Both)),
-		Ours:   fmt.Sprintf("p50 %.2f ms, p99 %.2f ms (peer alone p99 %.2f ms)", ms(e.P50), ms(e.P99), ms(e.PeerP9)),
+	b.report.raw("P8_revoke_role_kept", k)
+	b.report.add(row{ID: "P8b", What: fmt.Sprintf("revocation with rules → peer and nftables element gone, %d samples each", len(e.Both)),
+		Ours: fmt.Sprintf("last peer of its role (rule set dropped too): p50 %.2f ms, p99 %.2f ms; another peer of the role live: p50 %.2f ms, p99 %.2f ms (peer alone p99 %.2f / %.2f ms)",
+			ms(e.P50), ms(e.P99), ms(k.P50), ms(k.P99), ms(e.PeerP9), ms(k.PeerP9)),
 		Anchor: fmt.Sprintf("same gateway, role without rules: p50 %.2f ms, p99 %.2f ms", ms(a.P50), ms(a.P99)),
-		Goal:   "p99 ≤ 100 ms", Verdict: verdict(e.P99 <= 100*time.Millisecond)})
+		Goal:   "p99 ≤ 100 ms", Verdict: verdict(max(e.P99, k.P99) <= 100*time.Millisecond)})
 	g.stop()
 	if b.p.PolicyRSSN <= 0 {
 		return nil
@@ -259,6 +271,22 @@ func (b *bench) policyMemory(ns *netns, nft *nsFirewallReader, ruled *wgMount, h
 		Ours:   fmt.Sprintf("%.0f MB (peak %.0f MB); cold start %.1f s", mem.MB(), float64(mem.HWMKB)/1024, at.Sub(g.started).Seconds()),
 		Anchor: "P6 (no rules)", Goal: "≤ 150 MB (P6's goal)", Verdict: v})
 	return nil
+}
+
+// residentPeer issues one certificate on m and waits for its peer: it
+// stays, keeping its role's rule set in the table.
+func (b *bench) residentPeer(m *wgMount, iface *wgIface) error {
+	var data struct {
+		PublicKey string `json:"public_key"`
+	}
+	if _, err := b.vault.call("POST", m.issuePath(), b.device, map[string]any{"public_key": newKeys(1)[0]}, &data); err != nil {
+		return err
+	}
+	key, err := wgtypes.ParseKey(data.PublicKey)
+	if err != nil {
+		return err
+	}
+	return waitPeer(iface, key, true, 10*time.Second, time.Millisecond)
 }
 
 // policyRole is role i of P8: a few destinations of each kind, its own.
