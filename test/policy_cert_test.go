@@ -27,7 +27,7 @@ func TestAccessPolicyCertificateOnRealVault(t *testing.T) {
 	setUpEngine(t, s)
 
 	// The README's commands, as written.
-	sh := exec.Command("bash", "-euo", "pipefail", "-c", readmeBlock(t, "Access policy"))
+	sh := exec.Command("bash", "-euo", "pipefail", "-c", readmeFence(t, "Access policy", "sh"))
 	sh.Env = append(os.Environ(), "PATH="+filepath.Dir(s.Bin)+":"+os.Getenv("PATH"),
 		"VAULT_ADDR="+s.addr, "VAULT_TOKEN="+s.root.Token(), "VAULT_FORMAT=", "NO_COLOR=1")
 	out, err := sh.CombinedOutput()

@@ -15,22 +15,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// readmeBlock returns the first ```sh block of the README section headed
-// "## " + section.
-func readmeBlock(t *testing.T, section string) string {
-	t.Helper()
-	readme, err := os.ReadFile("../README.md")
-	require.NoError(t, err)
-	_, after, ok := strings.Cut(string(readme), "\n## "+section+"\n")
-	require.True(t, ok, "README has no section %q", section)
-	after, _, _ = strings.Cut(after, "\n## ")
-	_, block, ok := strings.Cut(after, "```sh\n")
-	require.True(t, ok, "README section %q has no sh block", section)
-	block, _, ok = strings.Cut(block, "```")
-	require.True(t, ok)
-	return block
-}
-
 // TestReadmeUsingIt runs the commands of the README's "Using it" as
 // written, from the repository's root: build, get Vault, start a dev server
 // with the plugin in its plugin directory, register and enable the plugin,
@@ -57,7 +41,7 @@ func TestReadmeUsingIt(t *testing.T) {
 		}
 	})
 
-	block := readmeBlock(t, "Using it")
+	block := readmeFence(t, "Using it", "sh")
 	require.Contains(t, block, "127.0.0.1:8200")
 	block = strings.ReplaceAll(block, "127.0.0.1:8200", "127.0.0.1:"+strconv.Itoa(freePort(t)))
 
