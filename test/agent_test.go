@@ -70,10 +70,7 @@ func readAgentRender(path string) (agentRender, bool) {
 // expires. Then the agent is stopped and
 // nothing it started is left.
 func TestVaultAgentREADME(t *testing.T) {
-	for _, bin := range []string{"wg", "wg-quick", "wireguard-go", "ip"} {
-		_, err := exec.LookPath(bin)
-		need(t, err == nil, "no %s on PATH (Debian: apt-get install wireguard-tools wireguard-go iproute2)", bin)
-	}
+	needCommands(t, "Debian: apt-get install wireguard-tools wireguard-go iproute2", "wg", "wg-quick", "wireguard-go", "ip")
 	need(t, os.Geteuid() == 0, "the agent's command configures a wireguard-go interface, which needs root")
 	s := startVault(t)
 	gwKey := setUpEngine(t, s)

@@ -22,10 +22,7 @@ const demoPrefix = "wgdemo"
 func requireDemoTools(t *testing.T) {
 	t.Helper()
 	requireNetTools(t)
-	for _, bin := range []string{"wg", "make", "go"} {
-		_, err := exec.LookPath(bin)
-		need(t, err == nil, "no %s on PATH (the demo needs it)", bin)
-	}
+	needCommands(t, "the demo needs it", "wg", "make", "go")
 }
 
 // startDemo starts scripts/demo.sh in its own process group (as a terminal

@@ -34,10 +34,7 @@ type devServer struct {
 // is ready. The server is stopped with Ctrl-C at the end of the test.
 func startMakeDev(t *testing.T) *devServer {
 	t.Helper()
-	for _, bin := range []string{"make", "go", "wg"} {
-		_, err := exec.LookPath(bin)
-		need(t, err == nil, "no %s on PATH (make dev and its examples need it)", bin)
-	}
+	needCommands(t, "make dev and its examples need it", "make", "go", "wg")
 	port := freePort(t)
 	d := &devServer{out: &syncBuffer{}, exited: make(chan struct{}), addr: "http://127.0.0.1:" + strconv.Itoa(port)}
 	d.cmd = exec.Command("make", "--no-print-directory", "dev")

@@ -314,10 +314,7 @@ func TestDeviceRotation(t *testing.T) {
 // whose private key matches the certified key; a response-wrapped secret id
 // works too.
 func TestDeviceIssueConfig(t *testing.T) {
-	for _, bin := range []string{"openssl", "wg", "wg-quick"} {
-		_, err := exec.LookPath(bin)
-		need(t, err == nil, "no %s on PATH (Debian: apt-get install openssl wireguard-tools)", bin)
-	}
+	needCommands(t, "Debian: apt-get install openssl wireguard-tools", "openssl", "wg", "wg-quick")
 	s := startVault(t)
 	gwKey := setUpEngine(t, s)
 	s.cli("write", "wg/roles/laptop", "gateway=gw1", "ttl=1h")

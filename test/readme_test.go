@@ -22,10 +22,7 @@ import (
 // tidy. Only the dev server's port is changed (to a free one). Then the
 // dev server is stopped, and nothing of it is left running.
 func TestReadmeUsingIt(t *testing.T) {
-	for _, bin := range []string{"make", "go", "wg", "openssl", "curl", "sha256sum"} {
-		_, err := exec.LookPath(bin)
-		need(t, err == nil, "no %s on PATH (the README's commands use it)", bin)
-	}
+	needCommands(t, "the README's commands use it", "make", "go", "wg", "openssl", "curl", "sha256sum")
 	vaultBinary(t) // make vault finds the same one (cached, or on PATH)
 	root, err := filepath.Abs("..")
 	require.NoError(t, err)

@@ -1,6 +1,7 @@
 package test
 
 import (
+	"os/exec"
 	"testing"
 
 	vault "github.com/hashicorp/vault/api"
@@ -25,6 +26,16 @@ type syncBuffer = harness.SyncBuffer
 func need(t *testing.T, ok bool, format string, args ...any) {
 	t.Helper()
 	harness.Need(t, ok, format, args...)
+}
+
+// needCommands calls need for each command in bins: it must be on PATH;
+// why says what uses it, or how to install it.
+func needCommands(t *testing.T, why string, bins ...string) {
+	t.Helper()
+	for _, bin := range bins {
+		_, err := exec.LookPath(bin)
+		need(t, err == nil, "no %s on PATH (%s)", bin, why)
+	}
 }
 
 // vaultBinary finds the vault binary: $VAULT_BIN, then PATH.
