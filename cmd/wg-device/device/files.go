@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgcert"
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/cmd/internal/atomicfile"
 )
 
 // Files installs grants as a wg-quick configuration file and, beside it,
@@ -111,46 +112,17 @@ func (f Files) Install(_ context.Context, g *Grant) error {
 	if err != nil {
 		return err
 	}
-	if err := writeFile0600(PEMPath(f.Config), []byte(g.Lease.Certificate)); err != nil {
+	if err := atomicfile.Write(PEMPath(f.Config), []byte(g.Lease.Certificate), 0o600); err != nil {
 		return err
 	}
-	if err := writeFile0600(TokenPath(f.Config), append(token, '\n')); err != nil {
+	if err := atomicfile.Write(TokenPath(f.Config), append(token, '\n'), 0o600); err != nil {
 		return err
 	}
-	return writeFile0600(f.Config, []byte(text))
+	return atomicfile.Write(f.Config, []byte(text), 0o600)
 }
 
 // TokenPath is where the login token of the certificate goes beside the
 // wg-quick file conf: .conf replaced by .token (or .token added).
 func TokenPath(conf string) string {
 	return strings.TrimSuffix(conf, ".conf") + ".token"
-}
-
-// writeFile0600 replaces path with data, mode 0600, through a temporary
-// file in the same directory: a reader sees the old file or the new one.
-func writeFile0600(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name()) // no-op once renamed
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }

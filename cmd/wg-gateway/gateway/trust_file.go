@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgcert"
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/cmd/internal/atomicfile"
 )
 
 // trustFile is where the daemon pins the CAs it trusts when no -ca-file
@@ -43,31 +44,11 @@ func writeCAs(path string, cas []*x509.Certificate) error {
 	return writeAtomic(path, b.String())
 }
 
-// writeAtomic replaces path with content, atomically: a reader (or a
-// crash) sees the old file or the new one, never a part.
+// writeAtomic replaces path with content (see atomicfile.Write), mode
+// 0644, creating the state directory when it is missing.
 func writeAtomic(path, content string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // after the rename, a no-op
-	if _, err := tmp.WriteString(content); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return atomicfile.Write(path, []byte(content), 0o644)
 }
