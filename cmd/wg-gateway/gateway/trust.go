@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgcert"
 )
 
 // A TrustUpdate is what AcceptRoots made of a CA bundle.
@@ -102,9 +104,10 @@ func crossSigned(now time.Time, candidate *x509.Certificate, pinned, bundle []*x
 	return reason
 }
 
-// selfSigned reports whether c is a CA certificate that signs itself.
+// selfSigned reports whether c is a CA certificate that signs itself
+// (wgcert.SelfSigned).
 func selfSigned(c *x509.Certificate) bool {
-	return c.BasicConstraintsValid && c.IsCA && bytes.Equal(c.RawSubject, c.RawIssuer) && c.CheckSignatureFrom(c) == nil
+	return c.BasicConstraintsValid && c.IsCA && wgcert.SelfSigned(c)
 }
 
 // sameKey matches certificates with c's public key.
