@@ -49,13 +49,13 @@ func (r *registry) crls(ca *caBundle, now time.Time) ([]caCRL, error) {
 	byIssuer := make(map[string][]x509.RevocationListEntry)
 	if !fresh {
 		for _, d := range r.dead {
-			if !d.revokedAt.IsZero() && d.expiresAt.After(now) {
-				issuer := d.issuer
+			if d.rec.revoked() && d.rec.ExpiresAt.After(now) {
+				issuer := d.rec.IssuerKeyID
 				if issuer == "" {
 					issuer = ca.keyID
 				}
 				byIssuer[issuer] = append(byIssuer[issuer],
-					x509.RevocationListEntry{SerialNumber: d.serial, RevocationTime: d.revokedAt})
+					x509.RevocationListEntry{SerialNumber: d.serial, RevocationTime: d.rec.RevokedAt})
 			}
 		}
 		c.dirty = false

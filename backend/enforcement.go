@@ -177,9 +177,11 @@ func (r *registry) enforcementTargets(serials []string) map[string]uint64 {
 	defer r.mu.Unlock()
 	targets := make(map[string]uint64)
 	for _, serial := range serials {
-		gw := r.dead[serial].gateway
+		var gw string
 		if lc, ok := r.live[serial]; ok {
 			gw = lc.rec.Gateway
+		} else if d, ok := r.dead[serial]; ok {
+			gw = d.rec.Gateway
 		}
 		if gw != "" {
 			targets[gw] = r.feed(gw).index

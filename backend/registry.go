@@ -68,16 +68,12 @@ type liveCert struct {
 	replacedBy string
 }
 
-// deadCert is what the CRL and tidy need of a certificate no longer live.
+// deadCert is what the CRL, tidy and queries need of a certificate no
+// longer live.
 type deadCert struct {
-	serial    *big.Int
-	revokedAt time.Time
-	expiresAt time.Time
-	// issuer is the key id of the CA that signed it, whose CRL lists it.
-	issuer string
-	// gateway is the gateway it was for.
-	gateway string
-	// rec is its record without the certificate, for queries.
+	serial *big.Int // parsed once, for the CRL
+	// rec is its record without the certificate; its IssuerKeyID is set
+	// (certRecord.issuerKeyID), naming the CA whose CRL lists it.
 	rec *certRecord
 }
 
@@ -112,7 +108,7 @@ func (r *registry) addDead(rec *certRecord) {
 	info := *rec
 	info.IssuerKeyID = rec.issuerKeyID()
 	info.Certificate = nil
-	r.dead[rec.SerialNumber] = deadCert{serial: n, revokedAt: rec.RevokedAt, expiresAt: rec.ExpiresAt, issuer: info.IssuerKeyID, gateway: rec.Gateway, rec: &info}
+	r.dead[rec.SerialNumber] = deadCert{serial: n, rec: &info}
 	r.indexed.add(&info)
 }
 
@@ -352,7 +348,7 @@ func (r *registry) tidyCandidates(now time.Time, buffer time.Duration) []string 
 	cutoff := now.Add(-buffer)
 	var out []string
 	for s, d := range r.dead {
-		if d.expiresAt.Before(cutoff) {
+		if d.rec.ExpiresAt.Before(cutoff) {
 			out = append(out, s)
 		}
 	}
