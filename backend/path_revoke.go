@@ -27,7 +27,7 @@ func pathRevoke(b *backend) []*framework.Path {
 			"confirm":       confirmField(),
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
-			logical.UpdateOperation: &framework.PathOperation{Callback: b.pathRevokeWrite},
+			logical.UpdateOperation: &framework.PathOperation{Callback: b.withConfirm(b.pathRevokeWrite)},
 		},
 		HelpSynopsis:    pathRevokeHelpSyn,
 		HelpDescription: pathRevokeHelpDesc,
@@ -42,10 +42,6 @@ func (b *backend) pathRevokeWrite(ctx context.Context, req *logical.Request, d *
 	if resp != nil {
 		return resp, nil
 	}
-	confirm, msg := confirmDuration(d, "confirm")
-	if msg != "" {
-		return logical.ErrorResponse(msg), nil
-	}
 	for _, serial := range serials {
 		if err := b.revokeSerial(ctx, req.Storage, serial); err != nil {
 			return nil, err
@@ -54,13 +50,7 @@ func (b *backend) pathRevokeWrite(ctx context.Context, req *logical.Request, d *
 	if serials == nil {
 		serials = []string{}
 	}
-	data := map[string]any{"serial_numbers": serials}
-	if confirm > 0 {
-		if err := b.confirmRevoked(ctx, req.Storage, serials, confirm, data); err != nil {
-			return nil, err
-		}
-	}
-	return &logical.Response{Data: data}, nil
+	return &logical.Response{Data: map[string]any{"serial_numbers": serials}}, nil
 }
 
 // revokeSelectors are the fields of which a revoke request gives exactly one.
