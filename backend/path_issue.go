@@ -148,11 +148,11 @@ func (b *backend) parseIssue(ctx context.Context, req *logical.Request, d *frame
 		}
 	}
 
-	if ir.ttl, err = b.issueTTL(role, d); err != nil {
+	askedTTL, ttlAsked := d.GetOk("ttl")
+	if ir.ttl, err = b.issueTTL(role, askedTTL, ttlAsked); err != nil {
 		return nil, logical.ErrorResponse("ttl: %s", err), nil
 	}
 	ir.now = b.now().UTC().Truncate(time.Second)
-	_, ttlAsked := d.GetOk("ttl")
 	if ir.ttl, err = ca.leafTTL(ir.now, ir.ttl, ttlAsked); err != nil { // no leaf outlives its CA
 		return nil, logical.ErrorResponse("ttl: %s", err), nil
 	}
@@ -168,11 +168,12 @@ func (b *backend) parseIssue(ctx context.Context, req *logical.Request, d *frame
 	return ir, nil, nil
 }
 
-// issueTTL is the certificate's lifetime: the request's ttl or the role's,
-// within the role's max_ttl and the mount's maximum lease TTL.
-func (b *backend) issueTTL(role *roleEntry, d *framework.FieldData) (time.Duration, error) {
+// issueTTL is the certificate's lifetime: the request's ttl (v, when
+// asked) or the role's, within the role's max_ttl and the mount's maximum
+// lease TTL.
+func (b *backend) issueTTL(role *roleEntry, v any, asked bool) (time.Duration, error) {
 	ttl := role.TTL
-	if v, ok := d.GetOk("ttl"); ok {
+	if asked {
 		ttl = time.Duration(v.(int)) * time.Second
 		if ttl <= 0 {
 			return 0, fmt.Errorf("must be positive")
@@ -182,7 +183,7 @@ func (b *backend) issueTTL(role *roleEntry, d *framework.FieldData) (time.Durati
 	if role.MaxTTL > 0 && role.MaxTTL < maxTTL {
 		maxTTL = role.MaxTTL
 	}
-	if _, asked := d.GetOk("ttl"); asked && ttl > maxTTL {
+	if asked && ttl > maxTTL {
 		return 0, fmt.Errorf("%s is longer than the role's max_ttl %s", ttl, maxTTL)
 	}
 	return min(ttl, maxTTL), nil
