@@ -46,6 +46,12 @@ func (e *blockEntry) selector() (string, string) {
 	return fieldCommonName, e.CommonName
 }
 
+// revocationNote is what the record of a certificate the block revokes
+// says of the revocation.
+func (e *blockEntry) revocationNote() revocationNote {
+	return revocationNote{by: e.CreatedBy, byEntityID: e.CreatedByEntityID, block: e.Name}
+}
+
 // isBlocked reports whether err refuses a certificate because of a block.
 func isBlocked(err error) bool {
 	var be *blockedError
@@ -194,7 +200,7 @@ func (b *backend) pathBlockWrite(ctx context.Context, req *logical.Request, d *f
 	b.reg.putBlock(e)
 
 	field, value := e.selector()
-	note := revocationNote{by: e.CreatedBy, byEntityID: e.CreatedByEntityID, block: e.Name}
+	note := e.revocationNote()
 	serials := []string{}
 	for _, rec := range b.reg.find(b.now(), certQuery{filters: map[string]string{field: value}, live: true}) {
 		if err := b.revokeSerialAs(ctx, req.Storage, rec.SerialNumber, note); err != nil {

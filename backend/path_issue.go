@@ -327,17 +327,17 @@ func notBefore(rec, from *certRecord) time.Time {
 // revokeUncommitted revokes rec, written but refused at commit by a block
 // put while it was being issued, and returns the refusal.
 func (b *backend) revokeUncommitted(ctx context.Context, s logical.Storage, rec *certRecord, refusal error) error {
-	revoked := *rec
-	revoked.RevokedAt = b.now().UTC()
+	var note revocationNote
 	var be *blockedError
 	if errors.As(refusal, &be) {
-		revoked.RevokedBy, revoked.RevokedByEntityID, revoked.Block = be.block.CreatedBy, be.block.CreatedByEntityID, be.block.Name
+		note = be.block.revocationNote()
 	}
-	if err := putJSON(ctx, s, certStoragePrefix+rec.SerialNumber, &revoked); err != nil {
+	revoked, err := b.putRevoked(ctx, s, rec, note)
+	if err != nil {
 		b.reg.abort(rec)
 		return fmt.Errorf("revoke %s refused at commit (%v): %w", rec.SerialNumber, refusal, err)
 	}
-	b.reg.markRevoked(&revoked)
+	b.reg.markRevoked(revoked)
 	return blockedRefusal(refusal)
 }
 

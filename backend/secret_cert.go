@@ -63,13 +63,23 @@ func (b *backend) revokeSerialAs(ctx context.Context, s logical.Storage, serial 
 	if rec == nil {
 		return nil
 	}
+	revoked, err := b.putRevoked(ctx, s, rec, note)
+	if err != nil {
+		return err
+	}
+	b.reg.markRevoked(revoked)
+	return nil
+}
+
+// putRevoked writes rec's record revoked now, with note; the caller holds
+// the serial's lock and then tells the registry (markRevoked).
+func (b *backend) putRevoked(ctx context.Context, s logical.Storage, rec *certRecord, note revocationNote) (*certRecord, error) {
 	revoked := *rec
 	revoked.RevokedAt = b.now().UTC()
 	revoked.RevokedBy, revoked.RevokedByEntityID, revoked.Block = note.by, note.byEntityID, note.block
 	revoked.ReplacedBy = note.replacedBy
-	if err := putJSON(ctx, s, certStoragePrefix+serial, &revoked); err != nil {
-		return err
+	if err := putJSON(ctx, s, certStoragePrefix+rec.SerialNumber, &revoked); err != nil {
+		return nil, err
 	}
-	b.reg.markRevoked(&revoked)
-	return nil
+	return &revoked, nil
 }
