@@ -8,8 +8,6 @@ import (
 	"slices"
 	"strings"
 	"sync/atomic"
-
-	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/peerfeed"
 )
 
 // A fullAnswer is a gateway's full peer set at one revision, encoded once
@@ -75,7 +73,7 @@ func (r *registry) fullBody(ctx context.Context, gateway string, snap feedSnapsh
 // peer by peer into one buffer sized from the first peer: no slice of
 // every peer, and no growth of the buffer by doubling. Peers are sorted
 // by serial. The bytes are those json.Marshal gives for the same
-// envelope and peerfeed.Response (TestEncodeFullAsMarshal).
+// peersEnvelope (TestEncodeFullAsMarshal).
 func encodeFull(snap feedSnapshot) ([]byte, error) {
 	resp := snap.resp
 	recs := snap.records
@@ -125,9 +123,4 @@ func encodeFull(snap feedSnapshot) ([]byte, error) {
 	}
 	buf = append(buf, tail...)
 	return buf, nil
-}
-
-// fullEnvelope is what encodeFull's bytes are the encoding of.
-type fullEnvelope struct {
-	Data *peerfeed.Response `json:"data"`
 }

@@ -69,7 +69,7 @@ func TestFullAnswerSharedPerRevision(t *testing.T) {
 	resp, err = env.do(logical.ReadOperation, "gateways/gw1/peers", nil)
 	require.NoError(t, err)
 	require.EqualValues(t, 2, builds.Load(), "the revision moved but the old full answer was served")
-	var got fullEnvelope
+	var got peersEnvelope
 	require.NoError(t, json.Unmarshal(resp.Data[logical.HTTPRawBody].([]byte), &got))
 	require.Len(t, got.Data.Peers, 3)
 }
@@ -95,7 +95,7 @@ func TestEncodeFullAsMarshal(t *testing.T) {
 		require.True(t, snap.resp.Full)
 		resp := snap.answer()
 		resp.AddressPool = pool
-		want, err := json.Marshal(fullEnvelope{&resp})
+		want, err := json.Marshal(peersEnvelope{&resp})
 		require.NoError(t, err)
 		snap.resp.AddressPool = pool
 		got, err := encodeFull(snap)

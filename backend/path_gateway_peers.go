@@ -79,13 +79,17 @@ func (b *backend) pathGatewayPeersRead(ctx context.Context, req *logical.Request
 	// The answer goes out as the raw body of the HTTP response, in Vault's
 	// usual envelope: Vault then copies the bytes through instead of
 	// decoding and re-encoding a full set of tens of thousands of peers.
-	body, err := json.Marshal(struct {
-		Data *peerfeed.Response `json:"data"`
-	}{&resp})
+	body, err := json.Marshal(peersEnvelope{&resp})
 	if err != nil {
 		return nil, fmt.Errorf("encode the peer feed: %w", err)
 	}
 	return rawResponse(http.StatusOK, "application/json", body), nil
+}
+
+// peersEnvelope is a peers answer in Vault's usual envelope ({"data": …}),
+// as it goes out; encodeFull writes the same bytes for a full answer.
+type peersEnvelope struct {
+	Data *peerfeed.Response `json:"data"`
 }
 
 // parseIndex parses a revision index; empty is 0.
