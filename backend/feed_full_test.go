@@ -3,6 +3,8 @@ package backend
 import (
 	"context"
 	"encoding/json"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -10,6 +12,8 @@ import (
 
 	"github.com/hashicorp/vault/sdk/logical"
 	"github.com/stretchr/testify/require"
+
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/peerfeed"
 )
 
 // A full answer is built once per revision: readers arriving while it is
@@ -94,6 +98,7 @@ func TestEncodeFullAsMarshal(t *testing.T) {
 		snap := env.b.reg.poll(context.Background(), "gw1", 0, 0)
 		require.True(t, snap.resp.Full)
 		resp := snap.answer()
+		slices.SortFunc(resp.Peers, func(a, b peerfeed.Peer) int { return strings.Compare(a.SerialNumber, b.SerialNumber) }) // encodeFull sorts by serial
 		resp.AddressPool = pool
 		want, err := json.Marshal(peersEnvelope{&resp})
 		require.NoError(t, err)

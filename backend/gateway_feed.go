@@ -176,16 +176,13 @@ func (f *gatewayFeed) read(gateway string, since uint64) feedSnapshot {
 	return s
 }
 
-// answer builds the response from the snapshot, without the registry's
+// answer builds the response of a delta snapshot, without the registry's
 // lock. A full answer is built by encodeFull instead, straight into bytes.
 func (s feedSnapshot) answer() peerfeed.Response {
 	resp := s.resp
 	resp.Peers = make([]peerfeed.Peer, 0, len(s.records))
 	for _, rec := range s.records {
 		resp.Peers = append(resp.Peers, rec.peer())
-	}
-	if resp.Full {
-		slices.SortFunc(resp.Peers, func(a, b peerfeed.Peer) int { return strings.Compare(a.SerialNumber, b.SerialNumber) })
 	}
 	return resp
 }
