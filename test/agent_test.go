@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/test/internal/harness"
 )
 
 // readmeFence returns the first block fenced as ```lang in the README
@@ -121,15 +122,7 @@ func TestVaultAgentREADME(t *testing.T) {
 	require.NoError(t, agent.Start())
 	exited := make(chan struct{})
 	go func() { _ = agent.Wait(); close(exited) }()
-	stopAgent := func() {
-		_ = syscall.Kill(-agent.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(15 * time.Second):
-			_ = syscall.Kill(-agent.Process.Pid, syscall.SIGKILL)
-			<-exited
-		}
-	}
+	stopAgent := func() { harness.StopGroup(agent.Process.Pid, exited, 15*time.Second) }
 	t.Cleanup(func() {
 		stopAgent()
 		if t.Failed() {

@@ -78,13 +78,7 @@ func startDevice(t *testing.T, ns *netns, env []string, args ...string) *deviceP
 	require.NoError(t, p.cmd.Start())
 	go func() { _ = p.cmd.Wait(); close(p.exited) }()
 	t.Cleanup(func() {
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-p.exited:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-			<-p.exited
-		}
+		harness.StopGroup(p.cmd.Process.Pid, p.exited, 5*time.Second)
 		if t.Failed() {
 			t.Logf("wg-device output:\n%s", p.out)
 		}

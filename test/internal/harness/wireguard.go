@@ -153,14 +153,7 @@ func NewWG(tb TB, ns *Netns, opts WGOptions) *WG {
 // socket; calls after the first do nothing.
 func (w *WG) Stop() {
 	w.once.Do(func() {
-		pgid := w.cmd.Process.Pid
-		_ = syscall.Kill(-pgid, syscall.SIGTERM)
-		select {
-		case <-w.exited:
-		case <-time.After(3 * time.Second):
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			<-w.exited
-		}
+		StopGroup(w.cmd.Process.Pid, w.exited, 3*time.Second)
 		_ = os.Remove(filepath.Join(WGSocketDir, w.Name+".sock"))
 	})
 }
