@@ -36,13 +36,7 @@ func configSerial(conf string) string {
 // identity: it stops and exits 1 with a message naming the block. The
 // block lifted, run enrols again.
 func TestDeviceRunNoticesRevocationAndBlock(t *testing.T) {
-	s := startVault(t)
-	setUpEngine(t, s)
-	s.cli("write", "wg/roles/laptop", "gateway=gw1", "ttl=1h")
-	s.cli("auth", "enable", "approle")
-	require.NoError(t, s.root.Sys().PutPolicy("device", devicePolicy))
-	dir := t.TempDir()
-	roleID, secretID := appRoleFiles(t, s, dir, "laptop", "device", "token_ttl=2h")
+	s, dir, roleID, secretID := startDeviceVault(t)
 	env := []string{"VAULT_ADDR=" + s.addr}
 	conf := filepath.Join(dir, "wgdev0.conf")
 	args := []string{"-role", "laptop", "-config", conf, "-role-id-file", roleID, "-secret-id-file", secretID, "-crl-interval", "1s"}
