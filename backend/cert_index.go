@@ -103,18 +103,19 @@ func (s serialSet) without(serial string) serialSet {
 	return s
 }
 
-// add indexes rec under each of its values.
-func (ix certIndexes) add(rec *certRecord) {
-	for _, fv := range indexValues(rec) {
-		ix[fv.field][fv.value] = ix[fv.field][fv.value].with(rec.SerialNumber)
+// add indexes serial under each of vals (its record's indexValues).
+func (ix certIndexes) add(serial string, vals []fieldValue) {
+	for _, fv := range vals {
+		ix[fv.field][fv.value] = ix[fv.field][fv.value].with(serial)
 	}
 }
 
-// remove drops rec from each of its values' sets.
-func (ix certIndexes) remove(rec *certRecord) {
-	for _, fv := range indexValues(rec) {
+// remove drops serial from the sets of each of vals (its record's
+// indexValues).
+func (ix certIndexes) remove(serial string, vals []fieldValue) {
+	for _, fv := range vals {
 		if set, ok := ix[fv.field][fv.value]; ok {
-			if set = set.without(rec.SerialNumber); set.len() == 0 {
+			if set = set.without(serial); set.len() == 0 {
 				delete(ix[fv.field], fv.value)
 			} else {
 				ix[fv.field][fv.value] = set
@@ -128,7 +129,8 @@ type fieldValue struct{ field, value string }
 
 // indexValues are the values rec is indexed under: addresses without
 // their prefix length, the key as its X25519 point (wgkey.Point). A slice,
-// not a map: it is made twice per issue and per revocation.
+// not a map: it is made on every issue and revocation (once per issue for
+// both the indexes, see registry.addLive).
 func indexValues(rec *certRecord) []fieldValue {
 	out := make([]fieldValue, 0, 7)
 	out = append(out,

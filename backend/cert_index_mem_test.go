@@ -31,7 +31,7 @@ func TestCertIndexesCompact(t *testing.T) {
 	runtime.ReadMemStats(&before)
 	ix := newCertIndexes()
 	for _, rec := range recs {
-		ix.add(rec)
+		ix.add(rec.SerialNumber, indexValues(rec))
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)
@@ -45,7 +45,7 @@ func TestCertIndexesCompact(t *testing.T) {
 		t.Fatal("an indexed certificate is not found")
 	}
 	for _, rec := range recs {
-		ix.remove(rec)
+		ix.remove(rec.SerialNumber, indexValues(rec))
 	}
 	for f, values := range ix {
 		if len(values) != 0 {

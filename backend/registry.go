@@ -109,7 +109,7 @@ func (r *registry) addDead(rec *certRecord) {
 	info.IssuerKeyID = rec.issuerKeyID()
 	info.Certificate = nil
 	r.dead[rec.SerialNumber] = deadCert{serial: n, rec: &info}
-	r.indexed.add(&info)
+	r.indexed.add(info.SerialNumber, indexValues(&info))
 }
 
 // addLive indexes a live record; the caller holds mu.
@@ -122,8 +122,9 @@ func (r *registry) addLive(rec *certRecord, pending bool) {
 	if old, ok := r.live[rec.Replaces]; ok && rec.Replaces != "" {
 		old.replacedBy = rec.SerialNumber
 	}
-	r.indexed.add(rec)
-	r.liveIndexed.add(rec)
+	vals := indexValues(rec)
+	r.indexed.add(rec.SerialNumber, vals)
+	r.liveIndexed.add(rec.SerialNumber, vals)
 	r.feed(rec.Gateway).hold(rec)
 	if pending {
 		r.feed(rec.Gateway).reserved[rec.SerialNumber] = rec
@@ -137,7 +138,7 @@ func (r *registry) addLive(rec *certRecord, pending bool) {
 // it there too when the registry forgets it.
 func (r *registry) removeLive(rec *certRecord) {
 	delete(r.live, rec.SerialNumber)
-	r.liveIndexed.remove(rec)
+	r.liveIndexed.remove(rec.SerialNumber, indexValues(rec))
 	if p, ok := keyPoint(rec.PublicKey); ok {
 		removeSerial(r.byKey, p, rec.SerialNumber)
 	}
@@ -234,7 +235,7 @@ func (r *registry) abort(rec *certRecord) {
 	defer r.mu.Unlock()
 	if lc, ok := r.live[rec.SerialNumber]; ok && lc.pending {
 		r.removeLive(rec)
-		r.indexed.remove(rec)
+		r.indexed.remove(rec.SerialNumber, indexValues(rec))
 	}
 }
 
@@ -330,11 +331,11 @@ func (r *registry) forget(serial string) {
 	defer r.mu.Unlock()
 	if lc, ok := r.live[serial]; ok {
 		r.removeLive(lc.rec)
-		r.indexed.remove(lc.rec)
+		r.indexed.remove(serial, indexValues(lc.rec))
 		r.feed(lc.rec.Gateway).record(serial, lc.rec)
 	}
 	if d, ok := r.dead[serial]; ok {
-		r.indexed.remove(d.rec)
+		r.indexed.remove(serial, indexValues(d.rec))
 		delete(r.dead, serial)
 	}
 }
