@@ -60,7 +60,7 @@ dev: build
 clean:
 	rm -rf bin/ results/
 
-## bench: the performance table P1–P7 (README "Performance"): our engine beside Vault's pki
+## bench: the performance table P1–P8 (README "Performance"): our engine beside Vault's pki
 ## engine and wg syncconf on one Vault dev server; needs root (network namespaces,
 ## wireguard-go, wg). Takes minutes. BENCHFLAGS=-quick for a reduced run of every part (under 5 min),
 ## BENCHFLAGS=-profile for CPU profiles. Raw figures in results/bench-<time>/bench.json.
