@@ -156,8 +156,7 @@ func (f *Firewall) load() error {
 // rewrites the base chains' rules, in the pending transaction.
 func (f *Firewall) base() {
 	f.conn.AddTable(f.table)
-	f.set4 = &nftables.Set{Table: f.table, Name: set4Name, IsMap: true, KeyType: nftables.TypeIPAddr, DataType: nftables.TypeVerdict}
-	f.set6 = &nftables.Set{Table: f.table, Name: set6Name, IsMap: true, KeyType: nftables.TypeIP6Addr, DataType: nftables.TypeVerdict}
+	f.maps()
 	// AddSet errs only for element lists, which are empty here.
 	_ = f.conn.AddSet(f.set4, nil)
 	_ = f.conn.AddSet(f.set6, nil)
@@ -173,6 +172,12 @@ func (f *Firewall) base() {
 		f.conn.AddRule(&nftables.Rule{Table: f.table, Chain: ch, Exprs: dispatch(f.iface, f.set4, false)})
 		f.conn.AddRule(&nftables.Rule{Table: f.table, Chain: ch, Exprs: dispatch(f.iface, f.set6, true)})
 	}
+}
+
+// maps names the table's verdict maps, of IPv4 and of IPv6 addresses.
+func (f *Firewall) maps() {
+	f.set4 = &nftables.Set{Table: f.table, Name: set4Name, IsMap: true, KeyType: nftables.TypeIPAddr, DataType: nftables.TypeVerdict}
+	f.set6 = &nftables.Set{Table: f.table, Name: set6Name, IsMap: true, KeyType: nftables.TypeIP6Addr, DataType: nftables.TypeVerdict}
 }
 
 // Tighten applies the plan's first phase (rule sets, then elements) and
@@ -238,8 +243,7 @@ func (f *Firewall) Loosen(p Plan) error {
 	if f.set4 == nil {
 		// A table from an earlier run whose base this run has not
 		// rewritten: its maps by name.
-		f.set4 = &nftables.Set{Table: f.table, Name: set4Name, IsMap: true, KeyType: nftables.TypeIPAddr, DataType: nftables.TypeVerdict}
-		f.set6 = &nftables.Set{Table: f.table, Name: set6Name, IsMap: true, KeyType: nftables.TypeIP6Addr, DataType: nftables.TypeVerdict}
+		f.maps()
 	}
 	for i := 0; i < len(p.Delete); i += batchOps {
 		part := p.Delete[i:min(i+batchOps, len(p.Delete))]
