@@ -202,9 +202,7 @@ func (f *Firewall) Tighten(p Plan) error {
 		return fmt.Errorf("adding rule sets: %w", err)
 	}
 	f.based = true
-	for _, rs := range p.AddSets {
-		f.state.sets[rs.ID] = rs
-	}
+	f.state.CommitTighten(Plan{AddSets: p.AddSets})
 	for i := 0; i < len(p.Put); i += batchOps {
 		part := p.Put[i:min(i+batchOps, len(p.Put))]
 		var del4, del6, add4, add6 []nftables.SetElement
