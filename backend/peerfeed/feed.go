@@ -36,4 +36,10 @@ type Response struct {
 	Peers []Peer `json:"peers"`
 	// Removed are the peers that left since the caller's index; empty when Full.
 	Removed []Removal `json:"removed"`
+	// Next, in a page of the full set (a read with limit), is the serial
+	// after which the next page starts (the read's after); empty on the
+	// last page. Pages follow the live set as it is when each is read, so
+	// a reader that pages from the first page's Index on must then ask for
+	// the changes since that Index: they cover what moved while it paged.
+	Next string `json:"next,omitempty"`
 }
