@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 	"sync/atomic"
 )
@@ -69,15 +68,15 @@ func (r *registry) fullBody(ctx context.Context, gateway string, snap feedSnapsh
 	return a.body, a.err
 }
 
-// encodeFull encodes a full answer, in Vault's envelope ({"data": …}),
-// peer by peer into one buffer sized from the first peer: no slice of
-// every peer, and no growth of the buffer by doubling. Peers are sorted
-// by serial. The bytes are those json.Marshal gives for the same
-// peersEnvelope (TestEncodeFullAsMarshal).
+// encodeFull encodes a full answer or a page of one, in Vault's envelope
+// ({"data": …}), peer by peer into one buffer sized from the first peer:
+// no slice of every peer, and no growth of the buffer by doubling. The
+// records are in the order they are given (the peer order's, by serial)
+// and are not changed. The bytes are those json.Marshal gives for the
+// same peersEnvelope (TestEncodeFullAsMarshal).
 func encodeFull(snap feedSnapshot) ([]byte, error) {
 	resp := snap.resp
 	recs := snap.records
-	slices.SortFunc(recs, func(a, b *certRecord) int { return strings.Compare(a.SerialNumber, b.SerialNumber) })
 	head, err := json.Marshal(struct {
 		Gateway     string   `json:"gateway"`
 		AddressPool []string `json:"address_pool"`
@@ -96,7 +95,15 @@ func encodeFull(snap feedSnapshot) ([]byte, error) {
 		}
 		return bytes.TrimSuffix(one.Bytes(), []byte("\n")), nil
 	}
-	const tail = `],"removed":[]}}`
+	tail := []byte(`],"removed":[]`)
+	if resp.Next != "" {
+		next, err := json.Marshal(resp.Next)
+		if err != nil {
+			return nil, fmt.Errorf("encode the peer feed: %w", err)
+		}
+		tail = append(append(tail, `,"next":`...), next...)
+	}
+	tail = append(tail, "}}"...)
 	size := len(`{"data":`) + len(head) + len(`,"peers":[`) + len(tail)
 	if len(recs) > 0 {
 		p, err := encodePeer(recs[0])

@@ -37,7 +37,12 @@ func (r *registry) poll(ctx context.Context, gateway string, since uint64, wait 
 		snap := f.read(gateway, since)
 		wake := f.wake
 		r.mu.Unlock()
-		if snap.resp.Full || snap.resp.Index != since || timer == nil {
+		if snap.resp.Full {
+			snap.order = r.order(snap.plan)
+			snap.records = snap.order.recs
+			return snap
+		}
+		if snap.resp.Index != since || timer == nil {
 			return snap
 		}
 		select {
@@ -81,6 +86,9 @@ type gatewayFeed struct {
 	// full is the full answer at a revision, shared by its readers; a
 	// change drops it.
 	full *fullAnswer
+	// order is the latest peer order built: the one of the current
+	// revision, or the base of the next (see planOrder).
+	order *peerOrder
 
 	pools   []*ippool.Pool // one per address family in the gateway's pools
 	poolKey string         // the configuration the pools were built from
@@ -136,6 +144,11 @@ func (f *gatewayFeed) record(serial string, removed *certRecord) {
 type feedSnapshot struct {
 	resp    peerfeed.Response // Peers not filled in yet
 	records []*certRecord
+	// plan, in a full snapshot under the lock, is how to get the peer
+	// order of its revision; order is that order, once poll got it, and
+	// records are then its peers (shared: never change them).
+	plan  orderPlan
+	order *peerOrder
 }
 
 // read takes a snapshot of the answer to a caller at index since: the
@@ -144,12 +157,22 @@ func (f *gatewayFeed) read(gateway string, since uint64) feedSnapshot {
 	s := feedSnapshot{resp: peerfeed.Response{Gateway: gateway, Index: f.index, Removed: []peerfeed.Removal{}}}
 	if since == 0 || since < f.floor || since > f.index {
 		s.resp.Full = true
-		s.records = make([]*certRecord, 0, len(f.live))
-		for _, rec := range f.live {
-			s.records = append(s.records, rec)
-		}
+		s.plan = f.planOrder()
 		return s
 	}
+	f.latest(since, func(c feedChange) {
+		if rec, ok := f.live[c.serial]; ok {
+			s.records = append(s.records, rec)
+		} else if c.removal != nil {
+			s.resp.Removed = append(s.resp.Removed, *c.removal)
+		}
+	})
+	return s
+}
+
+// latest calls fn with the latest change of each serial changed after
+// index since, newest first; since must be at least floor.
+func (f *gatewayFeed) latest(since uint64, fn func(feedChange)) {
 	// Changes are in index order; find the first after since.
 	i, _ := slices.BinarySearchFunc(f.changes, since+1, func(c feedChange, idx uint64) int {
 		switch {
@@ -167,13 +190,8 @@ func (f *gatewayFeed) read(gateway string, since uint64) feedSnapshot {
 			continue
 		}
 		seen[c.serial] = true
-		if rec, ok := f.live[c.serial]; ok {
-			s.records = append(s.records, rec)
-		} else if c.removal != nil {
-			s.resp.Removed = append(s.resp.Removed, *c.removal)
-		}
+		fn(c)
 	}
-	return s
 }
 
 // answer builds the response of a delta snapshot, without the registry's

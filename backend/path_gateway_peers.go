@@ -38,6 +38,16 @@ func pathGatewayPeers(b *backend) []*framework.Path {
 				Description: "The revision the caller has applied; 0 or omitted asks for the full set.",
 				Query:       true,
 			},
+			"limit": {
+				Type:        framework.TypeInt,
+				Description: "Page the full set: at most this many peers (at most 5000; more is cut to 5000), the rest from the answer's next on. 0 or omitted: the whole set in one answer. Applies whenever the answer is the full set; a delta is never paged.",
+				Query:       true,
+			},
+			"after": {
+				Type:        framework.TypeString,
+				Description: "With index 0 (a full read): the page starts after this serial (colon-separated hex), the next of the previous page.",
+				Query:       true,
+			},
 			"wait": {
 				Type:        framework.TypeDurationSecond,
 				Description: "With index: how long to wait for a change when there is none yet; at most 1s is held (longer waits end after 1s with an unchanged index), so poll again.",
@@ -62,13 +72,32 @@ func (b *backend) pathGatewayPeersRead(ctx context.Context, req *logical.Request
 	if wait < 0 {
 		return logical.ErrorResponse("wait: must not be negative"), nil
 	}
+	limit := d.Get("limit").(int)
+	if limit < 0 {
+		return logical.ErrorResponse("limit: must not be negative"), nil
+	}
+	limit = min(limit, peerfeed.MaxPage)
+	after, err := parseAfter(d.Get("after").(string), since)
+	if err != nil {
+		return logical.ErrorResponse("after: %s", err), nil
+	}
 	if err := b.reg.wait(ctx, req.Storage); err != nil {
 		return nil, err
 	}
 	snap := b.reg.poll(ctx, name, since, min(wait, maxPeersWait))
-	if snap.resp.Full {
+	if snap.resp.Full && limit == 0 && after == "" {
 		// Built once per revision, shared by concurrent readers.
 		body, err := b.reg.fullBody(ctx, name, snap, gw.AddressPool)
+		if err != nil {
+			return nil, err
+		}
+		return rawResponse(http.StatusOK, "application/json", body), nil
+	}
+	if snap.resp.Full {
+		// A page, cut from the revision's shared peer order.
+		snap.records, snap.resp.Next = snap.order.page(after, limit)
+		snap.resp.AddressPool = gw.AddressPool
+		body, err := encodeFull(snap)
 		if err != nil {
 			return nil, err
 		}
@@ -104,6 +133,22 @@ func parseIndex(s string) (uint64, error) {
 	return n, nil
 }
 
+// parseAfter parses the serial a page starts after: empty, or a serial,
+// and then only in a full read (index 0).
+func parseAfter(s string, since uint64) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	serial, ok := normalizeSerial(s)
+	if !ok {
+		return "", fmt.Errorf("%q is not a certificate serial (colon-separated hex)", s)
+	}
+	if since != 0 {
+		return "", fmt.Errorf("only with index 0: a page continues a full read")
+	}
+	return serial, nil
+}
+
 const pathGatewayPeersHelpSyn = `The gateway's peer set, for gateway daemons: full, or changes since an index, with long-poll.`
 
 const pathGatewayPeersHelpDesc = `
@@ -116,6 +161,14 @@ request blocks until something changes or the wait ends. A request is held
 at most 1s whatever wait asks, so that it never delays a seal or a
 step-down of Vault: an answer with the same index and no changes means
 "nothing yet, poll again".
+With limit=L the full set comes in pages of at most L peers (L at most 5000),
+in serial order: each page names in next the serial to pass as after
+(with index=0) for the following one, and the last page has no next. Pages
+follow the live set as it is when each is read, so a reader keeps the index
+of its first page and, once it has read the last, asks for the changes
+since that index: they cover what moved while it paged (a peer added below
+its cursor, a peer removed after its page was read). A removal may name a
+peer the reader never saw. A delta is never paged.
 Apply removed before peers. Each peer carries its certificate, which the
 gateway verifies against the CA before trusting the peer.
 `

@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -91,4 +92,196 @@ func TestPeersLongPollHeldAtMostASecond(t *testing.T) {
 	require.False(t, idle.Full)
 	require.Empty(t, idle.Peers)
 	require.Empty(t, idle.Removed)
+}
+
+// peersPage reads a page of gw1's full set: index, after and limit as the
+// query gives them (empty: omitted).
+func (e *testEnv) peersPage(index, after string, limit int) peerfeed.Response {
+	e.t.Helper()
+	data := map[string]any{"index": index, "limit": limit}
+	if after != "" {
+		data["after"] = after
+	}
+	resp := e.ok(logical.ReadOperation, "gateways/gw1/peers", data)
+	var body struct {
+		Data peerfeed.Response `json:"data"`
+	}
+	require.NoError(e.t, json.Unmarshal(resp.Data[logical.HTTPRawBody].([]byte), &body))
+	return body.Data
+}
+
+// livePeers is gw1's live set as the registry holds it: serial → key.
+func (e *testEnv) livePeers() map[string]string {
+	e.b.reg.mu.Lock()
+	defer e.b.reg.mu.Unlock()
+	out := make(map[string]string)
+	for s, rec := range e.b.reg.feed("gw1").live {
+		out[s] = rec.PublicKey
+	}
+	return out
+}
+
+// A full read with limit comes in pages of at most limit peers in serial
+// order, each naming the serial the next starts after, the last none; the
+// pages together are the full set, as one unpaged read gives it.
+func TestPeersPagedFullRead(t *testing.T) {
+	env := newTestEnv(t)
+	for range 23 {
+		env.issue("alice")
+	}
+	whole := env.peers("0")
+	require.Len(t, whole.Peers, 23)
+
+	var got []peerfeed.Peer
+	after, pages := "", 0
+	for {
+		p := env.peersPage("0", after, 5)
+		pages++
+		require.True(t, p.Full)
+		require.Equal(t, whole.Index, p.Index, "nothing changed: every page is of the same revision")
+		require.Equal(t, whole.AddressPool, p.AddressPool)
+		require.LessOrEqual(t, len(p.Peers), 5)
+		got = append(got, p.Peers...)
+		if p.Next == "" {
+			break
+		}
+		require.Equal(t, p.Peers[len(p.Peers)-1].SerialNumber, p.Next)
+		after = p.Next
+		require.Less(t, pages, 10, "paging does not end")
+	}
+	require.Equal(t, 5, pages)
+	require.Equal(t, whole.Peers, got, "the pages are the full set, in the same (serial) order")
+
+	// A limit larger than the set: one page, no next.
+	one := env.peersPage("0", "", 100)
+	require.Equal(t, whole.Peers, one.Peers)
+	require.Empty(t, one.Next)
+	// After the last serial: an empty last page.
+	last := env.peersPage("0", whole.Peers[22].SerialNumber, 5)
+	require.Empty(t, last.Peers)
+	require.Empty(t, last.Next)
+	// The after given in another spelling of the serial (upper case)
+	// is the same cursor.
+	upper := env.peersPage("0", strings.ToUpper(whole.Peers[19].SerialNumber), 5)
+	require.Equal(t, whole.Peers[20:], upper.Peers)
+
+	// An index the feed does not know gets the full set: paged when
+	// the read asked for a limit.
+	stale := env.peersPage("12345", "", 5)
+	require.True(t, stale.Full)
+	require.Equal(t, whole.Peers[:5], stale.Peers)
+	require.Equal(t, whole.Peers[4].SerialNumber, stale.Next)
+	// A delta is not paged: limit has no effect on it.
+	env.issue("bob")
+	env.issue("bob")
+	delta := env.peersPage(itoa(whole.Index), "", 1)
+	require.False(t, delta.Full)
+	require.Len(t, delta.Peers, 2)
+	require.Empty(t, delta.Next)
+}
+
+// A page's bad query parameters are refused, naming the parameter.
+func TestPeersPageBadInput(t *testing.T) {
+	env := newTestEnv(t)
+	resp := env.issue("alice")
+	serial := resp.Data["serial_number"].(string)
+	for _, c := range []struct {
+		data map[string]any
+		want string
+	}{
+		{map[string]any{"limit": -1}, "limit: must not be negative"},
+		{map[string]any{"limit": "many"}, "limit"},
+		{map[string]any{"limit": 5, "after": "zz"}, `after: "zz" is not a certificate serial`},
+		{map[string]any{"limit": 5, "after": "0"}, `after: "0" is not a certificate serial`},
+		{map[string]any{"index": "7", "limit": 5, "after": serial}, "after: only with index 0"},
+	} {
+		env.fails(logical.ReadOperation, "gateways/gw1/peers", c.data, c.want)
+	}
+}
+
+// A reader that pages through the full set while certificates are issued
+// and revoked, then applies the changes since its first page's index, has
+// the live set: those changes cover a peer added below its cursor (which no
+// page shows it) and a peer removed after its page was read (which the
+// pages still show). Without them it would be wrong, as the test checks.
+func TestPeersPagesThenDeltaIsLiveSet(t *testing.T) {
+	env := newTestEnv(t)
+	leases := make(map[string]*logical.Response)
+	for range 30 {
+		r := env.issue("alice")
+		leases[r.Data["serial_number"].(string)] = r
+	}
+	have := make(map[string]string) // what the reader applied: serial → key
+	var index0 uint64
+	after, pages := "", 0
+	addedBelow, removedSeen, removedUnseen := false, false, false
+	for {
+		p := env.peersPage("0", after, 4)
+		require.True(t, p.Full)
+		if pages == 0 {
+			index0 = p.Index
+		}
+		pages++
+		for _, peer := range p.Peers {
+			require.Greater(t, peer.SerialNumber, after, "a page goes past its cursor only")
+			have[peer.SerialNumber] = peer.PublicKey
+		}
+		if p.Next == "" {
+			break
+		}
+		after = p.Next
+		require.Less(t, pages, 30, "paging does not end")
+		// Between pages: issue until one lands below the cursor
+		// (serials are random), revoke a peer already read and one
+		// not read yet.
+		if !addedBelow && pages >= 3 {
+			for range 40 {
+				r := env.issue("bob")
+				s := r.Data["serial_number"].(string)
+				leases[s] = r
+				if s < after {
+					addedBelow = true
+					break
+				}
+			}
+		}
+		if !removedSeen {
+			for s := range have {
+				if r, ok := leases[s]; ok {
+					env.revokeLease(r)
+					delete(leases, s)
+					removedSeen = true
+					break
+				}
+			}
+		}
+		if !removedUnseen && pages == 2 {
+			for s, r := range leases {
+				if s > after {
+					env.revokeLease(r)
+					delete(leases, s)
+					removedUnseen = true
+					break
+				}
+			}
+		}
+	}
+	require.True(t, addedBelow && removedSeen && removedUnseen, "the changes the test is about did not happen")
+	live := env.livePeers()
+	require.NotEqual(t, live, have, "the pages alone should miss what moved behind the cursor")
+
+	delta := env.peers(itoa(index0))
+	require.False(t, delta.Full, "index0 is recent: the changes since, not a full set")
+	for _, r := range delta.Removed {
+		delete(have, r.SerialNumber)
+	}
+	for _, peer := range delta.Peers {
+		have[peer.SerialNumber] = peer.PublicKey
+	}
+	require.Equal(t, live, have)
+	whole := make(map[string]string)
+	for _, peer := range env.peers("0").Peers {
+		whole[peer.SerialNumber] = peer.PublicKey
+	}
+	require.Equal(t, whole, have)
 }

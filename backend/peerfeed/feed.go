@@ -2,6 +2,12 @@ package peerfeed
 
 import "time"
 
+// MaxPage is the most peers one page of the full set holds: a read asking
+// for a larger limit gets pages of MaxPage peers (and Next), so that no
+// answer of the engine, however many peers the gateway has, is larger than
+// a few megabytes.
+const MaxPage = 5000
+
 // A Peer is one certified device as a gateway should configure it.
 type Peer struct {
 	// SerialNumber is the certificate's serial, colon-separated hex.
