@@ -34,6 +34,10 @@ type params struct {
 	ScaleSample int             `json:"p5_sample"`
 	ConfirmN    int             `json:"p7_samples"`
 	PolicyRSSN  int             `json:"p8_rss_peers"`
+	P9Live      int             `json:"p9_live"`
+	P9Sample    int             `json:"p9_sample"`
+	P9Rounds    int             `json:"p9_rounds"`
+	P9Clients   int             `json:"p9_grow_clients"`
 	Profile     bool            `json:"profile"`
 	Overlay     string          `json:"overlay,omitempty"`
 	PluginEnv   string          `json:"plugin_env,omitempty"`
@@ -41,7 +45,7 @@ type params struct {
 }
 
 // allParts are the parts in the order they run.
-var allParts = []string{"P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8"}
+var allParts = []string{"P1", "P2", "P3", "P4", "P5", "P6", "P7", "P8", "P9"}
 
 func main() {
 	os.Exit(run())
@@ -50,7 +54,7 @@ func main() {
 func run() int {
 	var p params
 	fs := flag.NewFlagSet("bench", flag.ExitOnError)
-	fs.StringVar(&p.OnlyList, "only", strings.Join(allParts, ","), "comma-separated parts to run: P1,P2,P3,P4,P5,P6,P7,P8 (P6 needs P5's certificates and runs it)")
+	fs.StringVar(&p.OnlyList, "only", strings.Join(allParts, ","), "comma-separated parts to run: P1,P2,P3,P4,P5,P6,P7,P8,P9 (P6 needs P5's certificates and runs it; P9 starts its own 3-node raft cluster)")
 	fs.IntVar(&p.Clients, "c", 8, "concurrent clients of the load generator")
 	fs.IntVar(&p.N, "n", 5000, "P1: requests per round and engine")
 	fs.IntVar(&p.Warmup, "warmup", 1000, "P1: warm-up requests per engine before measuring")
@@ -65,6 +69,10 @@ func run() int {
 	fs.IntVar(&p.ScaleSample, "scale-sample", 1000, "P5: issues timed at each checkpoint")
 	fs.IntVar(&p.ConfirmN, "confirm-samples", 100, "P7: revocations with confirm timed")
 	fs.IntVar(&p.PolicyRSSN, "policy-rss-n", 50000, "P8: live certificates with rules at the gateway whose RSS is read (0: not measured)")
+	fs.IntVar(&p.P9Live, "p9-live", 200000, "P9: live certificates on one mount of 4 gateways, on a 3-node raft cluster")
+	fs.IntVar(&p.P9Sample, "p9-sample", 200, "P9: issues timed per mount and round, at 1,000 live and at -p9-live")
+	fs.IntVar(&p.P9Rounds, "p9-rounds", 5, "P9: rounds of samples at each size, the big mount and a 1,000-certificate reference mount back to back")
+	fs.IntVar(&p.P9Clients, "p9-grow-c", 32, "P9: concurrent clients while the mount grows (not measured)")
 	fs.BoolVar(&p.Profile, "profile", false, "run the plugin and wg-gateway from profiling wrappers (test/bench/prof*) and save CPU profiles with their top functions")
 	fs.StringVar(&p.Overlay, "overlay", "", "build the plugin and wg-gateway with `go build -overlay FILE`: measure a candidate change without editing the tree")
 	fs.StringVar(&p.PluginEnv, "plugin-env", "", "comma-separated NAME=VALUE pairs in the plugin's environment (as `vault plugin register -env`), e.g. GOMEMLIMIT=160MiB")
@@ -74,7 +82,8 @@ func run() int {
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		quick := map[string]int{"n": 1000, "warmup": 200, "rounds": 3, "revoke-n": 1000, "p2-rounds": 2, "samples": 50,
-			"cold-n": 2000, "scale-max": 5000, "scale-sample": 500, "confirm-samples": 20, "policy-rss-n": 5000}
+			"cold-n": 2000, "scale-max": 5000, "scale-sample": 500, "confirm-samples": 20, "policy-rss-n": 5000,
+			"p9-live": 20000, "p9-sample": 100, "p9-rounds": 3}
 		for name, v := range quick {
 			if !set[name] {
 				_ = fs.Set(name, strconv.Itoa(v))
@@ -91,7 +100,7 @@ func run() int {
 			continue
 		}
 		if !contains(allParts, s) {
-			fmt.Fprintf(os.Stderr, "bench: unknown part %q (want P1..P8)\n", s)
+			fmt.Fprintf(os.Stderr, "bench: unknown part %q (want P1..P9)\n", s)
 			return 2
 		}
 		p.Only[s] = true
@@ -186,7 +195,7 @@ func (b *bench) run() error {
 		part string
 		fn   func() error
 	}{
-		{"P1", b.runP1}, {"P2", b.runP2}, {"P3", b.runP3}, {"P4", b.runP4}, {"P5", b.runP5P6}, {"P7", b.runP7}, {"P8", b.runP8},
+		{"P1", b.runP1}, {"P2", b.runP2}, {"P3", b.runP3}, {"P4", b.runP4}, {"P5", b.runP5P6}, {"P7", b.runP7}, {"P8", b.runP8}, {"P9", b.runP9},
 	}
 	defer func() {
 		b.report.setLoadEnd(loadAvg())

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// p9Gateways is how many gateways share P9's mount; each gets P9Live/4.
+const p9Gateways = 4
+
+// p9Ref is the live count of P9's reference mount, and of the big mount
+// when its first figures are taken.
+const p9Ref = 1000
+
+// growChunk is how many certificates one step of a growth issues: keys
+// are made per step, and each step logs its rate.
+const growChunk = 10000
+
+// A p9Mount is one mount of our engine with several gateways, each with a
+// role issuing for it; its issues go round the roles.
+type p9Mount struct {
+	path  string
+	roles []string // roles[i] issues for gateways[i]
+	gws   []string
+	next  int // the role of the next job
+}
+
+// newP9Mount mounts the plugin at path with n gateways gw0…, whose pools
+// are the /16s 10.<octet+i>.0.0 (65,533 addresses each), and a role per
+// gateway.
+func (b *bench) newP9Mount(path string, octet, n int) (*p9Mount, error) {
+	s := b.vault
+	if err := s.enableWG(path); err != nil {
+		return nil, err
+	}
+	m := &p9Mount{path: path}
+	for i := range n {
+		gw, role := fmt.Sprintf("gw%d", i), fmt.Sprintf("r%d", i)
+		if err := s.write(path+"/gateways/"+gw, map[string]any{
+			"endpoint": "192.0.2.1:51820", "public_key": newKeys(1)[0],
+			"address": fmt.Sprintf("10.%d.0.1", octet+i), "address_pool": fmt.Sprintf("10.%d.0.0/16", octet+i),
+		}); err != nil {
+			return nil, err
+		}
+		if err := s.write(path+"/roles/"+role, map[string]any{"gateway": gw, "ttl": benchTTL, "max_ttl": "48h"}); err != nil {
+			return nil, err
+		}
+		m.gws, m.roles = append(m.gws, gw), append(m.roles, role)
+	}
+	return m, nil
+}
+
+// jobs are n issue requests with fresh device keys, going round the roles.
+func (m *p9Mount) jobs(n int) []job {
+	keys := newKeys(n)
+	jobs := make([]job, n)
+	for i, k := range keys {
+		body, _ := json.Marshal(map[string]string{"public_key": k})
+		jobs[i] = job{path: m.path + "/issue/" + m.roles[m.next], body: body}
+		m.next = (m.next + 1) % len(m.roles)
+	}
+	return jobs
+}
+
+// grow issues n certificates on m with clients concurrent clients, in
+// steps of growChunk (not a measurement), and returns every keep-th one
+// issued.
+func (b *bench) grow(m *p9Mount, n, clients, keep int) ([]issued, error) {
+	var kept []issued
+	start, done := time.Now(), 0
+	for done < n {
+		step := min(growChunk, n-done)
+		jobs := m.jobs(step)
+		out := make([]issued, step)
+		t0 := time.Now()
+		r := b.vault.load(b.ctx, b.device, clients, jobs, func(i int, body []byte) {
+			if i%keep != 0 {
+				return
+			}
+			var resp struct {
+				LeaseID string `json:"lease_id"`
+				Data    struct {
+					Serial string `json:"serial_number"`
+				} `json:"data"`
+			}
+			if json.Unmarshal(body, &resp) == nil {
+				out[i] = issued{LeaseID: resp.LeaseID, Serial: resp.Data.Serial}
+			}
+		})
+		if r.Errors > 0 {
+			return nil, fmt.Errorf("issuing on %s: %d errors, first: %s", m.path, r.Errors, r.FirstError)
+		}
+		if err := b.ctx.Err(); err != nil {
+			return nil, err
+		}
+		for i := 0; i < step; i += keep {
+			kept = append(kept, out[i])
+		}
+		done += step
+		logf("P9 %s: +%d in %s (%.0f/s), %d of %d, %s elapsed, load %s", m.path, step, time.Since(t0).Round(time.Millisecond),
+			r.Throughput, done, n, time.Since(start).Round(time.Second), loadAvg())
+	}
+	return kept, nil
+}
+
+// liveTotal is the sum of the live peers of m's gateways, from their
+// status (which waits for the registry's load).
+func (b *bench) liveTotal(m *p9Mount) (int, error) {
+	total := 0
+	for _, gw := range m.gws {
+		var st struct {
+			LivePeers int `json:"live_peers"`
+		}
+		if _, err := b.vault.call("GET", m.path+"/gateways/"+gw+"/status", rootToken, nil, &st); err != nil {
+			return 0, err
+		}
+		total += st.LivePeers
+	}
+	return total, nil
+}
+
+// A p9Round is one round of samples: the big mount's and the reference
+// mount's issues, back to back at the same client count.
+type p9Round struct {
+	BigFirst bool       `json:"big_first"`
+	Big      loadResult `json:"big"`
+	Ref      loadResult `json:"ref"`
+	Load     string     `json:"loadavg"`
+}
+
+// pairedSamples runs rounds of sample issues on big and on ref (the
+// reference mount, issuing for its one gateway), alternating which goes
+// first.
+func (b *bench) pairedSamples(big *p9Mount, ref *wgMount, rounds, sample int) ([]p9Round, error) {
+	var out []p9Round
+	for i := range rounds {
+		rd := p9Round{BigFirst: i%2 == 0, Load: loadAvg()}
+		runs := []struct {
+			res  *loadResult
+			jobs []job
+		}{{&rd.Big, big.jobs(sample)}, {&rd.Ref, ref.jobs(sample)}}
+		if !rd.BigFirst {
+			runs[0], runs[1] = runs[1], runs[0]
+		}
+		for _, r := range runs {
+			*r.res = b.vault.load(b.ctx, b.device, b.p.Clients, r.jobs, nil)
+			if r.res.Errors > 0 {
+				return nil, fmt.Errorf("sample: %d errors, first: %s", r.res.Errors, r.res.FirstError)
+			}
+			if err := b.ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		logf("P9 round %d: issue p50 big %.2f ms, ref %.2f ms (load %s)", i+1, ms(rd.Big.P50), ms(rd.Ref.P50), rd.Load)
+		out = append(out, rd)
+	}
+	return out, nil
+}
+
+// p50s are the rounds' p50s in ms, the big mount's and the reference's.
+func p50s(rounds []p9Round) (big, ref []float64) {
+	for _, r := range rounds {
+		big, ref = append(big, ms(r.Big.P50)), append(ref, ms(r.Ref.P50))
+	}
+	return big, ref
+}
+
+// serveAgain sends issues to s (a fresh key each, retrying every 50 ms
+// on any failure) until one succeeds, and returns when it returned,
+// giving up at limit.
+func (b *bench) serveAgain(s *vaultServer, m *p9Mount, limit time.Duration) (time.Time, int, error) {
+	deadline := time.Now().Add(limit)
+	tries := 0
+	var last string
+	for time.Now().Before(deadline) {
+		if err := b.ctx.Err(); err != nil {
+			return time.Time{}, tries, err
+		}
+		j := m.jobs(1)[0]
+		tries++
+		code, body, err := s.post(j.path, b.device, j.body)
+		if err == nil && code == http.StatusOK {
+			return time.Now(), tries, nil
+		}
+		if err != nil {
+			last = err.Error()
+		} else {
+			last = fmt.Sprintf("status %d: %s", code, truncate(body))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return time.Time{}, tries, fmt.Errorf("no issue succeeded on %s within %s; last: %s", s.addr, limit, last)
+}
