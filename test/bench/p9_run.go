@@ -48,7 +48,11 @@ func (b *bench) runP9() error {
 	if err != nil {
 		return err
 	}
-	early, err := nb.pairedSamples(big, ref, b.p.P9Rounds, b.p.P9Sample)
+	// One round unmeasured: the cluster has just formed.
+	if _, err := nb.pairedSamples("warm-up", big, ref, 1, b.p.P9Sample); err != nil {
+		return err
+	}
+	early, err := nb.pairedSamples("at 1,000", big, ref, b.p.P9Rounds, b.p.P9Sample)
 	if err != nil {
 		return err
 	}
@@ -75,7 +79,7 @@ func (b *bench) runP9() error {
 	logf("P9 grew %s by %d in %s (%.0f/s, %d clients, load %s → %s); vault.db %d → %d MB", big.path, n, growTime.Round(time.Second),
 		float64(n)/growTime.Seconds(), b.p.P9Clients, growLoad, loadAvg(), db0>>20, db1>>20)
 
-	late, err := nb.pairedSamples(big, ref, b.p.P9Rounds, b.p.P9Sample)
+	late, err := nb.pairedSamples(fmt.Sprintf("at %d", b.p.P9Live), big, ref, b.p.P9Rounds, b.p.P9Sample)
 	if err != nil {
 		return err
 	}
@@ -181,6 +185,7 @@ func (b *bench) p9StepDown(c *p9Cluster, m *p9Mount, live int) (p9Restart, error
 		return r, err
 	}
 	r.Active, r.NewLeader = time.Since(start), next.addr
+	b.vault = next
 	prof := b.p9LoadProfile("p9-step-down")
 	at, tries, err := b.serveAgain(next, m, p9Serve)
 	if err != nil {
@@ -188,7 +193,6 @@ func (b *bench) p9StepDown(c *p9Cluster, m *p9Mount, live int) (p9Restart, error
 	}
 	r.Serve, r.Tries = at.Sub(start), tries
 	r.Profile = prof()
-	b.vault = next
 	return r, b.p9After(&r, m, live)
 }
 
@@ -214,18 +218,31 @@ func (b *bench) p9After(r *p9Restart, m *p9Mount, live int) error {
 	return err
 }
 
-// p9LoadProfile starts, in profile mode, a CPU profile of the plugin
+// p9LoadProfile starts, in profile mode, CPU profiles of the plugin
 // process that is loading (the new one: it retries until the pprof
-// listener answers); the returned function waits for it and returns its
-// path. Without -profile it does nothing.
+// listener answers) and of the active node's Vault, for about as long as
+// a load takes (P9Live/4,000 s, 5–40 s); the returned function waits for
+// them and returns the plugin's path. Without -profile it does nothing.
 func (b *bench) p9LoadProfile(name string) func() string {
 	if !b.p.Profile {
 		return func() string { return "" }
 	}
+	seconds := min(40, max(5, b.p.P9Live/4000))
+	dir := filepath.Join(b.p.Out, "profiles")
+	vaultDone := make(chan struct{})
+	go func() {
+		defer close(vaultDone)
+		path := filepath.Join(dir, name+"-vault.cpu.pprof")
+		if err := fetchProfile(fmt.Sprintf("%s/v1/sys/pprof/profile?seconds=%d", b.vault.addr, seconds), path); err != nil {
+			logf("profile of vault during %s: %v", name, err)
+			return
+		}
+		b.savedProfile(name+" vault", path)
+	}()
 	done := make(chan string, 1)
 	go func() {
-		path := filepath.Join(b.p.Out, "profiles", name+"-plugin.cpu.pprof")
-		url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", b.vault.pprof, 20)
+		path := filepath.Join(dir, name+"-plugin.cpu.pprof")
+		url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", b.vault.pprof, seconds)
 		deadline := time.Now().Add(30 * time.Second)
 		for time.Now().Before(deadline) {
 			if err := fetchProfile(url, path); err == nil {
@@ -238,7 +255,10 @@ func (b *bench) p9LoadProfile(name string) func() string {
 		logf("profile of %s: the plugin's pprof listener never answered", name)
 		done <- ""
 	}()
-	return func() string { return <-done }
+	return func() string {
+		<-vaultDone
+		return <-done
+	}
 }
 
 // p9Rows adds P9's rows to the table.

@@ -132,8 +132,8 @@ type p9Round struct {
 
 // pairedSamples runs rounds of sample issues on big and on ref (the
 // reference mount, issuing for its one gateway), alternating which goes
-// first.
-func (b *bench) pairedSamples(big *p9Mount, ref *wgMount, rounds, sample int) ([]p9Round, error) {
+// first; label names them in the log.
+func (b *bench) pairedSamples(label string, big *p9Mount, ref *wgMount, rounds, sample int) ([]p9Round, error) {
 	var out []p9Round
 	for i := range rounds {
 		rd := p9Round{BigFirst: i%2 == 0, Load: loadAvg()}
@@ -153,7 +153,7 @@ func (b *bench) pairedSamples(big *p9Mount, ref *wgMount, rounds, sample int) ([
 				return nil, err
 			}
 		}
-		logf("P9 round %d: issue p50 big %.2f ms, ref %.2f ms (load %s)", i+1, ms(rd.Big.P50), ms(rd.Ref.P50), rd.Load)
+		logf("P9 %s round %d: issue p50 big %.2f ms, ref %.2f ms (load %s)", label, i+1, ms(rd.Big.P50), ms(rd.Ref.P50), rd.Load)
 		out = append(out, rd)
 	}
 	return out, nil
