@@ -2,11 +2,13 @@ package backend
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/sdk/logical"
 	"golang.org/x/sync/errgroup"
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
 // startLoad begins loading from s in the background, unless a load is done
@@ -72,40 +74,63 @@ func (r *registry) stop() {
 // loadWorkers is how many records are read from storage at once.
 const loadWorkers = 16
 
-// load reads every certificate record and every block into a fresh registry state.
+// load reads every certificate record and every block into a fresh registry
+// state. The workers read and decode records while one goroutine indexes
+// those already read, holding mu from the first record to the last: a
+// mount's start costs the storage reads, with the indexing beside them
+// instead of after. Nothing else reads the state before the load is done
+// (every reader waits for it); a load that fails leaves it empty.
 func (r *registry) load(ctx context.Context, s logical.Storage) error {
 	serials, err := s.List(ctx, certStoragePrefix)
 	if err != nil {
 		return fmt.Errorf("list certificates: %w", err)
 	}
-	records := make([]*certRecord, len(serials))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(loadWorkers)
-	for i, serial := range serials {
-		g.Go(func() error {
-			var rec certRecord
-			ok, err := getJSON(gctx, s, certStoragePrefix+serial, &rec)
-			if ok {
-				records[i] = &rec
-			}
-			return err
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return err
-	}
 	blocks, err := loadBlocks(ctx, s)
 	if err != nil {
 		return err
 	}
+	recs := make(chan *certRecord, 4*loadWorkers)
+	indexed := make(chan struct{})
+	go func() {
+		defer close(indexed)
+		r.indexRecords(len(serials), recs, blocks)
+	}()
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(loadWorkers)
+	for _, serial := range serials {
+		g.Go(func() error {
+			rec, err := getRecord(gctx, s, serial)
+			if err != nil || rec == nil {
+				return err
+			}
+			select {
+			case recs <- rec:
+				return nil
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+		})
+	}
+	err = g.Wait()
+	close(recs)
+	<-indexed
+	if err != nil {
+		r.mu.Lock()
+		r.clear()
+		r.mu.Unlock()
+	}
+	return err
+}
 
+// indexRecords builds the registry's state from the n records that recs brings,
+// then the blocks; it holds mu throughout.
+func (r *registry) indexRecords(n int, recs <-chan *certRecord, blocks []*blockEntry) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.clear()
-	for _, rec := range records {
-		if rec == nil {
-			continue
-		}
+	r.live = make(map[string]*liveCert, n)
+	r.byKey = make(map[wgtypes.Key][]string, n)
+	for rec := range recs {
 		if rec.revoked() {
 			r.addDead(rec)
 			continue
@@ -121,5 +146,30 @@ func (r *registry) load(ctx context.Context, s logical.Storage) error {
 	for _, b := range blocks {
 		r.blocks.put(b)
 	}
-	return nil
+}
+
+// getRecord reads the certificate record of serial; nil when there is none.
+// A record is JSON as putJSON wrote it, decoded with json.Unmarshal, which
+// spares each of a mount's records the SDK's DecodeJSON (a decompression
+// check, then a json.Decoder refilling its own copy); anything else (a
+// compressed entry) goes through DecodeJSON.
+func getRecord(ctx context.Context, s logical.Storage, serial string) (*certRecord, error) {
+	key := certStoragePrefix + serial
+	entry, err := s.Get(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", key, err)
+	}
+	if entry == nil {
+		return nil, nil
+	}
+	var rec certRecord
+	if len(entry.Value) > 0 && entry.Value[0] == '{' {
+		err = json.Unmarshal(entry.Value, &rec)
+	} else {
+		err = entry.DecodeJSON(&rec)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("decode %s: %w", key, err)
+	}
+	return &rec, nil
 }

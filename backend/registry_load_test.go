@@ -1,7 +1,10 @@
 package backend
 
 import (
+	"os"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
 	"github.com/stretchr/testify/require"
@@ -36,4 +39,39 @@ func TestReloadKeepsState(t *testing.T) {
 	next := env.issue("carol")
 	require.Equal(t, gone.Data["addresses"], next.Data["addresses"])
 	require.NotEqual(t, kept.Data["addresses"], next.Data["addresses"])
+}
+
+// BenchmarkRegistryLoad measures a mount's start: loading every record
+// from storage (here in memory, so without the gRPC hop of a real
+// plugin), WG_BENCH_PEERS of them (default 50,000):
+//
+//	go test ./backend -run '^$' -bench RegistryLoad -benchtime 5x
+func BenchmarkRegistryLoad(b *testing.B) {
+	peers := 50000
+	if s := os.Getenv("WG_BENCH_PEERS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			b.Fatalf("WG_BENCH_PEERS: %v", err)
+		}
+		peers = n
+	}
+	t := &testing.T{} // the helpers want one; a failure panics instead
+	env := newTestEnv(t)
+	env.t = t
+	for range peers {
+		if _, err := env.do(logical.UpdateOperation, "issue/laptop", map[string]any{"public_key": mustKey(t)}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for range b.N {
+		r := newRegistry(time.Now)
+		if err := r.load(b.Context(), env.storage); err != nil {
+			b.Fatal(err)
+		}
+		if n := r.liveCount("gw1"); n != peers {
+			b.Fatalf("%d live after the load, want %d", n, peers)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*peers), "µs/record")
 }
