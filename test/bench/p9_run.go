@@ -41,7 +41,7 @@ func (b *bench) runP9() error {
 	if _, err := nb.issueMany(ref, p9Ref); err != nil {
 		return err
 	}
-	if _, err := nb.grow(big, p9Ref, b.p.P9Clients, p9Ref); err != nil {
+	if _, _, err := nb.grow(big, p9Ref, b.p.P9Clients, p9Ref); err != nil {
 		return err
 	}
 	vaultAt1k, err := readMem(leader.Pid())
@@ -67,11 +67,19 @@ func (b *bench) runP9() error {
 		return err
 	}
 	growStart, growLoad := time.Now(), loadAvg()
-	certs, err := nb.grow(big, n, b.p.P9Clients, max(1, n/sizeSample))
+	certs, retried, err := nb.grow(big, n, b.p.P9Clients, max(1, n/sizeSample))
 	if err != nil {
 		return err
 	}
 	growTime := time.Since(growStart)
+	// A leader starved during the growth may have stepped down.
+	if leader, err = c.active(nil); err != nil {
+		return err
+	}
+	if leader != nb.vault {
+		logf("P9: the active node changed during the growth, to %s", leader.addr)
+		nb.vault = leader
+	}
 	db1, err := dbBytes(leader)
 	if err != nil {
 		return err
@@ -114,7 +122,7 @@ func (b *bench) runP9() error {
 	}
 
 	b.report.raw("P9", map[string]any{
-		"live": live, "gateways": p9Gateways, "grow_clients": b.p.P9Clients, "grown": n, "grow_ns": growTime,
+		"live": live, "gateways": p9Gateways, "grow_clients": b.p.P9Clients, "grown": n, "grow_ns": growTime, "grow_retried": retried,
 		"rounds_at_1k": early, "rounds_at_scale": late, "plugin_after_growth": pluginGrown,
 		"vault_at_1k": vaultAt1k, "vault_after_growth": vaultGrown, "vault_db_bytes_before": db0, "vault_db_bytes_after": db1,
 		"storage": sizes, "reload": reload, "step_down": stepDown,

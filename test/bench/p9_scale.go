@@ -64,45 +64,70 @@ func (m *p9Mount) jobs(n int) []job {
 	return jobs
 }
 
+// growRetries is how many times grow sends again the issues of a step that
+// failed (a leader starved of CPU may step down under the load).
+const growRetries = 3
+
 // grow issues n certificates on m with clients concurrent clients, in
 // steps of growChunk (not a measurement), and returns every keep-th one
-// issued.
-func (b *bench) grow(m *p9Mount, n, clients, keep int) ([]issued, error) {
+// issued and how many issues had to be sent again.
+func (b *bench) grow(m *p9Mount, n, clients, keep int) ([]issued, int, error) {
 	var kept []issued
-	start, done := time.Now(), 0
+	start, done, retried := time.Now(), 0, 0
 	for done < n {
 		step := min(growChunk, n-done)
 		jobs := m.jobs(step)
 		out := make([]issued, step)
-		t0 := time.Now()
-		r := b.vault.load(b.ctx, b.device, clients, jobs, func(i int, body []byte) {
-			if i%keep != 0 {
-				return
-			}
-			var resp struct {
-				LeaseID string `json:"lease_id"`
-				Data    struct {
-					Serial string `json:"serial_number"`
-				} `json:"data"`
-			}
-			if json.Unmarshal(body, &resp) == nil {
-				out[i] = issued{LeaseID: resp.LeaseID, Serial: resp.Data.Serial}
-			}
-		})
-		if r.Errors > 0 {
-			return nil, fmt.Errorf("issuing on %s: %d errors, first: %s", m.path, r.Errors, r.FirstError)
+		pending := make([]int, step) // the jobs not yet issued, by index
+		for i := range pending {
+			pending[i] = i
 		}
-		if err := b.ctx.Err(); err != nil {
-			return nil, err
+		t0 := time.Now()
+		for try := 0; len(pending) > 0; try++ {
+			if try > growRetries {
+				return nil, retried, fmt.Errorf("issuing on %s: %d failed %d times", m.path, len(pending), try)
+			}
+			pass := make([]job, len(pending))
+			for k, i := range pending {
+				pass[k] = jobs[i]
+			}
+			ok := make([]bool, len(pass))
+			r := b.vault.load(b.ctx, b.device, clients, pass, func(k int, body []byte) {
+				ok[k] = true
+				var resp struct {
+					LeaseID string `json:"lease_id"`
+					Data    struct {
+						Serial string `json:"serial_number"`
+					} `json:"data"`
+				}
+				if json.Unmarshal(body, &resp) == nil {
+					out[pending[k]] = issued{LeaseID: resp.LeaseID, Serial: resp.Data.Serial}
+				}
+			})
+			if err := b.ctx.Err(); err != nil {
+				return nil, retried, err
+			}
+			var failed []int
+			for k, i := range pending {
+				if !ok[k] {
+					failed = append(failed, i)
+				}
+			}
+			if len(failed) > 0 {
+				logf("P9 %s: %d issues failed (first: %s); sending them again", m.path, len(failed), r.FirstError)
+				retried += len(failed)
+			}
+			pending = failed
 		}
 		for i := 0; i < step; i += keep {
 			kept = append(kept, out[i])
 		}
 		done += step
-		logf("P9 %s: +%d in %s (%.0f/s), %d of %d, %s elapsed, load %s", m.path, step, time.Since(t0).Round(time.Millisecond),
-			r.Throughput, done, n, time.Since(start).Round(time.Second), loadAvg())
+		el := time.Since(t0)
+		logf("P9 %s: +%d in %s (%.0f/s), %d of %d, %s elapsed, load %s", m.path, step, el.Round(time.Millisecond),
+			float64(step)/el.Seconds(), done, n, time.Since(start).Round(time.Second), loadAvg())
 	}
-	return kept, nil
+	return kept, retried, nil
 }
 
 // liveTotal is the sum of the live peers of m's gateways, from their

@@ -33,6 +33,7 @@ func StartCluster(tb TB, n int, opts VaultOptions) *Cluster {
 		as = append(as, addrs{fmt.Sprintf("127.0.0.1:%d", FreePort(tb)), fmt.Sprintf("127.0.0.1:%d", FreePort(tb))})
 	}
 	c := &Cluster{tb: tb}
+	multiplier := max(1, opts.RaftPerformanceMultiplier)
 	for i, a := range as {
 		node := newVault(tb, opts)
 		node.Addr = "http://" + a.api
@@ -48,7 +49,7 @@ func StartCluster(tb TB, n int, opts VaultOptions) *Cluster {
 storage "raft" {
   path                   = %q
   node_id                = "node%d"
-  performance_multiplier = 1
+  performance_multiplier = %d
 %s}
 listener "tcp" {
   address         = %q
@@ -57,7 +58,7 @@ listener "tcp" {
 }
 api_addr     = "http://%s"
 cluster_addr = "https://%s"
-`, raftDir, i+1, joins.String(), a.api, a.cluster, a.api, a.cluster))
+`, raftDir, i+1, multiplier, joins.String(), a.api, a.cluster, a.api, a.cluster))
 		node.start()
 		c.Nodes = append(c.Nodes, node)
 	}

@@ -88,6 +88,10 @@ type VaultOptions struct {
 	// Mount is where the plugin is enabled: "wg" by default, NoMount for
 	// nowhere.
 	Mount string
+	// RaftPerformanceMultiplier is StartCluster's raft timing (Vault's
+	// performance_multiplier): 1 when zero, the fastest failure detection,
+	// for tests; Vault's default, 5, keeps a leader on a loaded machine.
+	RaftPerformanceMultiplier int
 }
 
 // A Vault is one running Vault server (a dev server, or a node with
