@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
+	"strings"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -143,8 +146,36 @@ func (r *registry) indexRecords(n int, recs <-chan *certRecord, blocks []*blockE
 			old.replacedBy = lc.rec.SerialNumber
 		}
 	}
+	for _, serials := range r.byIdentity {
+		r.oldestFirst(serials)
+	}
 	for _, b := range blocks {
 		r.blocks.put(b)
+	}
+}
+
+// oldestFirst sorts live serials by issue time, as byIdentity keeps them
+// (max_active_per_identity evicts from the front): records arrive in the
+// order storage lists them, by serial, and reads finish. A record keeps its
+// issue time to the second: within one second the order is by serial. The
+// caller holds mu.
+func (r *registry) oldestFirst(serials []string) {
+	type issuedSerial struct {
+		at     time.Time
+		serial string
+	}
+	byTime := make([]issuedSerial, len(serials))
+	for i, s := range serials {
+		byTime[i] = issuedSerial{r.live[s].rec.IssuedAt, s}
+	}
+	slices.SortFunc(byTime, func(a, b issuedSerial) int {
+		if c := a.at.Compare(b.at); c != 0 {
+			return c
+		}
+		return strings.Compare(a.serial, b.serial)
+	})
+	for i, x := range byTime {
+		serials[i] = x.serial
 	}
 }
 
