@@ -60,9 +60,10 @@ dev: build
 clean:
 	rm -rf bin/ results/
 
-## bench: the performance table P1–P8 (README "Performance"): our engine beside Vault's pki
-## engine and wg syncconf on one Vault dev server; needs root (network namespaces,
-## wireguard-go, wg). Takes minutes. BENCHFLAGS=-quick for a reduced run of every part (under 5 min),
+## bench: the performance table P1–P9 (README "Performance"): our engine beside Vault's pki
+## engine and wg syncconf on one Vault dev server (P9: 200,000 live certificates on a
+## 3-node raft cluster of its own); needs root (network namespaces, wireguard-go, wg).
+## Takes minutes. BENCHFLAGS=-quick for a reduced run of every part (under 5 min),
 ## BENCHFLAGS=-profile for CPU profiles. Raw figures in results/bench-<time>/bench.json.
 .PHONY: bench bench-gateway
 BENCHFLAGS ?=
