@@ -1,7 +1,13 @@
 package backend
 
 import (
+	"encoding/base64"
 	"net/netip"
+	"strings"
+
+	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgkey"
 )
 
 // Fields a certificate is indexed, found and revoked by (their API names).
@@ -129,8 +135,10 @@ type fieldValue struct{ field, value string }
 
 // indexValues are the values rec is indexed under: addresses without
 // their prefix length, the key as its X25519 point (wgkey.Point). A slice,
-// not a map: it is made on every issue and revocation (once per issue for
-// both the indexes, see registry.addLive).
+// not a map: it is made on every issue and revocation. Values that are
+// already spelled so in the record (the key, almost always its point; an
+// address, before its /32 or /128) are the record's strings, not copies:
+// the index keeps them for every certificate.
 func indexValues(rec *certRecord) []fieldValue {
 	out := make([]fieldValue, 0, 7)
 	out = append(out,
@@ -138,11 +146,28 @@ func indexValues(rec *certRecord) []fieldValue {
 		fieldValue{fieldEntityID, rec.EntityID},
 		fieldValue{fieldRole, rec.Role},
 		fieldValue{fieldGateway, rec.Gateway})
-	if p, ok := keyPoint(rec.PublicKey); ok {
-		out = append(out, fieldValue{fieldPublicKey, p.String()})
+	if k, err := wgtypes.ParseKey(rec.PublicKey); err == nil {
+		p := wgkey.Point(k)
+		var buf [44]byte
+		base64.StdEncoding.Encode(buf[:], p[:])
+		v := rec.PublicKey
+		if string(buf[:]) != v {
+			v = string(buf[:])
+		}
+		out = append(out, fieldValue{fieldPublicKey, v})
 	}
-	for _, a := range rec.addrs() {
-		out = append(out, fieldValue{fieldAddress, a.Unmap().String()})
+	for _, s := range rec.Addresses {
+		pfx, err := netip.ParsePrefix(s)
+		if err != nil {
+			continue
+		}
+		a := pfx.Addr().Unmap()
+		var buf [64]byte
+		v, _, _ := strings.Cut(s, "/")
+		if string(a.AppendTo(buf[:0])) != v {
+			v = a.String()
+		}
+		out = append(out, fieldValue{fieldAddress, v})
 	}
 	return out
 }

@@ -58,22 +58,19 @@ func (r *registry) matching(now time.Time, q certQuery) []*certRecord {
 }
 
 // eachCandidate calls fn with the serials of the smallest index set among
-// q's filters, or every live (or known) serial when q has none; the caller
-// holds mu.
+// q's filters, or every live (or known) serial when q has none or, for a
+// live query, when the live ones are fewer (the index holds the dead too);
+// the caller holds mu.
 func (r *registry) eachCandidate(q certQuery, fn func(serial string)) {
-	ix := r.indexed
-	if q.live {
-		ix = r.liveIndexed
-	}
 	var smallest serialSet
 	first := true
 	for f, v := range q.filters {
-		set := ix[f][v]
+		set := r.indexed[f][v]
 		if first || set.len() < smallest.len() {
 			smallest, first = set, false
 		}
 	}
-	if !first {
+	if !first && (!q.live || smallest.len() <= len(r.live)) {
 		smallest.each(fn)
 		return
 	}
