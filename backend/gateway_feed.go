@@ -92,10 +92,6 @@ type gatewayFeed struct {
 
 	pools   []*ippool.Pool // one per address family in the gateway's pools
 	poolKey string         // the configuration the pools were built from
-	// holders counts the live certificates (pending ones included) of
-	// each address: a re-issue shares its predecessor's, and an address
-	// returns to the pool only when its last holder leaves.
-	holders map[netip.Addr]int
 }
 
 // feedChange is one entry of the change log: a peer added (removal nil) or
@@ -110,7 +106,6 @@ func newGatewayFeed(start uint64) *gatewayFeed {
 	return &gatewayFeed{
 		live:     make(map[string]*certRecord),
 		reserved: make(map[string]*certRecord),
-		holders:  make(map[netip.Addr]int),
 		index:    start,
 		floor:    start,
 		wake:     make(chan struct{}),
@@ -207,9 +202,10 @@ func (s feedSnapshot) answer() peerfeed.Response {
 
 // allocate returns host prefixes for a new peer, one address from each
 // family's pool, rebuilding the pools first when gw's configuration changed.
-// From a pool holding one of keep (a predecessor's addresses, held by it),
-// that address is taken again, shared; from the others a free one.
-func (f *gatewayFeed) allocate(gw *gatewayEntry, keep []netip.Addr) ([]string, error) {
+// From a pool holding one of keep (a predecessor's addresses, held by it:
+// held says whether a live certificate holds an address), that address is
+// taken again, shared; from the others a free one.
+func (f *gatewayFeed) allocate(gw *gatewayEntry, keep []netip.Addr, held func(netip.Addr) bool) ([]string, error) {
 	if err := f.ensurePools(gw); err != nil {
 		return nil, err
 	}
@@ -219,7 +215,7 @@ func (f *gatewayFeed) allocate(gw *gatewayEntry, keep []netip.Addr) ([]string, e
 	got := make([]netip.Addr, len(f.pools))
 	fresh := make([]bool, len(f.pools))
 	for i, p := range f.pools {
-		if k := slices.IndexFunc(keep, func(a netip.Addr) bool { return p.Contains(a) && f.holders[a] > 0 }); k >= 0 {
+		if k := slices.IndexFunc(keep, func(a netip.Addr) bool { return p.Contains(a) && held(a) }); k >= 0 {
 			got[i] = keep[k]
 			continue
 		}
@@ -241,21 +237,14 @@ func (f *gatewayFeed) allocate(gw *gatewayEntry, keep []netip.Addr) ([]string, e
 	return out, nil
 }
 
-// hold counts rec as a holder of its addresses.
-func (f *gatewayFeed) hold(rec *certRecord) {
+// release returns to the pools the addresses of rec, which left, that no
+// live certificate holds any more (held): a re-issue shares its
+// predecessor's, and an address returns only when its last holder leaves.
+func (f *gatewayFeed) release(rec *certRecord, held func(netip.Addr) bool) {
 	for _, a := range rec.addrs() {
-		f.holders[a]++
-	}
-}
-
-// release drops rec as a holder of its addresses and returns to the pools
-// those it was the last to hold.
-func (f *gatewayFeed) release(rec *certRecord) {
-	for _, a := range rec.addrs() {
-		if f.holders[a]--; f.holders[a] > 0 {
+		if held(a) {
 			continue
 		}
-		delete(f.holders, a)
 		for _, p := range f.pools {
 			p.Release(a)
 		}

@@ -36,11 +36,10 @@ type registry struct {
 	cancel  context.CancelFunc
 
 	mu         sync.Mutex
-	live       map[string]*liveCert     // by serial
-	byKey      map[wgtypes.Key][]string // key's point (wgkey.Point) → every live serial holding it
-	byIdentity map[string][]string      // identity → live serials, oldest first
-	dead       map[string]deadCert      // revoked, or kept until tidy
-	gateways   map[string]*gatewayFeed  // by gateway name
+	live       map[string]*liveCert    // by serial
+	byIdentity map[string][]string     // identity → live serials, oldest first
+	dead       map[string]deadCert     // revoked, or kept until tidy
+	gateways   map[string]*gatewayFeed // by gateway name
 	// indexed holds every certificate the registry knows, live or dead,
 	// by field value. Queries for live ones use it too and skip the dead:
 	// a second index of the live ones cost 400 bytes per certificate.
@@ -85,7 +84,6 @@ func newRegistry(now func() time.Time) *registry {
 // clear empties the registry; the caller holds mu or owns r.
 func (r *registry) clear() {
 	r.live = make(map[string]*liveCert)
-	r.byKey = make(map[wgtypes.Key][]string)
 	r.byIdentity = make(map[string][]string)
 	r.dead = make(map[string]deadCert)
 	r.gateways = make(map[string]*gatewayFeed)
@@ -113,15 +111,11 @@ func (r *registry) addDead(rec *certRecord) {
 // addLive indexes a live record; the caller holds mu.
 func (r *registry) addLive(rec *certRecord, pending bool) {
 	r.live[rec.SerialNumber] = &liveCert{rec: rec, pending: pending}
-	if p, ok := keyPoint(rec.PublicKey); ok {
-		r.byKey[p] = append(r.byKey[p], rec.SerialNumber)
-	}
 	r.byIdentity[rec.Identity] = append(r.byIdentity[rec.Identity], rec.SerialNumber)
 	if old, ok := r.live[rec.Replaces]; ok && rec.Replaces != "" {
 		old.replacedBy = rec.SerialNumber
 	}
 	r.indexed.add(rec.SerialNumber, indexValues(rec))
-	r.feed(rec.Gateway).hold(rec)
 	if pending {
 		r.feed(rec.Gateway).reserved[rec.SerialNumber] = rec
 	} else {
@@ -134,9 +128,6 @@ func (r *registry) addLive(rec *certRecord, pending bool) {
 // it there too when the registry forgets it.
 func (r *registry) removeLive(rec *certRecord) {
 	delete(r.live, rec.SerialNumber)
-	if p, ok := keyPoint(rec.PublicKey); ok {
-		removeSerial(r.byKey, p, rec.SerialNumber)
-	}
 	removeSerial(r.byIdentity, rec.Identity, rec.SerialNumber)
 	if old, ok := r.live[rec.Replaces]; ok && old.replacedBy == rec.SerialNumber {
 		old.replacedBy = "" // its replacement is gone: another may replace it
@@ -144,7 +135,7 @@ func (r *registry) removeLive(rec *certRecord) {
 	f := r.feed(rec.Gateway)
 	delete(f.live, rec.SerialNumber)
 	delete(f.reserved, rec.SerialNumber)
-	f.release(rec)
+	f.release(rec, func(a netip.Addr) bool { return r.addressHeld(rec.Gateway, a) })
 }
 
 // keyPoint is the index key of a record's public key: the point it stands
@@ -171,6 +162,32 @@ func removeSerial[K comparable](m map[K][]string, k K, serial string) {
 	} else {
 		m[k] = list
 	}
+}
+
+// eachLiveOfKey calls fn with every live certificate, pending ones
+// included, whose key is the point p. They are found in the index of
+// every certificate, skipping the dead: a map of the live ones by key cost
+// 120 bytes per certificate. The caller holds mu.
+func (r *registry) eachLiveOfKey(p wgtypes.Key, fn func(*liveCert)) {
+	r.indexed[fieldPublicKey][p.String()].each(func(serial string) {
+		if lc, ok := r.live[serial]; ok {
+			fn(lc)
+		}
+	})
+}
+
+// addressHeld reports whether a live certificate of gateway, pending ones
+// included, holds the address a. The index of every certificate answers,
+// skipping the dead and other gateways': a count of holders per address
+// cost 130 bytes per certificate. The caller holds mu.
+func (r *registry) addressHeld(gateway string, a netip.Addr) bool {
+	held := false
+	r.indexed[fieldAddress][a.Unmap().String()].each(func(serial string) {
+		if lc, ok := r.live[serial]; ok && lc.rec.Gateway == gateway {
+			held = true
+		}
+	})
+	return held
 }
 
 // feed returns the gateway's feed, creating it; the caller holds mu.
@@ -202,10 +219,10 @@ func (r *registry) reserve(gw *gatewayEntry, rec *certRecord) (*certRecord, erro
 	if err := r.blockedErr(rec); err != nil {
 		return nil, err
 	}
-	for _, serial := range r.byKey[p] {
-		if r.live[serial].rec.Identity != rec.Identity {
-			return nil, errKeyInUse
-		}
+	var taken bool
+	r.eachLiveOfKey(p, func(lc *liveCert) { taken = taken || lc.rec.Identity != rec.Identity })
+	if taken {
+		return nil, errKeyInUse
 	}
 	from, err := r.predecessor(gw, rec, p)
 	if err != nil {
@@ -215,7 +232,7 @@ func (r *registry) reserve(gw *gatewayEntry, rec *certRecord) (*certRecord, erro
 	if from != nil {
 		keep = from.addrs()
 	}
-	addrs, err := r.feed(gw.Name).allocate(gw, keep)
+	addrs, err := r.feed(gw.Name).allocate(gw, keep, func(a netip.Addr) bool { return r.addressHeld(gw.Name, a) })
 	if err != nil {
 		return nil, err
 	}
@@ -296,11 +313,12 @@ func (r *registry) serialsForKey(key wgtypes.Key) []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []string
-	for _, s := range r.byKey[wgkey.Point(key)] {
-		if !r.live[s].pending {
-			out = append(out, s)
+	r.eachLiveOfKey(wgkey.Point(key), func(lc *liveCert) {
+		if !lc.pending {
+			out = append(out, lc.rec.SerialNumber)
 		}
-	}
+	})
+	slices.Sort(out)
 	return out
 }
 

@@ -41,8 +41,10 @@ func heapOf(fn func()) float64 {
 
 // The registry's bookkeeping of a live certificate (its maps and indexes,
 // not the record itself) stays small: it was 1,362 bytes per certificate
-// (68 MB at 50,000, most of the plugin's heap), 400 of them a second index
-// of the live certificates only.
+// (68 MB at 50,000, most of the plugin's heap): 400 of them a second index
+// of the live certificates only, 120 a map of live serials by key, 130 a
+// count of holders per address, all of which the index of every
+// certificate answers.
 func TestRegistryLiveCertCompact(t *testing.T) {
 	const n = 20000
 	recs := memRecords(n)
@@ -55,7 +57,7 @@ func TestRegistryLiveCertCompact(t *testing.T) {
 		r.mu.Unlock()
 	}) / n
 	t.Logf("%.0f bytes per live certificate in the registry", perCert)
-	if perCert > 1000 {
+	if perCert > 700 {
 		t.Errorf("%.0f bytes per live certificate in the registry", perCert)
 	}
 	runtime.KeepAlive(recs)

@@ -27,17 +27,16 @@ func (r *registry) predecessor(gw *gatewayEntry, rec *certRecord, p wgtypes.Key)
 		return r.replaceable(gw, rec)
 	}
 	var newest *certRecord
-	for _, s := range r.byKey[p] {
-		lc := r.live[s]
+	r.eachLiveOfKey(p, func(lc *liveCert) {
 		old := lc.rec
 		// One being replaced gives its addresses to its successor only.
 		if lc.pending || lc.replacedBy != "" || old.Identity != rec.Identity || old.Gateway != gw.Name || !old.ExpiresAt.After(rec.IssuedAt) {
-			continue
+			return
 		}
 		if newest == nil || old.IssuedAt.After(newest.IssuedAt) {
 			newest = old
 		}
-	}
+	})
 	return newest, nil
 }
 
