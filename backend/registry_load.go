@@ -11,7 +11,6 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/sdk/logical"
 	"golang.org/x/sync/errgroup"
-	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 )
 
 // startLoad begins loading from s in the background, unless a load is done
@@ -132,7 +131,6 @@ func (r *registry) indexRecords(n int, recs <-chan *certRecord, blocks []*blockE
 	defer r.mu.Unlock()
 	r.clear()
 	r.live = make(map[string]*liveCert, n)
-	r.byKey = make(map[wgtypes.Key][]string, n)
 	for rec := range recs {
 		if rec.revoked() {
 			r.addDead(rec)
