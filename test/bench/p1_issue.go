@@ -8,8 +8,10 @@ import (
 
 // p1Round is one measured round of both engines.
 type p1Round struct {
-	WG  loadResult `json:"wg"`
-	PKI loadResult `json:"pki"`
+	WG     loadResult `json:"wg"`
+	PKI    loadResult `json:"pki"`
+	WGCPU  cpuUse     `json:"wg_cpu"`
+	PKICPU cpuUse     `json:"pki_cpu"`
 }
 
 // runP1 measures issuance: wg/issue/<role> with a device-supplied key
@@ -33,12 +35,17 @@ func (b *bench) runP1() error {
 			}
 		}
 	}
+	cpu := b.vault.cpuMeter()
 	var rounds []p1Round
 	for i := range b.p.Rounds {
 		wgJobs, pkiJobs := wm.jobs(n), pm.jobs(n) // keys are made before the clock starts
 		var r p1Round
-		runWG := func() { r.WG = b.vault.load(b.ctx, b.device, c, wgJobs, nil) }
-		runPKI := func() { r.PKI = b.vault.load(b.ctx, b.device, c, pkiJobs, nil) }
+		runWG := func() {
+			r.WGCPU = cpu.measure(n, func() { r.WG = b.vault.load(b.ctx, b.device, c, wgJobs, nil) })
+		}
+		runPKI := func() {
+			r.PKICPU = cpu.measure(n, func() { r.PKI = b.vault.load(b.ctx, b.device, c, pkiJobs, nil) })
+		}
 		if i%2 == 0 {
 			runWG()
 			runPKI()
@@ -54,8 +61,9 @@ func (b *bench) runP1() error {
 				return fmt.Errorf("round %d, %s: %d errors, first: %s", i+1, name, lr.Errors, lr.FirstError)
 			}
 		}
-		logf("P1 round %d: wg %.0f/s p50 %.2f ms p99 %.2f ms | pki %.0f/s p50 %.2f ms p99 %.2f ms", i+1,
-			r.WG.Throughput, ms(r.WG.P50), ms(r.WG.P99), r.PKI.Throughput, ms(r.PKI.P50), ms(r.PKI.P99))
+		logf("P1 round %d: wg %.0f/s p50 %.2f ms p99 %.2f ms, CPU/req vault %.0f µs + plugin %.0f µs, other work %.0f%% | pki %.0f/s p50 %.2f ms p99 %.2f ms, CPU/req %.0f µs, other work %.0f%% (load %s)", i+1,
+			r.WG.Throughput, ms(r.WG.P50), ms(r.WG.P99), r.WGCPU.VaultUS, r.WGCPU.PluginUS, 100*r.WGCPU.OtherShare,
+			r.PKI.Throughput, ms(r.PKI.P50), ms(r.PKI.P99), r.PKICPU.VaultUS, 100*r.PKICPU.OtherShare, loadAvg())
 		rounds = append(rounds, r)
 	}
 	b.report.raw("P1", map[string]any{"requests_per_round": n, "clients": c, "warmup": b.p.Warmup, "rounds": rounds})
@@ -80,18 +88,27 @@ func (b *bench) runP1() error {
 	thr := paired(func(l loadResult) float64 { return l.Throughput })
 	lat50 := paired(func(l loadResult) float64 { return ms(l.P50) })
 	lat99 := paired(func(l loadResult) float64 { return ms(l.P99) })
+	var pkiCPU, wgCPU []float64 // the anchor's CPU over ours: above 1, ours costs less
+	for _, r := range rounds {
+		pkiCPU, wgCPU = append(pkiCPU, r.PKICPU.Total()), append(wgCPU, r.WGCPU.Total())
+	}
+	cpuRatio := pairedRatios(pkiCPU, wgCPU)
 	goal := ratioGoal{Bound: 1.0, MedianBound: 1.2}
-	b.report.raw("P1_ratios", map[string]ratioStats{"throughput": thr, "p50": lat50, "p99": lat99})
+	b.report.raw("P1_ratios", map[string]ratioStats{"throughput": thr, "p50": lat50, "p99": lat99, "cpu_pki_over_wg": cpuRatio})
 	what := fmt.Sprintf("issue, %d clients × %d req", c, n)
 	b.report.add(row{ID: "P1", What: what + ": throughput", Ours: fmt.Sprintf("%.0f/s", wgT), Anchor: fmt.Sprintf("%.0f/s pki/sign", pkiT),
 		Ratio: thr.String(), Goal: "wg/pki " + goal.String(), Verdict: goal.verdict(thr)})
 	b.report.add(row{ID: "P1", What: what + ": latency p50", Ours: fmt.Sprintf("%.2f ms", wg50), Anchor: fmt.Sprintf("%.2f ms", pki50),
 		Ratio: lat50.String()})
+	b.report.add(row{ID: "P1", What: what + ": CPU per request (Vault + plugin)",
+		Ours:   fmt.Sprintf("%.0f + %.0f µs", med(func(r p1Round) float64 { return r.WGCPU.VaultUS }), med(func(r p1Round) float64 { return r.WGCPU.PluginUS })),
+		Anchor: fmt.Sprintf("%.0f µs", med(func(r p1Round) float64 { return r.PKICPU.Total() })), Ratio: "pki/wg " + cpuRatio.String()})
 	b.report.add(row{ID: "P1", What: what + ": latency p99", Ours: fmt.Sprintf("%.2f ms", wg99), Anchor: fmt.Sprintf("%.2f ms", pki99),
 		Ratio: lat99.String()})
 
+	wgJobs := wm.jobs(20000) // keys are made before the profiles start
 	b.profileDuring("p1-wg-issue", 15, func(ctx context.Context) {
-		r := b.vault.load(ctx, b.device, c, wm.jobs(20000), nil)
+		r := b.vault.load(ctx, b.device, c, wgJobs, nil)
 		logf("profiled wg issue load: %d requests in %s (%.0f/s)", r.N, r.Elapsed.Round(time.Millisecond), r.Throughput)
 		b.report.raw("P1_profiled_wg", r)
 	})

@@ -40,11 +40,49 @@ func (b *bench) profileDuring(name string, seconds int, work func(ctx context.Co
 			b.savedProfile(name+" "+who, path)
 		}()
 	}
+	// gc=1: a heap profile shows what was allocated up to the last
+	// collection; one just before each makes the difference the work's.
+	allocs := map[string]string{
+		"plugin": fmt.Sprintf("http://%s/debug/pprof/allocs?gc=1", b.vault.pprof),
+		"vault":  fmt.Sprintf("%s/v1/sys/pprof/allocs?gc=1", b.vault.addr),
+	}
+	allocPath := func(who, when string) string {
+		return filepath.Join(dir, name+"-"+who+".allocs-"+when+".pprof")
+	}
+	for who, url := range allocs {
+		if err := fetchProfile(url, allocPath(who, "before")); err != nil {
+			logf("allocation profile %s of %s: %v", who, name, err)
+		}
+	}
 	ctx, cancel := context.WithTimeout(b.ctx, time.Duration(seconds)*time.Second)
 	time.Sleep(200 * time.Millisecond) // the profiles have started
 	work(ctx)
 	cancel()
+	for who, url := range allocs {
+		if err := fetchProfile(url, allocPath(who, "after")); err != nil {
+			logf("allocation profile %s of %s: %v", who, name, err)
+			continue
+		}
+		b.savedAllocs(name+" "+who+" allocations", allocPath(who, "before"), allocPath(who, "after"))
+	}
 	wg.Wait()
+}
+
+// savedAllocs writes `go tool pprof -top` of the bytes allocated between
+// two allocation profiles (after minus before) beside them.
+func (b *bench) savedAllocs(label, before, after string) {
+	top := strings.TrimSuffix(after, ".allocs-after.pprof") + ".allocs.top.txt"
+	out, err := exec.Command("go", "tool", "pprof", "-top", "-cum", "-nodecount=80", "-sample_index=alloc_space", "-base", before, after).CombinedOutput()
+	if err == nil {
+		err = os.WriteFile(top, out, 0o644)
+	}
+	if err != nil {
+		logf("pprof -top %s: %v", after, err)
+		return
+	}
+	b.report.mu.Lock()
+	b.report.Profiles[label] = top
+	b.report.mu.Unlock()
 }
 
 func fetchProfile(url, path string) error {
