@@ -79,9 +79,11 @@ func (c cpuUse) Total() float64 { return c.VaultUS + c.PluginUS }
 // cpuMeter reads the CPU time of Vault and (when found) the plugin.
 type cpuMeter struct{ vault, plugin int }
 
-func (s *vaultServer) cpuMeter() cpuMeter {
+// cpuMeter measures Vault and its plugin process whose executable is
+// named plugin.
+func (s *vaultServer) cpuMeter(plugin string) cpuMeter {
 	m := cpuMeter{vault: s.Pid()}
-	if pid, err := s.findPlugin(); err == nil {
+	if pid, err := s.findChild(plugin); err == nil {
 		m.plugin = pid
 	} else {
 		logf("CPU per request without the plugin: %v", err)

@@ -32,10 +32,16 @@ type wgMount struct {
 // newWGMount mounts the plugin at path with a gateway whose pool is
 // 10.<octet>.0.0/16 (65,533 addresses: room for P5's 50,000).
 func (b *bench) newWGMount(path string, octet int) (*wgMount, error) {
-	s := b.vault
-	if err := s.enableWG(path); err != nil {
+	if err := b.vault.enableWG(path); err != nil {
 		return nil, err
 	}
+	return b.newWGGateway(path, octet)
+}
+
+// newWGGateway writes the gateway "gw" and the role "bench" of a mount
+// whose CA is configured.
+func (b *bench) newWGGateway(path string, octet int) (*wgMount, error) {
+	s := b.vault
 	key, err := wgtypes.GeneratePrivateKey()
 	if err != nil {
 		return nil, err

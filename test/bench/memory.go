@@ -77,6 +77,12 @@ func ppid(pid int) int {
 // whose executable is named like the plugin and whose parent is our Vault
 // (other Vault servers on the machine may run the same plugin).
 func (s *vaultServer) findPlugin() (int, error) {
+	return s.findChild(pluginName)
+}
+
+// findChild finds the process of Vault's whose executable is named name.
+func (s *vaultServer) findChild(name string) (int, error) {
+	pluginName := name
 	vaultPID := s.Pid()
 	entries, err := os.ReadDir("/proc")
 	if err != nil {

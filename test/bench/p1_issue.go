@@ -12,6 +12,9 @@ type p1Round struct {
 	PKI    loadResult `json:"pki"`
 	WGCPU  cpuUse     `json:"wg_cpu"`
 	PKICPU cpuUse     `json:"pki_cpu"`
+	// Cand is the -p1-candidate plugin's run, when there is one.
+	Cand    *loadResult `json:"candidate,omitempty"`
+	CandCPU cpuUse      `json:"candidate_cpu"`
 }
 
 // runP1 measures issuance: wg/issue/<role> with a device-supplied key
@@ -27,36 +30,52 @@ func (b *bench) runP1() error {
 	if err != nil {
 		return err
 	}
+	var cm *wgMount // the candidate's mount
+	if b.p.Candidate != "" {
+		if cm, err = b.startCandidate(b.p.Candidate, "wg-p1-candidate", 102); err != nil {
+			return err
+		}
+	}
 	n, c := b.p.N, b.p.Clients
 	if b.p.Warmup > 0 {
-		for _, jobs := range [][]job{wm.jobs(b.p.Warmup), pm.jobs(b.p.Warmup)} {
+		warm := [][]job{wm.jobs(b.p.Warmup), pm.jobs(b.p.Warmup)}
+		if cm != nil {
+			warm = append(warm, cm.jobs(b.p.Warmup))
+		}
+		for _, jobs := range warm {
 			if r := b.vault.load(b.ctx, b.device, c, jobs, nil); r.Errors > 0 {
 				return fmt.Errorf("warm-up: %d errors, first: %s", r.Errors, r.FirstError)
 			}
 		}
 	}
-	cpu := b.vault.cpuMeter()
+	cpu := b.vault.cpuMeter(pluginName)
 	var rounds []p1Round
 	for i := range b.p.Rounds {
 		wgJobs, pkiJobs := wm.jobs(n), pm.jobs(n) // keys are made before the clock starts
 		var r p1Round
-		runWG := func() {
-			r.WGCPU = cpu.measure(n, func() { r.WG = b.vault.load(b.ctx, b.device, c, wgJobs, nil) })
+		runs := []func(){
+			func() { r.WGCPU = cpu.measure(n, func() { r.WG = b.vault.load(b.ctx, b.device, c, wgJobs, nil) }) },
+			func() { r.PKICPU = cpu.measure(n, func() { r.PKI = b.vault.load(b.ctx, b.device, c, pkiJobs, nil) }) },
 		}
-		runPKI := func() {
-			r.PKICPU = cpu.measure(n, func() { r.PKI = b.vault.load(b.ctx, b.device, c, pkiJobs, nil) })
+		if cm != nil {
+			candJobs, candCPU := cm.jobs(n), b.vault.cpuMeter(candidateName)
+			runs = append(runs, func() {
+				r.CandCPU = candCPU.measure(n, func() { l := b.vault.load(b.ctx, b.device, c, candJobs, nil); r.Cand = &l })
+			})
 		}
-		if i%2 == 0 {
-			runWG()
-			runPKI()
-		} else {
-			runPKI()
-			runWG()
+		for k := range runs { // each engine first in turn
+			runs[(i+k)%len(runs)]()
 		}
 		if err := b.ctx.Err(); err != nil {
 			return err
 		}
-		for name, lr := range map[string]loadResult{"wg": r.WG, "pki": r.PKI} {
+		results := map[string]loadResult{"wg": r.WG, "pki": r.PKI}
+		if r.Cand != nil {
+			results["candidate"] = *r.Cand
+			logf("P1 round %d: candidate %.0f/s p50 %.2f ms p99 %.2f ms, CPU/req vault %.0f µs + plugin %.0f µs, other work %.0f%%", i+1,
+				r.Cand.Throughput, ms(r.Cand.P50), ms(r.Cand.P99), r.CandCPU.VaultUS, r.CandCPU.PluginUS, 100*r.CandCPU.OtherShare)
+		}
+		for name, lr := range results {
 			if lr.Errors > 0 {
 				return fmt.Errorf("round %d, %s: %d errors, first: %s", i+1, name, lr.Errors, lr.FirstError)
 			}
@@ -103,6 +122,21 @@ func (b *bench) runP1() error {
 	b.report.add(row{ID: "P1", What: what + ": CPU per request (Vault + plugin)",
 		Ours:   fmt.Sprintf("%.0f + %.0f µs", med(func(r p1Round) float64 { return r.WGCPU.VaultUS }), med(func(r p1Round) float64 { return r.WGCPU.PluginUS })),
 		Anchor: fmt.Sprintf("%.0f µs", med(func(r p1Round) float64 { return r.PKICPU.Total() })), Ratio: "pki/wg " + cpuRatio.String()})
+	if cm != nil {
+		var cand, base, candCPU, baseCPU []float64
+		for _, r := range rounds {
+			cand, base = append(cand, r.Cand.Throughput), append(base, r.WG.Throughput)
+			candCPU, baseCPU = append(candCPU, r.CandCPU.Total()), append(baseCPU, r.WGCPU.Total())
+		}
+		ct, cc := pairedRatios(cand, base), pairedRatios(baseCPU, candCPU)
+		b.report.raw("P1_candidate_ratios", map[string]ratioStats{"throughput": ct, "cpu_wg_over_candidate": cc})
+		b.report.add(row{ID: "P1", What: what + ": candidate (-p1-candidate) throughput",
+			Ours: fmt.Sprintf("%.0f/s", med(func(r p1Round) float64 { return r.Cand.Throughput })), Anchor: fmt.Sprintf("%.0f/s wg", wgT),
+			Ratio: "candidate/wg " + ct.String()})
+		b.report.add(row{ID: "P1", What: what + ": candidate CPU per request",
+			Ours:   fmt.Sprintf("%.0f + %.0f µs", med(func(r p1Round) float64 { return r.CandCPU.VaultUS }), med(func(r p1Round) float64 { return r.CandCPU.PluginUS })),
+			Anchor: fmt.Sprintf("%.0f µs wg", med(func(r p1Round) float64 { return r.WGCPU.Total() })), Ratio: "wg/candidate " + cc.String()})
+	}
 	b.report.add(row{ID: "P1", What: what + ": latency p99", Ours: fmt.Sprintf("%.2f ms", wg99), Anchor: fmt.Sprintf("%.2f ms", pki99),
 		Ratio: lat99.String()})
 
