@@ -12,9 +12,9 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/api"
-	"github.com/hashicorp/vault/sdk/plugin"
 
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend"
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/internal/pluginserve"
 )
 
 var version = "v0.0.0-dev"
@@ -34,11 +34,7 @@ func main() {
 		logger.Error("parse flags", "error", err)
 		os.Exit(1)
 	}
-	err := plugin.ServeMultiplex(&plugin.ServeOpts{
-		BackendFactoryFunc: backend.NewFactory(version),
-		TLSProviderFunc:    api.VaultPluginTLSProvider(meta.GetTLSConfig()),
-	})
-	if err != nil {
+	if err := pluginserve.Serve(backend.NewFactory(version), api.VaultPluginTLSProvider(meta.GetTLSConfig()), nil); err != nil {
 		logger.Error("plugin shutting down", "error", err)
 		os.Exit(1)
 	}
