@@ -10,6 +10,8 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -172,13 +174,41 @@ func (ft *feedTamperer) modify(resp *http.Response) error {
 		}
 		data := doc["data"].(map[string]any)
 		peers, _ := data["peers"].([]any)
+		full, _ := data["full"].(bool)
+		next, _ := data["next"].(string)
+		after := resp.Request.URL.Query().Get("after")
 		for _, e := range inject {
+			// A full answer, or a page of one, is in serial order, each
+			// serial once (the daemon refuses it otherwise): an entry
+			// goes where the engine would put it, in the page whose
+			// range holds its serial, when its serial is new.
+			if full && (e.SerialNumber <= after || (next != "" && e.SerialNumber > next) || slices.ContainsFunc(peers, entrySerialIs(e.SerialNumber))) {
+				continue
+			}
 			peers = append(peers, e)
+		}
+		if full {
+			slices.SortStableFunc(peers, func(a, b any) int { return strings.Compare(entrySerial(a), entrySerial(b)) })
 		}
 		data["peers"] = peers
 		return json.Marshal(doc)
 	})
 }
+
+// entrySerial is the serial of a feed entry, decoded or injected.
+func entrySerial(e any) string {
+	switch v := e.(type) {
+	case peerfeed.Peer:
+		return v.SerialNumber
+	case map[string]any:
+		s, _ := v["serial_number"].(string)
+		return s
+	}
+	return ""
+}
+
+// entrySerialIs matches feed entries with serial s.
+func entrySerialIs(s string) func(any) bool { return func(e any) bool { return entrySerial(e) == s } }
 
 // replaceBody replaces resp's body with what edit makes of it.
 func replaceBody(resp *http.Response, edit func([]byte) ([]byte, error)) error {

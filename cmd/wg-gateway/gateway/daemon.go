@@ -38,6 +38,9 @@ type Daemon struct {
 	index        uint64
 	rejected     map[string]string // serial → reason
 	applied      Interface         // what the interface holds; nil: read it first
+	// reading is set while a full read is applied: the state then mixes
+	// two revisions and no status is offered.
+	reading bool
 	// firewall enforces the certificates' access policy; nil: the
 	// daemon cannot, and refuses certificates that carry one.
 	firewall Firewall
@@ -122,11 +125,18 @@ func (d *Daemon) Run(ctx context.Context) error {
 			d.logger.Info("stopping")
 			return nil
 		case r := <-results:
-			if r.err != nil {
+			switch {
+			case r.err != nil:
 				d.metrics.vaultErrors.WithLabelValues("peers").Inc()
 				continue
+			case r.full != nil:
+				start := d.now()
+				if d.handleFull(ctx, r.full) {
+					d.metrics.applySeconds.Observe(d.now().Sub(start).Seconds())
+				}
+			default:
+				d.handle(ctx, r.resp)
 			}
-			d.handle(ctx, r.resp)
 		case <-expiry.C:
 			d.apply(scopeTouched, nil)
 		case <-d.retry.C:

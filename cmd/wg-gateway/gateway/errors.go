@@ -14,4 +14,9 @@ var (
 	// this gateway cannot enforce (-firewall=off, or no nftables): it is
 	// not admitted.
 	ErrPolicyUnenforceable = errors.New("the certificate carries access rules and this gateway cannot enforce them")
+	// ErrBadFeed means an answer of the peer feed breaks the protocol or
+	// its bounds: a value larger than maxFeedValue, a field twice, pages
+	// of a full read out of serial order, a next that goes backwards, more
+	// peers than maxFullPeers. The read is refused as a whole.
+	ErrBadFeed = errors.New("the peer feed's answer is refused")
 )

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -90,6 +91,7 @@ type fakeVault struct {
 
 	mu         sync.Mutex
 	asked      []uint64    // the index of each Peers call
+	queries    []FeedQuery // each Peers call
 	askedAt    []time.Time // when each Peers call came
 	reports    []Status
 	reportErrs int // how many next reports fail
@@ -115,8 +117,21 @@ func (f *fakeVault) note(change func()) {
 	f.changed = make(chan struct{})
 }
 
-// answer queues the answer of a coming Peers call.
+// answer queues the answer of a coming Peers call. A full answer's peers
+// go out in serial order, as the engine sends them.
 func (f *fakeVault) answer(resp *peerfeed.Response, err error) {
+	if resp != nil && resp.Full {
+		sorted := *resp
+		sorted.Peers = slices.Clone(resp.Peers)
+		slices.SortFunc(sorted.Peers, func(a, b peerfeed.Peer) int { return strings.Compare(a.SerialNumber, b.SerialNumber) })
+		resp = &sorted
+	}
+	f.answerAsIs(resp, err)
+}
+
+// answerAsIs queues an answer exactly as given, as an attacker between
+// Vault and the gateway could send it.
+func (f *fakeVault) answerAsIs(resp *peerfeed.Response, err error) {
 	f.answers <- feedAnswer{resp, err}
 }
 
@@ -136,16 +151,27 @@ func (f *fakeVault) KeepLoggedIn(ctx context.Context) {
 
 func (f *fakeVault) ForgetCredentials() { f.note(func() { f.forgets++ }) }
 
-func (f *fakeVault) Peers(ctx context.Context, index uint64, _ time.Duration) (*peerfeed.Response, error) {
+func (f *fakeVault) Peers(ctx context.Context, q FeedQuery, each func(*peerfeed.Response, peerfeed.Peer) error) (*peerfeed.Response, error) {
 	f.note(func() {
-		f.asked = append(f.asked, index)
+		f.asked = append(f.asked, q.Index)
+		f.queries = append(f.queries, q)
 		f.askedAt = append(f.askedAt, time.Now())
 		f.inFlight++
 	})
 	defer f.note(func() { f.inFlight-- })
 	select {
 	case a := <-f.answers:
-		return a.resp, a.err
+		if a.err != nil {
+			return nil, a.err
+		}
+		head := *a.resp
+		head.Peers = nil
+		for _, p := range a.resp.Peers {
+			if err := each(&head, p); err != nil {
+				return nil, err
+			}
+		}
+		return &head, nil
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}

@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"net/netip"
-	"runtime/debug"
 	"time"
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
@@ -18,22 +17,19 @@ import (
 // retryDevice).
 
 // handle verifies a feed answer into the peer state and applies it: a
-// full answer replaces the state (handleFull); a delta touches only the
-// keys it names.
+// full answer, read whole, replaces the state (handleFull, as a full read
+// of one page); a delta touches only the keys it names.
 func (d *Daemon) handle(ctx context.Context, resp *peerfeed.Response) {
 	start := d.now()
-	if resp.Full && d.cfg.CAFile == "" {
-		d.refreshCA(ctx)
+	if resp.Full {
+		if d.handleFull(ctx, wholeRead(resp)) {
+			d.metrics.applySeconds.Observe(d.now().Sub(start).Seconds())
+		}
+		return
 	}
 	d.pools = parsePools(resp.AddressPool)
 	if d.cfg.KeepUnmanaged {
 		d.pinPools(d.pools)
-	}
-	if resp.Full {
-		if d.handleFull(resp, start) {
-			d.metrics.applySeconds.Observe(d.now().Sub(start).Seconds())
-		}
-		return
 	}
 	touched := make(map[wgtypes.Key]bool)
 	if len(resp.Removed) > 0 {
@@ -76,71 +72,6 @@ func (d *Daemon) resyncOnUnknownCA(now time.Time, rejections []*Rejection) {
 		}
 	}
 }
-
-// fullChunk is how many entries of a full answer are verified and applied
-// at a time.
-const fullChunk = 2000
-
-// handleFull replaces the peer state with a full answer and brings the
-// interface to it. The interface is read once; peers the answer does not
-// list at all leave first; then the entries are verified a chunk at a
-// time, each chunk applied while the next is verified, so that the
-// interface's work and the verification overlap; last, everything is
-// compared, which removes peers whose entries were rejected.
-func (d *Daemon) handleFull(resp *peerfeed.Response, now time.Time) bool {
-	// The new state is complete before anything is compared with it: a
-	// device error below only leaves the interface behind the state (and
-	// d.applied unknown), which the retry or the next apply repairs; it
-	// never leaves a partial state that would remove certified peers.
-	d.peers = newPeerState()
-	d.rejected = make(map[string]string)
-	d.index = resp.Index
-	d.removalUnreported = true // a full set may remove anything
-	ok := d.readDevice()
-	listed := make(map[string]bool, len(resp.Peers))
-	for _, e := range resp.Peers {
-		listed[e.PublicKey] = true
-	}
-	unlisted := make(Interface)
-	for key, ips := range d.applied {
-		if !listed[key.String()] {
-			unlisted[key] = ips
-		}
-	}
-	ok = ok && d.configure(Diff(unlisted, Interface{}, d.keepUnmanaged()))
-
-	type verified struct {
-		entries    []peerfeed.Peer
-		peers      []Peer
-		rejections []*Rejection
-	}
-	chunks := make(chan verified, 1)
-	go func() {
-		defer close(chunks)
-		for i := 0; i < len(resp.Peers); i += fullChunk {
-			part := resp.Peers[i:min(i+fullChunk, len(resp.Peers))]
-			peers, rejections := d.verifier.VerifyAll(now, part, d.pools)
-			chunks <- verified{part, peers, rejections}
-		}
-	}()
-	for c := range chunks {
-		touched := make(map[wgtypes.Key]bool)
-		d.admit(c.entries, c.peers, c.rejections, touched)
-		ok = ok && d.apply(scopeTouched, touched)
-	}
-	ok = ok && d.apply(scopeAll, nil)
-	if len(resp.Peers) >= largeAnswer {
-		// The answer and its decoding are garbage now: give the memory
-		// back to the system instead of keeping the peak as resident.
-		resp.Peers = nil
-		debug.FreeOSMemory()
-	}
-	return ok
-}
-
-// largeAnswer is the size of a full answer after which the daemon returns
-// freed memory to the system at once.
-const largeAnswer = 10000
 
 // admit puts verified entries into the peer state and records rejected
 // ones, noting the keys they touch.
@@ -228,8 +159,10 @@ func (d *Daemon) apply(scope applyScope, touched map[wgtypes.Key]bool) bool {
 	d.metrics.appliedIndex.Set(float64(d.index))
 	d.metrics.lastSync.Set(float64(now.Unix()))
 	d.setHealthy(true)
-	d.offerStatus(Status{Index: d.index, Peers: len(d.peers.byKey), Rejected: len(d.rejected)}, d.removalUnreported)
-	d.removalUnreported = false
+	if !d.reading {
+		d.offerStatus(Status{Index: d.index, Peers: len(d.peers.byKey), Rejected: len(d.rejected)}, d.removalUnreported)
+		d.removalUnreported = false
+	}
 	return true
 }
 

@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -33,9 +32,13 @@ type Vault interface {
 	// ForgetCredentials says the credential files may have changed (every
 	// login reads them): a login Vault refused is tried again.
 	ForgetCredentials()
-	// Peers reads the gateway's feed since index (0: the full set),
-	// waiting up to wait for a change.
-	Peers(ctx context.Context, index uint64, wait time.Duration) (*peerfeed.Response, error)
+	// Peers reads one answer of the gateway's feed as q asks: the
+	// changes since q.Index, waiting up to q.Wait for one, or (Index 0)
+	// the full set, a page of it when q.Limit is set. Each peer of the
+	// answer is handed to each, in order, with the answer's fields that
+	// come before the peers (head); the answer returned has no Peers. An
+	// error of each ends the read with that error.
+	Peers(ctx context.Context, q FeedQuery, each func(head *peerfeed.Response, p peerfeed.Peer) error) (*peerfeed.Response, error)
 	// CABundle reads the mount's CA chain as PEM.
 	CABundle(ctx context.Context) ([]byte, error)
 	// Report writes st to the gateway's status.
@@ -43,6 +46,21 @@ type Vault interface {
 }
 
 var _ Vault = (*VaultClient)(nil)
+
+// A FeedQuery is what one read of the peer feed asks for.
+type FeedQuery struct {
+	// Index is the revision the daemon has applied; 0 asks for the full
+	// set.
+	Index uint64
+	// Wait is how long a read with Index waits for a change.
+	Wait time.Duration
+	// Limit, when not 0, pages a full answer: at most Limit peers, and
+	// the answer's Next says where the next page starts.
+	Limit int
+	// After, with Index 0, is where the page starts: the previous page's
+	// Next.
+	After string
+}
 
 // A VaultClient is the daemon's Vault: AppRole login and renewal (a
 // vaultlogin.Session), the peer feed, the CA and status reports, through a
@@ -77,13 +95,20 @@ func (v *VaultClient) KeepLoggedIn(ctx context.Context) { v.session.KeepLoggedIn
 // Vault refused is tried again.
 func (v *VaultClient) ForgetCredentials() { v.session.CredentialsChanged() }
 
-// Peers reads the gateway's feed since index, waiting up to wait (in
-// whole seconds).
-func (v *VaultClient) Peers(ctx context.Context, index uint64, wait time.Duration) (*peerfeed.Response, error) {
+// Peers reads one answer of the feed as q asks (wait in whole seconds),
+// decoding it as a stream (decodeFeed): however large the answer, the
+// peers are handed to each one by one and not kept.
+func (v *VaultClient) Peers(ctx context.Context, q FeedQuery, each func(*peerfeed.Response, peerfeed.Peer) error) (*peerfeed.Response, error) {
 	params := map[string][]string{}
-	if index > 0 {
-		params["index"] = []string{strconv.FormatUint(index, 10)}
-		params["wait"] = []string{strconv.Itoa(int(wait.Seconds())) + "s"}
+	if q.Index > 0 {
+		params["index"] = []string{strconv.FormatUint(q.Index, 10)}
+		params["wait"] = []string{strconv.Itoa(int(q.Wait.Seconds())) + "s"}
+	}
+	if q.Limit > 0 {
+		params["limit"] = []string{strconv.Itoa(q.Limit)}
+	}
+	if q.After != "" {
+		params["after"] = []string{q.After}
 	}
 	path := fmt.Sprintf("%s/gateways/%s/peers", v.cfg.Mount, v.cfg.Gateway)
 	resp, err := v.api.Logical().ReadRawWithDataWithContext(ctx, path, params)
@@ -92,13 +117,11 @@ func (v *VaultClient) Peers(ctx context.Context, index uint64, wait time.Duratio
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
 	defer resp.Body.Close()
-	var body struct {
-		Data peerfeed.Response `json:"data"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+	answer, err := decodeFeed(resp.Body, each)
+	if err != nil {
 		return nil, fmt.Errorf("decode %s: %w", path, err)
 	}
-	return &body.Data, nil
+	return answer, nil
 }
 
 // CABundle fetches the mount's CA chain.

@@ -15,6 +15,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	vault "github.com/hashicorp/vault/api"
+
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/peerfeed"
 )
 
 // TestLoginKeepsTheTokenInUse logs in again while the poll loop reads the
@@ -57,14 +59,14 @@ func TestLoginKeepsTheTokenInUse(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the login never reached Vault")
 	}
-	if _, err := v.Peers(ctx, 0, time.Second); err != nil {
+	if _, err := v.Peers(ctx, FeedQuery{}, func(*peerfeed.Response, peerfeed.Peer) error { return nil }); err != nil {
 		t.Fatalf("feed read during the login: %v", err)
 	}
 	close(release)
 	if err := <-loggedIn; err != nil {
 		t.Fatalf("login: %v", err)
 	}
-	if _, err := v.Peers(ctx, 0, time.Second); err != nil {
+	if _, err := v.Peers(ctx, FeedQuery{}, func(*peerfeed.Response, peerfeed.Peer) error { return nil }); err != nil {
 		t.Fatalf("feed read after the login: %v", err)
 	}
 	mu.Lock()

@@ -111,6 +111,47 @@ func (v *Verifier) VerifyAll(now time.Time, entries []peerfeed.Peer, pools []net
 	return peers, rejections
 }
 
+// A verifiedBatch is a batch of entries verified: for each entry (its
+// serial and key only; the certificate is dropped), its peer or its
+// rejection.
+type verifiedBatch struct {
+	entries    []peerfeed.Peer
+	peers      []Peer
+	rejections []*Rejection
+}
+
+// verifiedAhead is how many verified batches may wait for Run.
+const verifiedAhead = 32
+
+// verifyStream verifies the batches of in as they come, on every CPU,
+// and hands each verified batch to the channel it returns (batches in
+// any order, entries in theirs), which is closed once in is closed and
+// every batch verified.
+func (v *Verifier) verifyStream(now time.Time, in <-chan entryBatch) <-chan verifiedBatch {
+	out := make(chan verifiedBatch, verifiedAhead)
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range in {
+				vb := verifiedBatch{entries: make([]peerfeed.Peer, len(b.entries)),
+					peers: make([]Peer, len(b.entries)), rejections: make([]*Rejection, len(b.entries))}
+				for i, e := range b.entries {
+					vb.peers[i], vb.rejections[i] = v.Verify(now, e, b.pools)
+					vb.entries[i] = peerfeed.Peer{SerialNumber: e.SerialNumber, PublicKey: e.PublicKey}
+				}
+				out <- vb
+			}
+		}()
+	}
+	go func() {
+		wg.Wait()
+		close(out)
+	}()
+	return out
+}
+
 // sameSerial reports whether a feed serial (hex, with or without colons)
 // is n.
 func sameSerial(s string, n *big.Int) bool {
