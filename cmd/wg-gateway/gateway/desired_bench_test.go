@@ -3,6 +3,7 @@ package gateway
 import (
 	"fmt"
 	"net/netip"
+	"runtime"
 	"testing"
 	"time"
 
@@ -41,5 +42,28 @@ func BenchmarkDesired(b *testing.B) {
 				set.Desired(now)
 			}
 		})
+	}
+}
+
+// BenchmarkPeerStateMemory reports the heap a daemon's peer state takes
+// per peer (bySerial, byKey, byAddr, expiry) at 50,000 peers with an IPv4
+// and an IPv6 address each.
+func BenchmarkPeerStateMemory(b *testing.B) {
+	now := time.Now()
+	set := benchSet(50000, now, false)
+	for range b.N {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		s := newPeerState()
+		touched := make(map[wgtypes.Key]bool)
+		for _, p := range set {
+			s.put(p, touched)
+		}
+		s.takeDirty()
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/float64(len(set)), "B/peer")
+		runtime.KeepAlive(s)
 	}
 }

@@ -3,6 +3,7 @@ package gateway
 import (
 	"container/heap"
 	"net/netip"
+	"slices"
 	"time"
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
@@ -16,17 +17,20 @@ import (
 // (a rotation may keep one), and by expiry.
 type peerState struct {
 	bySerial Set
-	byKey    map[wgtypes.Key]map[string]bool
-	byAddr   map[netip.Addr]map[string]bool
-	expiry   expiryHeap
+	// byKey and byAddr hold the serials of each key and address: one,
+	// but for the moments of a re-issue or rotation (a slice of one
+	// costs a tenth of a map of one, at 50,000 peers tens of megabytes).
+	byKey  map[wgtypes.Key][]string
+	byAddr map[netip.Addr][]string
+	expiry expiryHeap
 	// dirty holds the addresses of certificates put or removed since the
 	// firewall was last planned (takeDirty).
 	dirty map[netip.Addr]bool
 }
 
 func newPeerState() *peerState {
-	return &peerState{bySerial: make(Set), byKey: make(map[wgtypes.Key]map[string]bool),
-		byAddr: make(map[netip.Addr]map[string]bool), dirty: make(map[netip.Addr]bool)}
+	return &peerState{bySerial: make(Set), byKey: make(map[wgtypes.Key][]string),
+		byAddr: make(map[netip.Addr][]string), dirty: make(map[netip.Addr]bool)}
 }
 
 // len is the number of verified certificates.
@@ -37,16 +41,10 @@ func (s *peerState) len() int { return len(s.bySerial) }
 func (s *peerState) put(p Peer, touched map[wgtypes.Key]bool) {
 	s.remove(p.Serial, touched)
 	s.bySerial[p.Serial] = p
-	if s.byKey[p.Key] == nil {
-		s.byKey[p.Key] = make(map[string]bool)
-	}
-	s.byKey[p.Key][p.Serial] = true
+	s.byKey[p.Key] = append(s.byKey[p.Key], p.Serial)
 	for _, ip := range p.AllowedIPs {
 		a := ip.Addr()
-		if s.byAddr[a] == nil {
-			s.byAddr[a] = make(map[string]bool)
-		}
-		s.byAddr[a][p.Serial] = true
+		s.byAddr[a] = append(s.byAddr[a], p.Serial)
 		s.dirty[a] = true
 		s.touchHolders(a, touched)
 	}
@@ -57,7 +55,7 @@ func (s *peerState) put(p Peer, touched map[wgtypes.Key]bool) {
 // touchHolders notes in touched the keys of every certificate holding the
 // address a: which of them owns it may have changed.
 func (s *peerState) touchHolders(a netip.Addr, touched map[wgtypes.Key]bool) {
-	for serial := range s.byAddr[a] {
+	for _, serial := range s.byAddr[a] {
 		touched[s.bySerial[serial].Key] = true
 	}
 }
@@ -69,20 +67,25 @@ func (s *peerState) remove(serial string, touched map[wgtypes.Key]bool) {
 		return
 	}
 	delete(s.bySerial, serial)
-	delete(s.byKey[p.Key], serial)
-	if len(s.byKey[p.Key]) == 0 {
-		delete(s.byKey, p.Key)
-	}
+	dropSerial(s.byKey, p.Key, serial)
 	for _, ip := range p.AllowedIPs {
 		a := ip.Addr()
-		delete(s.byAddr[a], serial)
-		if len(s.byAddr[a]) == 0 {
-			delete(s.byAddr, a)
-		}
+		dropSerial(s.byAddr, a, serial)
 		s.dirty[a] = true
 		s.touchHolders(a, touched) // another may own it now
 	}
 	touched[p.Key] = true
+}
+
+// dropSerial removes serial from m's serials of k, and k when none is
+// left.
+func dropSerial[K comparable](m map[K][]string, k K, serial string) {
+	serials := slices.DeleteFunc(m[k], func(s string) bool { return s == serial })
+	if len(serials) == 0 {
+		delete(m, k)
+		return
+	}
+	m[k] = serials
 }
 
 // dropExpired removes the peers whose certificate expired before now and
@@ -118,7 +121,7 @@ func (s *peerState) nextExpiry() time.Time {
 // no newer certificate of another key shares, or nil for no peer.
 func (s *peerState) desiredFor(key wgtypes.Key, now time.Time) []netip.Prefix {
 	var ips []netip.Prefix
-	for serial := range s.byKey[key] {
+	for _, serial := range s.byKey[key] {
 		p := s.bySerial[serial]
 		if now.After(p.NotAfter) {
 			continue
@@ -142,7 +145,7 @@ func (s *peerState) desiredFor(key wgtypes.Key, now time.Time) []netip.Prefix {
 // Set.Desired), or nil.
 func (s *peerState) owner(addr netip.Addr, now time.Time) *Peer {
 	var owner *Peer
-	for serial := range s.byAddr[addr] {
+	for _, serial := range s.byAddr[addr] {
 		p := s.bySerial[serial]
 		if now.After(p.NotAfter) {
 			continue
