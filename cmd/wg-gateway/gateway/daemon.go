@@ -82,7 +82,7 @@ func New(cfg Config, v Vault, dev Device, logger hclog.Logger) (*Daemon, error) 
 		metrics:      newMetrics(),
 		now:          time.Now,
 		reloadCh:     make(chan struct{}, 1),
-		verifier:     Verifier{Gateway: cfg.Gateway},
+		verifier:     Verifier{Gateway: cfg.Gateway, ruleSets: newRuleSets()},
 		peers:        newPeerState(),
 		rejected:     make(map[string]string),
 		statusCh:     make(chan statusOffer, 1),

@@ -145,3 +145,27 @@ func TestPolicyUnenforceable(t *testing.T) {
 		t.Fatal("no policy_unenforceable in wg_gateway_rejected_certificates_total")
 	}
 }
+
+// TestPeersOfAPolicyShareItsRuleSet: the peers of one policy hold one
+// rule set, not one each (50,000 peers of 10 roles would otherwise keep
+// 50,000 copies).
+func TestPeersOfAPolicyShareItsRuleSet(t *testing.T) {
+	f := newDaemonFixture(t, false, Interface{})
+	f.d.UseFirewall(&fakeFirewall{state: firewall.NewState(), dev: f.dev})
+	pools := []netip.Prefix{netip.MustParsePrefix("10.77.0.0/24")}
+	a, _ := f.policyEntry(t, "10.77.0.2", "10.20.0.0/24", "10.30.0.0/24:443/tcp")
+	b, _ := f.policyEntry(t, "10.77.0.3", "10.20.0.0/24", "10.30.0.0/24:443/tcp")
+	c, _ := f.policyEntry(t, "10.77.0.4", "10.20.0.0/24")
+	peers, rejections := f.d.verifier.VerifyAll(f.now, []peerfeed.Peer{a, b, c}, pools)
+	for i, r := range rejections {
+		if r != nil {
+			t.Fatalf("entry %d rejected: %v", i, r)
+		}
+	}
+	if peers[0].Policy != peers[1].Policy {
+		t.Error("two peers of one policy hold two rule sets")
+	}
+	if peers[0].Policy == peers[2].Policy || peers[2].Policy.ID == peers[0].Policy.ID {
+		t.Error("peers of two policies share a rule set")
+	}
+}
