@@ -205,32 +205,30 @@ func (w *lineWriter) Write(p []byte) (int, error) {
 func (g *gatewayProc) stop() { g.Stop() }
 
 // waitConverged waits until iface holds want peers, checking the interface
-// after each applied line of the daemon, and returns when the line that
+// after the daemon's applied lines, and returns when the line that
 // completed it arrived. Lines are the only signal: the interface is read
 // only after one, so nothing polls wireguard-go while the daemon works.
+// With want > 0 (a cold start onto an empty interface) it is read only
+// once the lines have added want peers, or when none came for 2 s: a
+// read of the whole interface holds wireguard-go's configuration lock,
+// and one after each of the daemon's applies would slow it in proportion
+// to how often it applies.
 func (g *gatewayProc) waitConverged(iface *wgIface, want int, limit time.Duration) (time.Time, error) {
 	timeout := time.After(limit)
+	idle := time.NewTimer(time.Hour)
+	defer idle.Stop()
 	for {
 		select {
 		case <-g.applied:
-			n, err := iface.peerCount()
-			if err != nil {
-				return time.Time{}, err
+			added := 0
+			for _, ev := range g.eventsSince(0) {
+				added += ev.Added
 			}
-			if n == want {
-				// The line of the apply that completed the interface has
-				// arrived, or follows at once: give it a moment.
-				c := g.eventCount()
-				select {
-				case <-g.applied:
-				case <-time.After(200 * time.Millisecond):
-				}
-				evs := g.eventsSince(0)
-				if len(evs) > c {
-					logf("note: an applied line arrived after the interface was complete; taking it")
-				}
-				return evs[len(evs)-1].At, nil
+			idle.Reset(2 * time.Second)
+			if want > 0 && added < want {
+				continue
 			}
+		case <-idle.C:
 		case <-g.Exited():
 			return time.Time{}, fmt.Errorf("wg-gateway exited; see %s", g.logPath)
 		case <-timeout:
@@ -238,5 +236,27 @@ func (g *gatewayProc) waitConverged(iface *wgIface, want int, limit time.Duratio
 			return time.Time{}, fmt.Errorf("interface %s holds %d peers, not %d, %s after wg-gateway started; see %s",
 				iface.name, n, want, limit, g.logPath)
 		}
+		n, err := iface.peerCount()
+		if err != nil {
+			return time.Time{}, err
+		}
+		if n != want {
+			continue
+		}
+		// The line of the apply that completed the interface has
+		// arrived, or follows at once: give it a moment.
+		c := g.eventCount()
+		select {
+		case <-g.applied:
+		case <-time.After(200 * time.Millisecond):
+		}
+		evs := g.eventsSince(0)
+		if len(evs) > c {
+			logf("note: an applied line arrived after the interface was complete; taking it")
+		}
+		if len(evs) == 0 {
+			return time.Time{}, fmt.Errorf("interface %s holds %d peers but wg-gateway logged no apply; see %s", iface.name, n, g.logPath)
+		}
+		return evs[len(evs)-1].At, nil
 	}
 }

@@ -17,6 +17,9 @@ import (
 type coldRound struct {
 	Gateway  time.Duration `json:"gateway_ns"`
 	Syncconf time.Duration `json:"syncconf_ns"`
+	// GatewayMem is the daemon's memory once converged: VmHWM is its
+	// peak during the cold start.
+	GatewayMem procMem `json:"gateway_mem"`
 }
 
 // runP4 measures wg-gateway's cold start with n live certificates: from
@@ -70,6 +73,9 @@ func (b *bench) runP4() error {
 			return err
 		}
 		r.Gateway = at.Sub(g.started)
+		if r.GatewayMem, err = readMem(g.Pid()); err != nil {
+			return err
+		}
 		if i == 0 {
 			if err := checkPeers(iface, want); err != nil {
 				return fmt.Errorf("wg-gateway: %w", err)
@@ -97,7 +103,8 @@ func (b *bench) runP4() error {
 			return fmt.Errorf("wg syncconf left %d peers, not %d (%v)", c, n, err)
 		}
 		iface.stop()
-		logf("P4 round %d: wg-gateway %s, wg syncconf %s", i+1, r.Gateway.Round(time.Millisecond), r.Syncconf.Round(time.Millisecond))
+		logf("P4 round %d: wg-gateway %s (RSS %.0f MB, peak %.0f MB), wg syncconf %s", i+1, r.Gateway.Round(time.Millisecond),
+			r.GatewayMem.MB(), float64(r.GatewayMem.HWMKB)/1024, r.Syncconf.Round(time.Millisecond))
 		rounds = append(rounds, r)
 		if err := b.ctx.Err(); err != nil {
 			return err
