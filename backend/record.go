@@ -165,7 +165,7 @@ func writtenSerial(s string) string {
 
 // stripSerial is s without spaces around it and without separators.
 func stripSerial(s string) string {
-	return strings.NewReplacer(":", "", "-", "").Replace(strings.TrimSpace(s))
+	return strings.ReplaceAll(strings.ReplaceAll(strings.TrimSpace(s), ":", ""), "-", "")
 }
 
 // normalizeSerial accepts a serial with colons, dashes or neither, in any

@@ -7,7 +7,6 @@ import (
 	"math/big"
 	"net/netip"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -36,10 +35,10 @@ type registry struct {
 	cancel  context.CancelFunc
 
 	mu         sync.Mutex
-	live       map[string]*liveCert    // by serial
-	byIdentity map[string][]string     // identity → live serials, oldest first
-	dead       map[string]deadCert     // revoked, or kept until tidy
-	gateways   map[string]*gatewayFeed // by gateway name
+	live       map[string]*liveCert     // by serial
+	byIdentity map[string]identityCerts // identity → live certificates, oldest first
+	dead       map[string]deadCert      // revoked, or kept until tidy
+	gateways   map[string]*gatewayFeed  // by gateway name
 	// indexed holds every certificate the registry knows, live or dead,
 	// by field value. Queries for live ones use it too and skip the dead:
 	// a second index of the live ones cost 400 bytes per certificate.
@@ -61,6 +60,9 @@ type liveCert struct {
 	// pending is true from reserve until commit: the record is being
 	// written and the certificate is not yet in any feed.
 	pending bool
+	// pos is its place in its identity's list (identityCerts), in the
+	// padding after pending.
+	pos int32
 	// replacedBy is the serial of a certificate being issued, or issued,
 	// to replace this one (replaces=): no second may replace it.
 	replacedBy string
@@ -84,7 +86,7 @@ func newRegistry(now func() time.Time) *registry {
 // clear empties the registry; the caller holds mu or owns r.
 func (r *registry) clear() {
 	r.live = make(map[string]*liveCert)
-	r.byIdentity = make(map[string][]string)
+	r.byIdentity = make(map[string]identityCerts)
 	r.dead = make(map[string]deadCert)
 	r.gateways = make(map[string]*gatewayFeed)
 	r.indexed = newCertIndexes()
@@ -110,8 +112,9 @@ func (r *registry) addDead(rec *certRecord) {
 
 // addLive indexes a live record; the caller holds mu.
 func (r *registry) addLive(rec *certRecord, pending bool) {
-	r.live[rec.SerialNumber] = &liveCert{rec: rec, pending: pending}
-	r.byIdentity[rec.Identity] = append(r.byIdentity[rec.Identity], rec.SerialNumber)
+	lc := &liveCert{rec: rec, pending: pending}
+	r.live[rec.SerialNumber] = lc
+	r.addIdentityCert(rec.Identity, lc)
 	if old, ok := r.live[rec.Replaces]; ok && rec.Replaces != "" {
 		old.replacedBy = rec.SerialNumber
 	}
@@ -127,8 +130,10 @@ func (r *registry) addLive(rec *certRecord, pending bool) {
 // releases its addresses; the caller holds mu. It stays in r.indexed: drop
 // it there too when the registry forgets it.
 func (r *registry) removeLive(rec *certRecord) {
+	if lc, ok := r.live[rec.SerialNumber]; ok {
+		r.removeIdentityCert(rec.Identity, lc)
+	}
 	delete(r.live, rec.SerialNumber)
-	removeSerial(r.byIdentity, rec.Identity, rec.SerialNumber)
 	if old, ok := r.live[rec.Replaces]; ok && old.replacedBy == rec.SerialNumber {
 		old.replacedBy = "" // its replacement is gone: another may replace it
 	}
@@ -146,22 +151,6 @@ func keyPoint(publicKey string) (wgtypes.Key, bool) {
 		return wgtypes.Key{}, false
 	}
 	return wgkey.Point(k), true
-}
-
-// removeSerial takes serial out of the list at m[k], in place (the lists
-// are read only under mu), dropping the entry when it is left empty. An
-// identity may hold thousands of certificates: a copy of its list per
-// revocation made a mass revocation quadratic in allocations.
-func removeSerial[K comparable](m map[K][]string, k K, serial string) {
-	list := m[k]
-	if i := slices.Index(list, serial); i >= 0 {
-		list = slices.Delete(list, i, i+1)
-	}
-	if len(list) == 0 {
-		delete(m, k)
-	} else {
-		m[k] = list
-	}
 }
 
 // eachLiveOfKey calls fn with every live certificate, pending ones
@@ -262,9 +251,9 @@ func (r *registry) evictions(rec *certRecord, maxActive int) []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var committed []string
-	for _, s := range r.byIdentity[rec.Identity] {
+	for lc := range r.byIdentity[rec.Identity].all() {
 		// The certificate rec replaces goes anyway: it does not count.
-		if lc := r.live[s]; s != rec.SerialNumber && s != rec.Replaces && !lc.pending {
+		if s := lc.rec.SerialNumber; s != rec.SerialNumber && s != rec.Replaces && !lc.pending {
 			committed = append(committed, s)
 		}
 	}
@@ -381,12 +370,14 @@ func (r *registry) markCRLDirty() {
 	r.crlCache.dirty = true
 }
 
+// parseSerial reads a serial that normalizeSerial accepts; once per
+// revocation, so it parses the number once and writes nothing.
 func parseSerial(s string) (*big.Int, error) {
-	norm, ok := normalizeSerial(s)
-	if !ok {
+	h := stripSerial(s)
+	n, ok := new(big.Int).SetString(h, 16)
+	if len(h) > 64 || !ok || n.Sign() <= 0 {
 		return nil, fmt.Errorf("serial %q is not hex", s)
 	}
-	n, _ := new(big.Int).SetString(strings.ReplaceAll(norm, ":", ""), 16)
 	return n, nil
 }
 

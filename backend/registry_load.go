@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -144,37 +143,28 @@ func (r *registry) indexRecords(n int, recs <-chan *certRecord, blocks []*blockE
 			old.replacedBy = lc.rec.SerialNumber
 		}
 	}
-	for _, serials := range r.byIdentity {
-		r.oldestFirst(serials)
+	for identity, l := range r.byIdentity {
+		r.byIdentity[identity] = oldestFirst(l.compacted())
 	}
 	for _, b := range blocks {
 		r.blocks.put(b)
 	}
 }
 
-// oldestFirst sorts live serials by issue time, as byIdentity keeps them
-// (max_active_per_identity evicts from the front): records arrive in the
-// order storage lists them, by serial, and reads finish. A record keeps its
-// issue time to the second: within one second the order is by serial. The
-// caller holds mu.
-func (r *registry) oldestFirst(serials []string) {
-	type issuedSerial struct {
-		at     time.Time
-		serial string
-	}
-	byTime := make([]issuedSerial, len(serials))
-	for i, s := range serials {
-		byTime[i] = issuedSerial{r.live[s].rec.IssuedAt, s}
-	}
-	slices.SortFunc(byTime, func(a, b issuedSerial) int {
-		if c := a.at.Compare(b.at); c != 0 {
+// oldestFirst sorts an identity's live certificates by issue time, as
+// byIdentity keeps them (max_active_per_identity evicts from the front):
+// records arrive in the order storage lists them, by serial, and reads
+// finish. A record keeps its issue time to the second: within one second
+// the order is by serial. The caller holds mu; l has no holes.
+func oldestFirst(l identityCerts) identityCerts {
+	slices.SortFunc(l.certs, func(a, b *liveCert) int {
+		if c := a.rec.IssuedAt.Compare(b.rec.IssuedAt); c != 0 {
 			return c
 		}
-		return strings.Compare(a.serial, b.serial)
+		return strings.Compare(a.rec.SerialNumber, b.rec.SerialNumber)
 	})
-	for i, x := range byTime {
-		serials[i] = x.serial
-	}
+	l.renumber()
+	return l
 }
 
 // getRecord reads the certificate record of serial; nil when there is none.
