@@ -12,14 +12,18 @@ import (
 // write handlers and dropped by Invalidate. Cached values are never mutated:
 // a write stores a new value.
 type configCache struct {
-	mu       sync.RWMutex
-	ca       *caBundle // nil until loaded
+	mu sync.RWMutex
+	// ca holds the mount's CA under caStorageKey once loaded: a map of one,
+	// so that it is loaded and replaced as gateways and roles are (cached,
+	// store), and a load never overwrites a write.
+	ca       map[string]*caBundle
 	gateways map[string]*gatewayEntry
 	roles    map[string]*roleEntry
 }
 
 func newConfigCache() *configCache {
 	return &configCache{
+		ca:       make(map[string]*caBundle),
 		gateways: make(map[string]*gatewayEntry),
 		roles:    make(map[string]*roleEntry),
 	}
@@ -28,7 +32,7 @@ func newConfigCache() *configCache {
 func (c *configCache) forgetCA() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.ca = nil
+	delete(c.ca, caStorageKey)
 }
 
 func (c *configCache) forgetGateway(name string) {

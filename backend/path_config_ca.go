@@ -21,25 +21,17 @@ const defaultCATTL = 10 * 365 * 24 * time.Hour
 
 // getCA returns the mount's CA, or nil when none is configured.
 func (b *backend) getCA(ctx context.Context, s logical.Storage) (*caBundle, error) {
-	b.config.mu.RLock()
-	ca := b.config.ca
-	b.config.mu.RUnlock()
-	if ca != nil {
-		return ca, nil
-	}
+	return cached(ctx, b.config, b.config.ca, caStorageKey, loadCA, s)
+}
+
+// loadCA reads the CA set stored under key, or nil when there is none.
+func loadCA(ctx context.Context, s logical.Storage, key string) (*caBundle, error) {
 	var e caEntry
-	ok, err := getJSON(ctx, s, caStorageKey, &e)
+	ok, err := getJSON(ctx, s, key, &e)
 	if err != nil || !ok {
 		return nil, err
 	}
-	ca, err = parseCAEntry(&e)
-	if err != nil {
-		return nil, err
-	}
-	b.config.mu.Lock()
-	b.config.ca = ca
-	b.config.mu.Unlock()
-	return ca, nil
+	return parseCAEntry(&e)
 }
 
 func pathConfigCA(b *backend) []*framework.Path {
@@ -143,9 +135,7 @@ func (b *backend) putCA(ctx context.Context, s logical.Storage, entry *caEntry) 
 	if err := putJSON(ctx, s, caStorageKey, entry); err != nil {
 		return nil, err
 	}
-	b.config.mu.Lock()
-	b.config.ca = ca
-	b.config.mu.Unlock()
+	store(b.config, b.config.ca, caStorageKey, ca)
 	b.reg.markCRLDirty()
 	return ca, nil
 }

@@ -13,7 +13,7 @@ func (e *testEnv) crlSerials() map[string]bool {
 	resp := e.ok(logical.ReadOperation, "crl", nil)
 	crl, err := x509.ParseRevocationList(resp.Data[logical.HTTPRawBody].([]byte))
 	require.NoError(e.t, err)
-	ca := e.b.config.ca.cert
+	ca := e.b.config.ca[caStorageKey].cert
 	require.NoError(e.t, crl.CheckSignatureFrom(ca))
 	out := map[string]bool{}
 	for _, r := range crl.RevokedCertificateEntries {
