@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"sync"
 
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
@@ -47,7 +48,18 @@ const batchOps = 1000
 // A Firewall is the gateway's table in the kernel and what the daemon
 // knows it holds. It touches nothing outside its table, never deletes the
 // table, and creates it only when a first restricted peer comes.
+//
+// Its methods may be called from several goroutines: they take turns on
+// the connection, so that one lasting netlink socket
+// (nftables.AsLasting) serves the run loop's transactions and the
+// metrics' reads of the counters. Give it a lasting connection: a
+// transient one opens and closes a socket per call, and the kernel makes
+// the close of a socket wait for the RCU grace period of every deletion
+// committed before it (its pending destroy work), about 10 ms each
+// (BenchmarkRevocation).
 type Firewall struct {
+	// mu serializes the use of conn and guards the fields below.
+	mu         sync.Mutex
 	conn       Conn
 	iface      string
 	table      *nftables.Table
@@ -85,11 +97,18 @@ func Open(conn Conn, iface string) (*Firewall, error) {
 }
 
 // StateLen is the number of restricted addresses the firewall holds.
-func (f *Firewall) StateLen() int { return f.state.Len() }
+func (f *Firewall) StateLen() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.state.Len()
+}
 
 // State is what the firewall holds, read again from the kernel first if
-// a transaction failed since.
+// a transaction failed since. It is the firewall's own: read it only from
+// the goroutine that applies plans.
 func (f *Firewall) State() (*State, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.stale {
 		if err := f.load(); err != nil {
 			return nil, err
@@ -181,11 +200,15 @@ func (f *Firewall) maps() {
 }
 
 // Tighten applies the plan's first phase (rule sets, then elements) and
-// records it in the state. It runs before peers are added.
+// records it in the state. It runs before peers are added. The rule sets
+// go in one transaction with the first elements: a device's issue is one
+// transaction, whether or not its rule set is new.
 func (f *Firewall) Tighten(p Plan) error {
 	if !p.Tightens() {
 		return nil
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if !f.based {
 		f.base()
 	}
@@ -198,12 +221,7 @@ func (f *Firewall) Tighten(p Plan) error {
 		}
 		f.conn.AddRule(&nftables.Rule{Table: f.table, Chain: ch, Exprs: dropCounted(rs.ID)})
 	}
-	if err := f.flush(); err != nil {
-		return fmt.Errorf("adding rule sets: %w", err)
-	}
-	f.based = true
-	f.state.CommitTighten(Plan{AddSets: p.AddSets})
-	for i := 0; i < len(p.Put); i += batchOps {
+	for i := 0; i == 0 || i < len(p.Put); i += batchOps {
 		part := p.Put[i:min(i+batchOps, len(p.Put))]
 		var del4, del6, add4, add6 []nftables.SetElement
 		for _, e := range part {
@@ -227,23 +245,34 @@ func (f *Firewall) Tighten(p Plan) error {
 		if err := f.elements(del4, del6, add4, add6); err != nil {
 			return fmt.Errorf("adding map elements: %w", err)
 		}
+		if err := f.flush(); err != nil {
+			return fmt.Errorf("adding rule sets and map elements: %w", err)
+		}
+		if i == 0 {
+			f.based = true
+			f.state.CommitTighten(Plan{AddSets: p.AddSets})
+		}
 		f.state.CommitTighten(Plan{Put: part})
 	}
 	return nil
 }
 
 // Loosen applies the plan's second phase (elements, then unused rule
-// sets) and records it in the state. It runs after peers are removed.
+// sets) and records it in the state. It runs after peers are removed. The
+// rule sets go in one transaction with the last elements: a device's
+// revocation is one transaction, whether or not its rule set goes too.
 func (f *Firewall) Loosen(p Plan) error {
 	if !p.Loosens() {
 		return nil
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.set4 == nil {
 		// A table from an earlier run whose base this run has not
 		// rewritten: its maps by name.
 		f.maps()
 	}
-	for i := 0; i < len(p.Delete); i += batchOps {
+	for i := 0; i == 0 || i < len(p.Delete); i += batchOps {
 		part := p.Delete[i:min(i+batchOps, len(p.Delete))]
 		var del4, del6 []nftables.SetElement
 		for _, a := range part {
@@ -256,20 +285,28 @@ func (f *Firewall) Loosen(p Plan) error {
 		if err := f.elements(del4, del6, nil, nil); err != nil {
 			return fmt.Errorf("deleting map elements: %w", err)
 		}
+		last := i+batchOps >= len(p.Delete)
+		if last {
+			// After the elements that jump to them, in the same
+			// transaction.
+			for _, id := range p.DropSets {
+				f.conn.DelChain(&nftables.Chain{Table: f.table, Name: chainName(id)})
+				f.conn.DeleteObject(&nftables.CounterObj{Table: f.table, Name: counterName(id)})
+			}
+		}
+		if err := f.flush(); err != nil {
+			return fmt.Errorf("deleting map elements and rule sets: %w", err)
+		}
 		f.state.CommitLoosen(Plan{Delete: part})
+		if last {
+			f.state.CommitLoosen(Plan{DropSets: p.DropSets})
+		}
 	}
-	for _, id := range p.DropSets {
-		f.conn.DelChain(&nftables.Chain{Table: f.table, Name: chainName(id)})
-		f.conn.DeleteObject(&nftables.CounterObj{Table: f.table, Name: counterName(id)})
-	}
-	if err := f.flush(); err != nil {
-		return fmt.Errorf("dropping rule sets: %w", err)
-	}
-	f.state.CommitLoosen(Plan{DropSets: p.DropSets})
 	return nil
 }
 
-// elements deletes and adds map elements in one transaction.
+// elements queues the deletion and addition of map elements after what
+// is pending in the transaction.
 func (f *Firewall) elements(del4, del6, add4, add6 []nftables.SetElement) error {
 	for _, op := range []struct {
 		set  *nftables.Set
@@ -290,7 +327,7 @@ func (f *Firewall) elements(del4, del6, add4, add6 []nftables.SetElement) error 
 			return err
 		}
 	}
-	return f.flush()
+	return nil
 }
 
 // flush sends the pending transaction; after a failure the state is read
@@ -304,9 +341,11 @@ func (f *Firewall) flush() error {
 }
 
 // Dropped reads the drop counters of the table: packets by rule-set id.
-// With a Conn that dials a socket per call (nftables.New without
-// AsLasting) it may run beside the other methods.
-func (f *Firewall) Dropped() (map[string]uint64, error) { return Dropped(f.conn, f.iface) }
+func (f *Firewall) Dropped() (map[string]uint64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return Dropped(f.conn, f.iface)
+}
 
 // Dropped reads the drop counters of iface's table through conn: packets
 // by rule-set id. A table not there yet has none.

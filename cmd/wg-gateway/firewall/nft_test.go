@@ -6,10 +6,12 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/google/nftables"
+	"github.com/mdlayher/netlink"
 
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgpolicy"
 )
@@ -18,11 +20,12 @@ import (
 // its nftables and a function running nft in it.
 func netns(t *testing.T) (*nftables.Conn, func(args ...string) string) {
 	t.Helper()
-	return netnsTB(t)
+	return netnsTB(t, true)
 }
 
-// netnsTB is netns for tests and benchmarks.
-func netnsTB(t testing.TB) (*nftables.Conn, func(args ...string) string) {
+// netnsTB is netns for tests and benchmarks, with a lasting connection
+// (one netlink socket) or a transient one (a socket per call).
+func netnsTB(t testing.TB, lasting bool, more ...nftables.ConnOption) (*nftables.Conn, func(args ...string) string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		if os.Getenv("WG_REQUIRE_ALL") != "" {
@@ -43,7 +46,11 @@ func netnsTB(t testing.TB) (*nftables.Conn, func(args ...string) string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
-	conn, err := nftables.New(nftables.AsLasting(), nftables.WithNetNSFd(int(f.Fd())))
+	opts := append([]nftables.ConnOption{nftables.WithNetNSFd(int(f.Fd()))}, more...)
+	if lasting {
+		opts = append(opts, nftables.AsLasting())
+	}
+	conn, err := nftables.New(opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,3 +143,61 @@ func TestFirewallKernel(t *testing.T) {
 
 // parseDests is a stand-in for wgpolicy.Parse in the test.
 func parseDests(in ...string) ([]wgpolicy.Destination, error) { return wgpolicy.Parse(in) }
+
+// TestFirewallCountersBesideChanges reads the drop counters from another
+// goroutine while plans are applied, over one lasting connection, as the
+// daemon's metrics do beside its run loop: neither sees the other's
+// netlink replies.
+func TestFirewallCountersBesideChanges(t *testing.T) {
+	// A reply taken by the wrong reader leaves the other waiting: the
+	// socket's reads end 30 s from now, so that the test fails instead.
+	conn, _ := netnsTB(t, true, nftables.WithSockOptions(func(c *netlink.Conn) error {
+		return c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	}))
+	f, err := Open(conn, "wg0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := parseDests("10.20.0.0/24", "10.30.0.0/24:443/tcp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := NewRuleSet(ds)
+	s, _ := f.State()
+	if err := f.Tighten(s.Plan(map[netip.Addr]*RuleSet{netip.MustParseAddr("100.64.1.1"): a})); err != nil {
+		t.Fatal(err)
+	}
+	stop, readErr := make(chan struct{}), make(chan error, 1)
+	var stopOnce sync.Once
+	halt := func() { stopOnce.Do(func() { close(stop) }) }
+	t.Cleanup(halt) // before the connection closes
+	go func() {
+		for {
+			select {
+			case <-stop:
+				readErr <- nil
+				return
+			default:
+			}
+			if got, err := f.Dropped(); err != nil || len(got) == 0 {
+				readErr <- fmt.Errorf("Dropped = %v, %v", got, err)
+				return
+			}
+		}
+	}()
+	for i := range 300 {
+		ip := netip.AddrFrom4([4]byte{100, 64, 2, byte(i)})
+		s, _ := f.State()
+		if err := f.Tighten(s.Plan(map[netip.Addr]*RuleSet{ip: a})); err != nil {
+			t.Fatalf("change %d: %v", i, err)
+		}
+		s, _ = f.State()
+		if err := f.Loosen(s.Plan(map[netip.Addr]*RuleSet{ip: nil})); err != nil {
+			t.Fatalf("change %d: %v", i, err)
+		}
+	}
+	halt()
+	if err := <-readErr; err != nil {
+		t.Fatal(err)
+	}
+}
