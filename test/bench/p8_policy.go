@@ -424,10 +424,16 @@ func newNSFirewallReader(ns *netns) (*nsFirewallReader, error) {
 		return nil, err
 	}
 	atExit(func() { _ = f.Close() })
-	conn, err := nftables.New(nftables.WithNetNSFd(int(f.Fd())))
+	// One lasting socket: a transient one per read would make each read
+	// wait, on closing its socket, for the RCU grace period of the
+	// daemon's last deletion (the kernel flushes its pending destroy work
+	// when an nftables socket closes), which the daemon itself does not
+	// wait for.
+	conn, err := nftables.New(nftables.WithNetNSFd(int(f.Fd())), nftables.AsLasting())
 	if err != nil {
 		return nil, fmt.Errorf("nftables in %s: %w", ns.Name, err)
 	}
+	atExit(func() { _ = conn.CloseLasting() })
 	return &nsFirewallReader{conn: conn}, nil
 }
 
