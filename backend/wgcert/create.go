@@ -252,7 +252,10 @@ func certTime(t time.Time) time.Time {
 // marshalTBS encodes the TBSCertificate of t issued by ca (RFC 5280,
 // section 4.1); policy is the DER of the access policy extension, or nil.
 func (t *Template) marshalTBS(ca *x509.Certificate, alg signatureAlgorithm, policy []byte) ([]byte, error) {
-	var b cryptobyte.Builder
+	// Room for the whole encoding up front (a leaf is about 400 bytes
+	// besides the issuer and the policy): the builder would grow it
+	// several times.
+	b := cryptobyte.NewBuilder(make([]byte, 0, 512+len(ca.RawSubject)+len(policy)))
 	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
 		b.AddASN1(cbasn1.Tag(0).Constructed().ContextSpecific(), func(b *cryptobyte.Builder) {
 			b.AddASN1Int64(2) // v3
@@ -369,7 +372,7 @@ func addCommonName(b *cryptobyte.Builder, cn string) {
 
 // marshalCertificate joins a TBSCertificate and its signature.
 func marshalCertificate(tbs []byte, alg signatureAlgorithm, sig []byte) ([]byte, error) {
-	var b cryptobyte.Builder
+	b := cryptobyte.NewBuilder(make([]byte, 0, len(tbs)+len(sig)+32))
 	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
 		b.AddBytes(tbs)
 		alg.marshal(b)
