@@ -38,6 +38,7 @@ type params struct {
 	P9Sample    int             `json:"p9_sample"`
 	P9Rounds    int             `json:"p9_rounds"`
 	P9Clients   int             `json:"p9_grow_clients"`
+	P6Page      int             `json:"p6_page"`
 	Profile     bool            `json:"profile"`
 	Overlay     string          `json:"overlay,omitempty"`
 	PluginEnv   string          `json:"plugin_env,omitempty"`
@@ -69,6 +70,7 @@ func run() int {
 	fs.IntVar(&p.ScaleMax, "scale-max", 50000, "P5, P6: live certificates at the end of the growth")
 	fs.IntVar(&p.ScaleSample, "scale-sample", 1000, "P5: issues timed at each checkpoint")
 	fs.IntVar(&p.ConfirmN, "confirm-samples", 100, "P7: revocations with confirm timed")
+	fs.IntVar(&p.P6Page, "p6-page", p6PageSize, "P6: peers per page of the 4 concurrent full reads (wg-gateway's page size)")
 	fs.IntVar(&p.PolicyRSSN, "policy-rss-n", 50000, "P8: live certificates with rules at the gateway whose RSS is read (0: not measured)")
 	fs.IntVar(&p.P9Live, "p9-live", 200000, "P9: live certificates on one mount of 4 gateways, on a 3-node raft cluster")
 	fs.IntVar(&p.P9Sample, "p9-sample", 200, "P9: issues timed per mount and round, at 1,000 live and at -p9-live")
