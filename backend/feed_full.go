@@ -1,7 +1,6 @@
 package backend
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -86,15 +85,6 @@ func encodeFull(snap feedSnapshot) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encode the peer feed: %w", err)
 	}
-	var one bytes.Buffer
-	enc := json.NewEncoder(&one)
-	encodePeer := func(rec *certRecord) ([]byte, error) {
-		one.Reset()
-		if err := enc.Encode(rec.peer()); err != nil {
-			return nil, fmt.Errorf("encode the peer feed: peer %s: %w", rec.SerialNumber, err)
-		}
-		return bytes.TrimSuffix(one.Bytes(), []byte("\n")), nil
-	}
 	tail := []byte(`],"removed":[]`)
 	if resp.Next != "" {
 		next, err := json.Marshal(resp.Next)
@@ -105,28 +95,26 @@ func encodeFull(snap feedSnapshot) ([]byte, error) {
 	}
 	tail = append(tail, "}}"...)
 	size := len(`{"data":`) + len(head) + len(`,"peers":[`) + len(tail)
+	var first, scratch []byte
 	if len(recs) > 0 {
-		p, err := encodePeer(recs[0])
-		if err != nil {
-			return nil, err
+		if first, scratch, err = appendPeer(nil, nil, recs[0]); err != nil {
+			return nil, fmt.Errorf("encode the peer feed: %w", err)
 		}
 		// Peers differ in length by a few bytes (addresses, serials):
 		// 1/32 more than the first one's for each.
-		size += len(recs) * (len(p) + 1 + len(p)/32)
+		size += len(recs) * (len(first) + 1 + len(first)/32)
 	}
 	buf := make([]byte, 0, size)
 	buf = append(buf, `{"data":`...)
 	buf = append(buf, head[:len(head)-1]...) // without its closing brace
 	buf = append(buf, `,"peers":[`...)
 	for i, rec := range recs {
-		p, err := encodePeer(rec)
-		if err != nil {
-			return nil, err
-		}
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		buf = append(buf, p...)
+		if buf, scratch, err = appendPeer(buf, scratch, rec); err != nil {
+			return nil, fmt.Errorf("encode the peer feed: %w", err)
+		}
 	}
 	buf = append(buf, tail...)
 	return buf, nil

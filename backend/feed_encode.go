@@ -1,0 +1,71 @@
+package backend
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+)
+
+// appendPeer appends the JSON of rec's peer (certRecord.peer) to buf, the
+// bytes json.Marshal gives for it, without building the peer: no PEM
+// string, no reflection, nothing allocated but buf's and scratch's growth. scratch is
+// reused for the certificate's base64; the grown one is returned. A full
+// answer of 50,000 peers made 13 allocations and 5 KB of garbage per
+// peer the other way.
+func appendPeer(buf, scratch []byte, rec *certRecord) ([]byte, []byte, error) {
+	var err error
+	buf = append(buf, `{"serial_number":`...)
+	if buf, err = appendJSONString(buf, rec.SerialNumber); err != nil {
+		return nil, scratch, err
+	}
+	buf = append(buf, `,"public_key":`...)
+	if buf, err = appendJSONString(buf, rec.PublicKey); err != nil {
+		return nil, scratch, err
+	}
+	buf = append(buf, `,"allowed_ips":`...)
+	if rec.Addresses == nil {
+		buf = append(buf, "null"...)
+	} else {
+		buf = append(buf, '[')
+		for i, a := range rec.Addresses {
+			if i > 0 {
+				buf = append(buf, ',')
+			}
+			if buf, err = appendJSONString(buf, a); err != nil {
+				return nil, scratch, err
+			}
+		}
+		buf = append(buf, ']')
+	}
+	// The PEM text as a JSON string: its line breaks escaped, base64 in
+	// lines of 64 as encoding/pem writes them.
+	buf = append(buf, `,"certificate":"-----BEGIN CERTIFICATE-----\n`...)
+	scratch = base64.StdEncoding.AppendEncode(scratch[:0], rec.Certificate)
+	for i := 0; i < len(scratch); i += 64 {
+		buf = append(buf, scratch[i:min(i+64, len(scratch))]...)
+		buf = append(buf, `\n`...)
+	}
+	buf = append(buf, `-----END CERTIFICATE-----\n","expiration":"`...)
+	if buf, err = rec.ExpiresAt.AppendText(buf); err != nil { // as its MarshalJSON
+		return nil, scratch, fmt.Errorf("peer %s: expiration: %w", rec.SerialNumber, err)
+	}
+	return append(buf, `"}`...), scratch, nil
+}
+
+// appendJSONString appends s as a JSON string. The values of a peer are
+// hex, base64 and addresses, which need no escaping; anything else (a
+// damaged record) is escaped by encoding/json itself.
+func appendJSONString(buf []byte, s string) ([]byte, error) {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			q, err := json.Marshal(s)
+			if err != nil {
+				return nil, err
+			}
+			return append(buf, q...), nil
+		}
+	}
+	buf = append(buf, '"')
+	buf = append(buf, s...)
+	return append(buf, '"'), nil
+}
