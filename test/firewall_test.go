@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/exec"
@@ -23,6 +24,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgpolicy"
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/cmd/wg-gateway/firewall"
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/test/internal/harness"
 )
@@ -44,8 +46,12 @@ type firewallTest struct {
 	dir    string
 }
 
-// The servers: one on each subnet behind the gateway.
-var firewallServers = [2]string{"10.20.0.2", "10.30.0.2"}
+// The servers: one on each subnet behind the gateway, each with an IPv4
+// and an IPv6 address.
+var (
+	firewallServers  = [2]string{"10.20.0.2", "10.30.0.2"}
+	firewallServers6 = [2]string{"fd20::2", "fd30::2"}
+)
 
 func newFirewallTest(t *testing.T) *firewallTest {
 	t.Helper()
@@ -56,11 +62,17 @@ func newFirewallTest(t *testing.T) *firewallTest {
 	ft.vault = startVault(t)
 	ft.gwNS = newNetns(t)
 	ft.gwNS.mustExec(t, "sysctl", "-q", "-w", "net.ipv4.ip_forward=1")
+	ft.gwNS.mustExec(t, "sysctl", "-q", "-w", "net.ipv6.conf.all.forwarding=1")
 	ft.gwIf = newWG(t, ft.gwNS, gatewayTunnelIP+"/24", 0)
+	ft.gwNS.mustExec(t, "ip", "-6", "addr", "add", "fd77::1/120", "dev", ft.gwIf.name, "nodad")
 	for i, subnet := range []string{"10.20.0", "10.30.0"} {
+		subnet6 := fmt.Sprintf("fd%d0::", i+2)
 		ft.srv[i] = newNetns(t)
 		linkVeth(t, ft.gwNS, ft.srv[i], subnet+".1/24", subnet+".2/24")
+		ft.gwNS.mustExec(t, "ip", "-6", "addr", "add", subnet6+"1/64", "dev", linkWith(t, ft.gwNS, subnet+".1"), "nodad")
+		ft.srv[i].mustExec(t, "ip", "-6", "addr", "add", subnet6+"2/64", "dev", linkWith(t, ft.srv[i], subnet+".2"), "nodad")
 		ft.srv[i].mustExec(t, "ip", "route", "add", "default", "via", subnet+".1")
+		ft.srv[i].mustExec(t, "ip", "-6", "route", "add", "default", "via", subnet6+"1")
 		serveEcho(t, ft.srv[i])
 	}
 	// A rule of someone else's, in a table of its own: every apply must
@@ -72,11 +84,14 @@ func newFirewallTest(t *testing.T) *firewallTest {
 	s := ft.vault
 	s.cli("write", "wg/config/ca", "common_name=Firewall Test CA")
 	s.cli("write", "wg/gateways/gw1", "endpoint=10.250.0.1:"+strconv.Itoa(ft.gwIf.port),
-		"public_key="+ft.gwIf.public.String(), "address="+gatewayTunnelIP, "address_pool=10.77.0.0/24")
+		"public_key="+ft.gwIf.public.String(), "address="+gatewayTunnelIP+",fd77::1", "address_pool=10.77.0.0/24,fd77::/120")
 	// Role a reaches server 1 on anything, server 2 on 443/tcp only; role
 	// b the opposite.
 	s.cli("write", "wg/roles/a", "gateway=gw1", "ttl=1h", "allowed_destinations=10.20.0.0/24,10.30.0.0/24:443/tcp")
 	s.cli("write", "wg/roles/b", "gateway=gw1", "ttl=1h", "allowed_destinations=10.30.0.0/24,10.20.0.0/24:443/tcp")
+	// Role v6 reaches server 1 over IPv6 on 443/tcp and ICMPv6 only,
+	// server 2 over IPv6 on anything, and nothing over IPv4.
+	s.cli("write", "wg/roles/v6", "gateway=gw1", "ttl=1h", "allowed_destinations="+v6Destinations)
 	s.cli("auth", "enable", "approle")
 	require.NoError(t, s.root.Sys().PutPolicy("devices", `path "wg/issue/*" { capabilities = ["update"] }`))
 	ft.issuer = approleLogin(t, s, "devices", "devices")
@@ -100,6 +115,19 @@ func newFirewallTest(t *testing.T) *firewallTest {
 	})
 	ft.daemon.WaitHealthy()
 	return ft
+}
+
+// v6Destinations are role v6's allowed_destinations.
+const v6Destinations = "fd20::2/128:443/tcp,fd20::/64:icmp,fd30::/64"
+
+// linkWith returns the name of the link of ns that holds addr.
+func linkWith(t *testing.T, ns *netns, addr string) string {
+	t.Helper()
+	out := ns.mustExec(t, "ip", "-o", "addr", "show", "to", addr)
+	f := strings.Fields(out)
+	require.GreaterOrEqual(t, len(f), 2, "no link holds %s: %q", addr, out)
+	name, _, _ := strings.Cut(f[1], "@")
+	return strings.TrimSuffix(name, ":")
 }
 
 // uplink joins the root namespace and ns with a veth pair on a /30 of its
@@ -178,10 +206,11 @@ func (p *widenProxy) set(widen bool) {
 // fwDevice is a device of the test: its namespace, interface and
 // certificate.
 type fwDevice struct {
-	ns      *netns
-	wg      *wgIface
-	serial  string
-	address string
+	ns       *netns
+	wg       *wgIface
+	serial   string
+	address  string // IPv4
+	address6 string
 }
 
 // device makes a device in a namespace of its own, linked to the gateway
@@ -196,30 +225,44 @@ func (ft *firewallTest) device(n int, role string) *fwDevice {
 	sec, err := ft.issuer.Logical().Write("wg/issue/"+role, map[string]any{"public_key": d.wg.public.String()})
 	require.NoError(t, err)
 	d.serial = sec.Data["serial_number"].(string)
-	d.address = strings.Split(sec.Data["addresses"].([]any)[0].(string), "/")[0]
-	d.ns.mustExec(t, "ip", "addr", "add", d.address+"/32", "dev", d.wg.name)
-	d.wg.addPeer(t, ft.gwIf.public, &net.UDPAddr{IP: net.ParseIP(gwIP), Port: ft.gwIf.port},
-		[]string{"10.77.0.0/24", "10.20.0.0/24", "10.30.0.0/24"}, 0)
-	for _, subnet := range []string{"10.77.0.0/24", "10.20.0.0/24", "10.30.0.0/24"} {
+	for _, a := range sec.Data["addresses"].([]any) {
+		p, err := netip.ParsePrefix(a.(string))
+		require.NoError(t, err)
+		if p.Addr().Is4() {
+			d.address = p.Addr().String()
+		} else {
+			d.address6 = p.Addr().String()
+		}
+		args := []string{"ip", "addr", "add", a.(string), "dev", d.wg.name}
+		if p.Addr().Is6() {
+			args = append(args, "nodad")
+		}
+		d.ns.mustExec(t, args...)
+	}
+	require.NotEmpty(t, d.address, "no IPv4 address issued")
+	require.NotEmpty(t, d.address6, "no IPv6 address issued from the gateway's IPv6 pool")
+	routes := []string{"10.77.0.0/24", "10.20.0.0/24", "10.30.0.0/24", "fd77::/120", "fd20::/64", "fd30::/64"}
+	d.wg.addPeer(t, ft.gwIf.public, &net.UDPAddr{IP: net.ParseIP(gwIP), Port: ft.gwIf.port}, routes, 0)
+	for _, subnet := range routes {
 		d.ns.mustExec(t, "ip", "route", "replace", subnet, "dev", d.wg.name)
 	}
 	return d
 }
 
 // serveEcho listens in ns on TCP ports 22, 80 and 443 and UDP ports 53 and
-// 443; each answers "ok <port>".
+// 443, over IPv4 and IPv6; each answers "ok <port>".
 func serveEcho(t *testing.T, ns *netns) {
 	t.Helper()
 	var tcp []net.Listener
 	var udp []net.PacketConn
 	inNetns(t, ns, func() {
 		for _, port := range []int{22, 80, 443} {
-			l, err := net.Listen("tcp4", fmt.Sprintf(":%d", port))
+			l, err := net.Listen("tcp", fmt.Sprintf(":%d", port))
 			require.NoError(t, err)
 			tcp = append(tcp, l)
 		}
 		for _, port := range []int{53, 443} {
-			c, err := net.ListenPacket("udp4", fmt.Sprintf(":%d", port))
+			c, err := net.ListenPacket("udp", fmt.Sprintf(":%d", port))
 			require.NoError(t, err)
 			udp = append(udp, c)
 		}
@@ -290,12 +333,18 @@ func inNetns(t *testing.T, ns *netns, f func()) {
 }
 
 // reach reports whether the device gets the echo of a server's port over
-// proto ("tcp" or "udp") within a second.
+// proto ("tcp" or "udp") and IPv4 within a second.
 func (ft *firewallTest) reach(d *fwDevice, server int, proto string, port int) bool {
+	return ft.reachAddr(d, firewallServers[server], proto, port)
+}
+
+// reachAddr reports whether the device gets the echo of port on the
+// server address addr over proto within a second.
+func (ft *firewallTest) reachAddr(d *fwDevice, addr, proto string, port int) bool {
 	ok := false
 	inNetns(ft.t, d.ns, func() {
-		addr := net.JoinHostPort(firewallServers[server], strconv.Itoa(port))
-		c, err := net.DialTimeout(proto+"4", addr, time.Second)
+		addr := net.JoinHostPort(addr, strconv.Itoa(port))
+		c, err := net.DialTimeout(proto, addr, time.Second)
 		if err != nil {
 			return
 		}
@@ -432,4 +481,54 @@ func TestGatewayFirewall(t *testing.T) {
 		return ft.daemon.Metric(`wg_gateway_rejected_certificates_total{reason="policy_unenforceable"}`) == 1
 	}, 10*time.Second, 50*time.Millisecond, "no policy_unenforceable rejection counted")
 	require.Contains(t, ft.daemon.Out.String(), "policy_unenforceable")
+}
+
+// TestGatewayFirewallIPv6 proves the same with real IPv6 traffic, from a
+// gateway whose address pool has an IPv6 prefix: a device of role v6
+// (fd20::2/128:443/tcp, fd20::/64:icmp, fd30::/64) reaches server 1 over
+// IPv6 on 443/tcp and by ping only, server 2 over IPv6 on anything, and
+// nothing over IPv4 (its IPv4 address is held to the same rules); what it
+// may not reach is dropped and counted; revoking it removes its peer and
+// both its elements, and it reaches nothing more.
+func TestGatewayFirewallIPv6(t *testing.T) {
+	ft := newFirewallTest(t)
+	d := ft.device(0, "v6")
+	require.Eventually(t, func() bool { return ft.reachAddr(d, firewallServers6[1], "tcp", 80) }, 25*time.Second, 100*time.Millisecond,
+		"device %s never reached server 2 over IPv6\n%s", d.address6, ft.table())
+	ds, err := wgpolicy.Parse(strings.Split(v6Destinations, ","))
+	require.NoError(t, err)
+	dropped := fmt.Sprintf("wg_gateway_firewall_dropped_packets_total{rule_set=%q}", firewall.NewRuleSet(wgpolicy.Canonical(ds)).ID)
+	require.Contains(t, ft.table(), d.address6+" : jump rs_", "no IPv6 element for the device")
+	for _, c := range []struct {
+		server int
+		proto  string
+		port   int
+		want   bool
+	}{
+		{1, "tcp", 22, true}, {1, "tcp", 443, true}, {1, "udp", 53, true}, {1, "udp", 443, true},
+		{0, "tcp", 443, true}, {0, "tcp", 22, false}, {0, "tcp", 80, false}, {0, "udp", 53, false}, {0, "udp", 443, false},
+	} {
+		before := ft.daemon.Metric(dropped)
+		require.Equal(t, c.want, ft.reachAddr(d, firewallServers6[c.server], c.proto, c.port), "device %s to server %d %s/%d over IPv6\n%s",
+			d.address6, c.server+1, c.proto, c.port, ft.table())
+		if !c.want {
+			require.Eventually(t, func() bool { return ft.daemon.Metric(dropped) > max(before, 0) }, 10*time.Second, 50*time.Millisecond,
+				"the drop of %s/%d to server %d was not counted (%s was %v)", c.proto, c.port, c.server+1, dropped, before)
+		}
+	}
+	require.True(t, d.ns.canPing(firewallServers6[0], time.Second), "ping from %s to server 1 over IPv6 (icmp allowed)", d.address6)
+	require.True(t, d.ns.canPing(firewallServers6[1], time.Second), "ping from %s to server 2 over IPv6", d.address6)
+	// No IPv4 destination: the device's IPv4 address reaches nothing.
+	require.False(t, ft.reach(d, 1, "tcp", 80), "device %s reached server 2 over IPv4\n%s", d.address, ft.table())
+	require.False(t, d.ns.canPing(firewallServers[0], time.Second), "ping from %s to server 1 over IPv4 passed", d.address)
+	ft.checkHandmade()
+
+	ft.vault.cli("write", "wg/revoke", "serial_number="+d.serial)
+	require.Eventually(t, func() bool { return !ft.gwIf.hasPeer(t, d.wg.public) }, 10*time.Second, 50*time.Millisecond)
+	require.Eventually(t, func() bool {
+		table := ft.table()
+		return !strings.Contains(table, d.address6+" ") && !strings.Contains(table, d.address+" ")
+	}, 10*time.Second, 50*time.Millisecond, "the revoked device's elements stayed:\n%s", ft.table())
+	require.False(t, ft.reachAddr(d, firewallServers6[1], "tcp", 80), "the revoked device still reaches server 2 over IPv6")
+	require.False(t, d.ns.canPing(firewallServers6[0], time.Second), "the revoked device still pings server 1 over IPv6")
 }
