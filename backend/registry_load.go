@@ -130,7 +130,9 @@ func (r *registry) indexRecords(n int, recs <-chan *certRecord, blocks []*blockE
 	defer r.mu.Unlock()
 	r.clear()
 	r.live = make(map[string]*liveCert, n)
+	shared := make(stringPool)
 	for rec := range recs {
+		shared.internRecord(rec)
 		if rec.revoked() {
 			r.addDead(rec)
 			continue
