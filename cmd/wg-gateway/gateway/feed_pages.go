@@ -6,10 +6,14 @@ import (
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/peerfeed"
 )
 
-// pageLimit is how many peers the daemon asks for per page of the full
-// set: about a megabyte of answer, small enough that the first peers
-// reach the interface while the engine serves the next pages.
-const pageLimit = 1000
+// firstPage and pageLimit are how many peers the daemon asks for in the
+// first page of the full set and in the others: a small first page puts
+// the first peers on the interface early, large ones after it cost Vault
+// few requests (the engine serves at most peerfeed.MaxPage).
+const (
+	firstPage = 500
+	pageLimit = peerfeed.MaxPage
+)
 
 // maxFullPeers is the most entries a full read (all its pages) or a delta
 // may hold: far more than a gateway's pools of a /16 and its re-issues,
@@ -29,6 +33,7 @@ const maxFullPeers = 1 << 20
 // An engine that does not page sends the whole set as one page without a
 // next, whatever the limit: that page is the read.
 type pager struct {
+	// limit is what the current page was asked for.
 	limit int
 	// index is the first page's index: the revision the read starts
 	// from, and after the last page the index to ask changes since.

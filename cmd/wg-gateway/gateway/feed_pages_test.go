@@ -123,7 +123,7 @@ func (f *daemonFixture) sortedEntries(t *testing.T, n int) ([]peerfeed.Peer, []w
 }
 
 // TestFullReadInPages: the daemon reads the full set page by page (limit,
-// then after = the last page's next), each page's peers reach the device
+// small for the first page, then after = the last page's next), each page's peers reach the device
 // before the next page is read, a peer the set does not list leaves only
 // once the last page is in, and the changes are then asked for since the
 // first page's index (not the last page's).
@@ -144,7 +144,7 @@ func TestFullReadInPages(t *testing.T) {
 
 	f.v.mu.Lock()
 	defer f.v.mu.Unlock()
-	want := []FeedQuery{{Limit: pageLimit}, {Limit: pageLimit, After: e[1].SerialNumber}, {Limit: pageLimit, After: e[3].SerialNumber},
+	want := []FeedQuery{{Limit: firstPage}, {Limit: pageLimit, After: e[1].SerialNumber}, {Limit: pageLimit, After: e[3].SerialNumber},
 		{Index: 5, Wait: f.d.cfg.PollWait, Limit: pageLimit}}
 	if !slices.Equal(f.v.queries, want) {
 		t.Fatalf("queries %+v, want %+v", f.v.queries, want)
@@ -192,7 +192,7 @@ func TestFullReadRefusedRemovesNothing(t *testing.T) {
 			// did not list, are still there, with e[2] of its first page
 			// (and e[3] when it came before the refusal).
 			f.v.waitFor(t, "the full read again from its first page", func() bool {
-				return len(f.v.queries) > asked+2 && f.v.queries[len(f.v.queries)-1] == FeedQuery{Limit: pageLimit}
+				return len(f.v.queries) > asked+2 && f.v.queries[len(f.v.queries)-1] == FeedQuery{Limit: firstPage}
 			})
 			f.dev.mu.Lock()
 			for _, key := range k[:3] {

@@ -35,7 +35,8 @@ func (d *Daemon) UseFirewall(fw Firewall) {
 }
 
 // planFirewall decides what the firewall should hold for the addresses
-// the apply may have changed (within scope: every address for scopeAll,
+// the apply may have changed (within scope: every address for scopeAll
+// and scopeFullRead,
 // those of certificates put or removed since the last plan otherwise),
 // and returns the plan with the state it was made from. ok is false when
 // the firewall's state cannot be read.
@@ -50,7 +51,7 @@ func (d *Daemon) planFirewall(scope applyScope, now time.Time) (firewall.Plan, b
 		return firewall.Plan{}, false
 	}
 	want := make(map[netip.Addr]*firewall.RuleSet)
-	if scope == scopeAll {
+	if scope == scopeAll || scope == scopeFullRead {
 		for a := range d.peers.byAddr {
 			want[a] = d.peers.policyFor(a, now)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -167,5 +168,31 @@ func TestPeersOfAPolicyShareItsRuleSet(t *testing.T) {
 	}
 	if peers[0].Policy == peers[2].Policy || peers[2].Policy.ID == peers[0].Policy.ID {
 		t.Error("peers of two policies share a rule set")
+	}
+}
+
+// TestFullReadDropsStaleRules: rules the table holds for an address no
+// certificate of the full set holds (left by an earlier run) go at the end
+// of the full read, after the device no longer has the peer.
+func TestFullReadDropsStaleRules(t *testing.T) {
+	stale := key(43)
+	f := newDaemonFixture(t, false, Interface{stale: pfx("10.77.0.9/32")})
+	fw := &fakeFirewall{state: firewall.NewState(), dev: f.dev}
+	ds, _ := wgpolicy.Parse([]string{"10.20.0.0/24"})
+	rs := firewall.NewRuleSet(wgpolicy.Canonical(ds))
+	staleAddr := netip.MustParseAddr("10.77.0.9")
+	fw.state.CommitTighten(firewall.Plan{AddSets: []*firewall.RuleSet{rs}, Put: []firewall.Element{{Addr: staleAddr, ID: rs.ID}}})
+	f.d.UseFirewall(fw)
+	a, keyA := f.policyEntry(t, "10.77.0.2", "10.20.0.0/24")
+	f.d.handle(context.Background(), &peerfeed.Response{Index: 1, Full: true, AddressPool: []string{"10.77.0.0/24"}, Peers: []peerfeed.Peer{a}})
+	if !f.dev.holds(keyA) {
+		t.Fatalf("device holds %v", f.dev.peers)
+	}
+	if got := fw.state.RuleSetOf(staleAddr); got != "" {
+		t.Fatalf("the stale address still has rule set %q", got)
+	}
+	last := fw.calls[len(fw.calls)-1]
+	if last.phase != "loosen" || last.configs != len(f.dev.configs) || !slices.Contains(last.plan.Delete, staleAddr) {
+		t.Fatalf("the stale rules did not go after the device changed: %+v", fw.calls)
 	}
 }

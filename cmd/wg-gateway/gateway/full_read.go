@@ -61,7 +61,7 @@ func (d *Daemon) readFull(ctx context.Context, out chan<- pollResult, first *pee
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	}
-	pg := &pager{limit: pageLimit}
+	pg := &pager{}
 	err := d.readPages(ctx, fr, pg, first)
 	fr.index, fr.pools, fr.err = pg.index, pg.pools, err
 	close(fr.batches)
@@ -114,6 +114,7 @@ func (d *Daemon) readPages(ctx context.Context, fr *fullRead, pg *pager, first *
 	}
 	last := false
 	if first != nil {
+		pg.limit = pageLimit // as readChanges asks
 		for _, p := range first.Peers {
 			if err := each(first, p); err != nil {
 				return err
@@ -126,8 +127,12 @@ func (d *Daemon) readPages(ctx context.Context, fr *fullRead, pg *pager, first *
 		}
 	}
 	for !last {
+		pg.limit = pageLimit
+		if pg.pages == 0 {
+			pg.limit = firstPage
+		}
 		qctx, cancel := context.WithTimeout(ctx, pollSlack)
-		resp, err := d.vault.Peers(qctx, FeedQuery{Limit: pageLimit, After: pg.after}, each)
+		resp, err := d.vault.Peers(qctx, FeedQuery{Limit: pg.limit, After: pg.after}, each)
 		cancel()
 		if err != nil {
 			return err
@@ -197,9 +202,10 @@ func (d *Daemon) handleFull(ctx context.Context, fr *fullRead) bool {
 			"verified", entries, "error", fr.err)
 		return false
 	}
+	unlisted := make(map[wgtypes.Key]bool)
 	for serial := range d.peers.bySerial {
 		if _, ok := seen[serial]; !ok {
-			d.peers.remove(serial, make(map[wgtypes.Key]bool))
+			d.peers.remove(serial, unlisted)
 		}
 	}
 	d.index = fr.index
@@ -209,7 +215,7 @@ func (d *Daemon) handleFull(ctx context.Context, fr *fullRead) bool {
 	}
 	d.removalUnreported = true // a full set may remove anything
 	d.reading = false
-	ok = ok && d.apply(scopeAll, nil)
+	ok = ok && d.apply(scopeFullRead, unlisted)
 	if entries >= largeAnswer {
 		// What the read decoded is garbage now: give the memory back
 		// to the system instead of keeping the peak as resident.

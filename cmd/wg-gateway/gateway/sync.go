@@ -100,6 +100,13 @@ const (
 	scopeAll
 	// scopeReread reads the interface first, then compares every peer.
 	scopeReread
+	// scopeFullRead ends a full read whose entries were applied as
+	// they came (scopeTouched): it compares the touched keys and the
+	// keys on the interface the state has no peer for (with the rule for
+	// unmanaged peers), and the firewall whole. That is what scopeAll
+	// would change, without building the whole desired interface again
+	// at the moment the state is largest.
+	scopeFullRead
 )
 
 // apply brings the interface to the desired state within scope and
@@ -125,6 +132,15 @@ func (d *Daemon) apply(scope applyScope, touched map[wgtypes.Key]bool) bool {
 	if scope == scopeAll {
 		changes = Diff(d.applied, d.peers.bySerial.Desired(now), d.keepUnmanaged())
 	} else {
+		var keep func(wgtypes.Key, []netip.Prefix) bool
+		if scope == scopeFullRead {
+			for key := range d.applied {
+				if _, ok := d.peers.byKey[key]; !ok {
+					touched[key] = true
+				}
+			}
+			keep = d.keepUnmanaged()
+		}
 		have, want := make(Interface, len(touched)), make(Interface, len(touched))
 		for key := range touched {
 			if ips, ok := d.applied[key]; ok {
@@ -134,7 +150,7 @@ func (d *Daemon) apply(scope applyScope, touched map[wgtypes.Key]bool) bool {
 				want[key] = ips
 			}
 		}
-		changes = Diff(have, want, nil)
+		changes = Diff(have, want, keep)
 	}
 	// Fail closed: the rules of peers being added are in place before
 	// they are, and the rules of peers being removed go after they do.
