@@ -13,6 +13,10 @@ import (
 // a write stores a new value.
 type configCache struct {
 	mu sync.RWMutex
+	// forgotten counts the entries dropped by Invalidate: a load that
+	// began before one may hold what another node has since replaced, and
+	// is not kept.
+	forgotten uint64
 	// ca holds the mount's CA under caStorageKey once loaded: a map of one,
 	// so that it is loaded and replaced as gateways and roles are (cached,
 	// store), and a load never overwrites a write.
@@ -33,27 +37,33 @@ func (c *configCache) forgetCA() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.ca, caStorageKey)
+	c.forgotten++
 }
 
 func (c *configCache) forgetGateway(name string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.gateways, name)
+	c.forgotten++
 }
 
 func (c *configCache) forgetRole(name string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.roles, name)
+	c.forgotten++
 }
 
 // cached reads name from m under the cache's lock, and on a miss loads it
-// with load and remembers it when it exists.
+// with load and remembers it when it exists, unless a write stored name or
+// Invalidate dropped an entry meanwhile (the write's value wins; after an
+// invalidation the next read loads again).
 func cached[T any](ctx context.Context, c *configCache, m map[string]*T, name string,
 	load func(context.Context, logical.Storage, string) (*T, error), s logical.Storage,
 ) (*T, error) {
 	c.mu.RLock()
 	v, ok := m[name]
+	forgotten := c.forgotten
 	c.mu.RUnlock()
 	if ok {
 		return v, nil
@@ -67,7 +77,9 @@ func cached[T any](ctx context.Context, c *configCache, m map[string]*T, name st
 	if newer, ok := m[name]; ok { // a write won the race: keep its value
 		return newer, nil
 	}
-	m[name] = v
+	if c.forgotten == forgotten {
+		m[name] = v
+	}
 	return v, nil
 }
 
