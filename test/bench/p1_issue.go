@@ -30,6 +30,16 @@ func (b *bench) runP1() error {
 	if err != nil {
 		return err
 	}
+	if b.p.P1Audit {
+		if _, err := b.vault.cli("audit", "enable", "-path=p1-audit", "file", "file_path=discard"); err != nil {
+			return err
+		}
+		defer func() {
+			if _, err := b.vault.cli("audit", "disable", "p1-audit"); err != nil {
+				logf("audit disable: %v", err)
+			}
+		}()
+	}
 	var cm *wgMount // the candidate's mount
 	if b.p.Candidate != "" {
 		if cm, err = b.startCandidate(b.p.Candidate, "wg-p1-candidate", 102); err != nil {
@@ -124,6 +134,9 @@ func (b *bench) runP1() error {
 	goal := ratioGoal{Bound: 1.0, MedianBound: 1.2}
 	b.report.raw("P1_ratios", map[string]ratioStats{"throughput": thr, "p50": lat50, "p99": lat99, "cpu_pki_over_wg": cpuRatio, "throughput_per_machine_share": shareRatio})
 	what := fmt.Sprintf("issue, %d clients × %d req", c, n)
+	if b.p.P1Audit {
+		what += ", audited"
+	}
 	b.report.add(row{ID: "P1", What: what + ": throughput", Ours: fmt.Sprintf("%.0f/s", wgT), Anchor: fmt.Sprintf("%.0f/s pki/sign", pkiT),
 		Ratio: thr.String(), Goal: "wg/pki " + goal.String(), Verdict: goal.verdict(thr)})
 	b.report.add(row{ID: "P1", What: what + ": latency p50", Ours: fmt.Sprintf("%.2f ms", wg50), Anchor: fmt.Sprintf("%.2f ms", pki50),
