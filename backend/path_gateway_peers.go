@@ -40,7 +40,7 @@ func pathGatewayPeers(b *backend) []*framework.Path {
 			},
 			"limit": {
 				Type:        framework.TypeInt,
-				Description: "Page the full set: at most this many peers (at most 5000; more is cut to 5000), the rest from the answer's next on. 0 or omitted: the whole set in one answer. Applies whenever the answer is the full set; a delta is never paged.",
+				Description: "Page the full set: at most this many peers (at most 1000; more is cut to 1000), the rest from the answer's next on. 0 or omitted: the whole set in one answer. Applies whenever the answer is the full set; a delta is never paged.",
 				Query:       true,
 			},
 			"after": {
@@ -161,7 +161,7 @@ request blocks until something changes or the wait ends. A request is held
 at most 1s whatever wait asks, so that it never delays a seal or a
 step-down of Vault: an answer with the same index and no changes means
 "nothing yet, poll again".
-With limit=L the full set comes in pages of at most L peers (L at most 5000),
+With limit=L the full set comes in pages of at most L peers (L at most 1000),
 in serial order: each page names in next the serial to pass as after
 (with index=0) for the following one, and the last page has no next. Pages
 follow the live set as it is when each is read, so a reader keeps the index

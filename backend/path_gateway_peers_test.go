@@ -285,3 +285,20 @@ func TestPeersPagesThenDeltaIsLiveSet(t *testing.T) {
 	}
 	require.Equal(t, whole, have)
 }
+
+// A limit over peerfeed.MaxPage is cut to it: the page holds MaxPage peers
+// and names the next.
+func TestPeersPageLimitIsCapped(t *testing.T) {
+	env := newTestEnv(t)
+	for range peerfeed.MaxPage + 1 {
+		if _, err := env.do(logical.UpdateOperation, "issue/laptop", map[string]any{"public_key": mustKey(t)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := env.peersPage("0", "", 10*peerfeed.MaxPage)
+	require.Len(t, first.Peers, peerfeed.MaxPage)
+	require.Equal(t, first.Peers[peerfeed.MaxPage-1].SerialNumber, first.Next)
+	last := env.peersPage("0", first.Next, 10*peerfeed.MaxPage)
+	require.Len(t, last.Peers, 1)
+	require.Empty(t, last.Next)
+}
