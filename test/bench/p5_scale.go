@@ -82,8 +82,9 @@ func (b *bench) runP5P6() error {
 }
 
 // p6PageSize is the page size of P6's concurrent full reads: the one
-// wg-gateway asks for (cmd/wg-gateway/gateway).
-const p6PageSize = 1000
+// wg-gateway asks for after its first page (cmd/wg-gateway/gateway), the
+// most the engine serves.
+const p6PageSize = peerfeed.MaxPage
 
 // runP6 measures memory with the scale mount's live certificates: the
 // plugin's RSS as the growth left it, a wg-gateway's (and its
