@@ -1,5 +1,7 @@
 package backend
 
+import "slices"
+
 // A stringPool hands out one copy of equal strings. Records read from
 // storage each carry their own copy of values that many certificates
 // share (the gateway, the role, the entity, the CA's key id, the auth
@@ -25,5 +27,23 @@ func (p stringPool) internRecord(rec *certRecord) {
 	}
 	for i := range rec.AuthMounts {
 		rec.AuthMounts[i] = p.intern(rec.AuthMounts[i])
+	}
+}
+
+// shareIdentityValues points rec's identity values to other's where they
+// are equal: other is a live certificate of the same identity. An issue's
+// values are the request's own copies, and one identity (every device of
+// an AppRole role) may hold tens of thousands of certificates; sharing with
+// one of them costs nothing when an identity has one certificate. rec is
+// not yet published (the caller holds the registry's lock).
+func shareIdentityValues(rec, other *certRecord) {
+	for _, f := range [][2]*string{{&rec.Identity, &other.Identity}, {&rec.EntityID, &other.EntityID},
+		{&rec.DisplayName, &other.DisplayName}, {&rec.CommonName, &other.CommonName}} {
+		if *f[0] == *f[1] {
+			*f[0] = *f[1]
+		}
+	}
+	if len(rec.AuthMounts) > 0 && slices.Equal(rec.AuthMounts, other.AuthMounts) {
+		rec.AuthMounts = other.AuthMounts // never changed once issued
 	}
 }

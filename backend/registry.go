@@ -114,6 +114,12 @@ func (r *registry) addDead(rec *certRecord) {
 func (r *registry) addLive(rec *certRecord, pending bool) {
 	lc := &liveCert{rec: rec, pending: pending}
 	r.live[rec.SerialNumber] = lc
+	if l, ok := r.byIdentity[rec.Identity]; ok {
+		for other := range l.all() {
+			shareIdentityValues(rec, other.rec)
+			break
+		}
+	}
 	r.addIdentityCert(rec.Identity, lc)
 	if old, ok := r.live[rec.Replaces]; ok && rec.Replaces != "" {
 		old.replacedBy = rec.SerialNumber

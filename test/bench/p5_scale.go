@@ -103,14 +103,7 @@ func (b *bench) runP6(wm *wgMount) error {
 	// The plugin's CPU so far: the growth and P5's samples (what a GC
 	// setting costs shows here).
 	growCPU := procCPU(pid)
-	if b.p.Profile {
-		path := filepath.Join(b.p.Out, "profiles", "p6-plugin.heap.pprof")
-		if err := fetchProfile(fmt.Sprintf("http://%s/debug/pprof/heap?gc=1", b.vault.pprof), path); err != nil {
-			logf("plugin heap profile: %v", err)
-		} else {
-			b.savedProfile("p6 plugin heap (inuse)", path)
-		}
-	}
+	b.pluginHeapProfile("p6-plugin.heap.pprof", "p6 plugin heap (inuse)")
 	// The plugin's RSS is sampled from here on: its peak while it
 	// serves the daemon's full feed and the concurrent full reads below.
 	peak := sampleMem(pid, 20*time.Millisecond)
@@ -149,6 +142,7 @@ func (b *bench) runP6(wm *wgMount) error {
 	pluginPeak := peak()
 	time.Sleep(3 * time.Second)
 	pluginAfterReads, _ := readMem(pid)
+	b.pluginHeapProfile("p6-plugin-after-reads.heap.pprof", "p6 plugin heap after the paged reads (inuse)")
 	// The same four reads unpaged (a daemon older than pages), measured
 	// apart: not what the goal is about, but what it still costs.
 	peakUnpaged := sampleMem(pid, 20*time.Millisecond)
@@ -216,6 +210,20 @@ func (b *bench) runP6(wm *wgMount) error {
 	b.report.add(row{ID: "P6", What: fmt.Sprintf("extra: cold start with %d / revocation → gone with %d peers", live, live),
 		Ours: fmt.Sprintf("%.2f s / p50 %.1f ms, max %.1f ms (20 samples)", cold.Seconds(), ms(e.P50), ms(e.Max))})
 	return nil
+}
+
+// pluginHeapProfile saves the plugin's heap profile (after a collection)
+// as name, in profile mode.
+func (b *bench) pluginHeapProfile(name, what string) {
+	if !b.p.Profile {
+		return
+	}
+	path := filepath.Join(b.p.Out, "profiles", name)
+	if err := fetchProfile(fmt.Sprintf("http://%s/debug/pprof/heap?gc=1", b.vault.pprof), path); err != nil {
+		logf("plugin heap profile: %v", err)
+		return
+	}
+	b.savedProfile(what, path)
 }
 
 // liveCount asks the gateway's status how many live peers it has.
