@@ -52,21 +52,38 @@ type Certificate struct {
 // one whose access policy extension does not decode, or appears twice, an
 // error wrapping ErrBadPolicy.
 func Parse(der []byte) (*Certificate, error) {
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, fmt.Errorf("parse certificate: %w", err)
-	}
-	return fromX509(cert)
+	return parse(der, wgpolicy.Unmarshal)
 }
+
+// A PolicyDecoder decodes the value (DER) of an access policy extension
+// as wgpolicy.Unmarshal does, for instance from the results of earlier
+// calls with the same bytes.
+type PolicyDecoder func(der []byte) ([]wgpolicy.Destination, error)
 
 // ParsePEM parses the first CERTIFICATE block of pemText, skipping blocks
 // of other types. Without one it returns ErrNoCertificate.
 func ParsePEM(pemText []byte) (*Certificate, error) {
+	return ParsePEMWith(pemText, wgpolicy.Unmarshal)
+}
+
+// ParsePEMWith is ParsePEM with decode reading the access policy
+// extension: a reader of many certificates of few policies decodes each
+// policy once.
+func ParsePEMWith(pemText []byte, decode PolicyDecoder) (*Certificate, error) {
 	ders := certificateBlocks(pemText)
 	if len(ders) == 0 {
 		return nil, ErrNoCertificate
 	}
-	return Parse(ders[0])
+	return parse(ders[0], decode)
+}
+
+// parse is Parse with decode reading the access policy extension.
+func parse(der []byte, decode PolicyDecoder) (*Certificate, error) {
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("parse certificate: %w", err)
+	}
+	return fromX509(cert, decode)
 }
 
 // EncodePEM returns der as a PEM CERTIFICATE block.
@@ -90,8 +107,9 @@ func certificateBlocks(pemText []byte) [][]byte {
 	}
 }
 
-// fromX509 reads the profile's fields from cert.
-func fromX509(cert *x509.Certificate) (*Certificate, error) {
+// fromX509 reads the profile's fields from cert, its access policy
+// with decode.
+func fromX509(cert *x509.Certificate, decode PolicyDecoder) (*Certificate, error) {
 	key, err := x25519Key(cert)
 	if err != nil {
 		return nil, err
@@ -104,7 +122,7 @@ func fromX509(cert *x509.Certificate) (*Certificate, error) {
 		}
 		addrs = append(addrs, a)
 	}
-	hasPolicy, destinations, err := policyOf(cert)
+	hasPolicy, destinations, err := policyOf(cert, decode)
 	if err != nil {
 		return nil, err
 	}
@@ -126,7 +144,7 @@ func fromX509(cert *x509.Certificate) (*Certificate, error) {
 // one, and its destinations. An extension that does not decode is an error
 // wrapping ErrBadPolicy, so that a certificate the CA meant to restrict is
 // never read as an unrestricted one.
-func policyOf(cert *x509.Certificate) (bool, []wgpolicy.Destination, error) {
+func policyOf(cert *x509.Certificate, decode PolicyDecoder) (bool, []wgpolicy.Destination, error) {
 	var found *pkix.Extension
 	for i := range cert.Extensions {
 		if !cert.Extensions[i].Id.Equal(wgpolicy.OID) {
@@ -140,7 +158,7 @@ func policyOf(cert *x509.Certificate) (bool, []wgpolicy.Destination, error) {
 	if found == nil {
 		return false, nil, nil
 	}
-	ds, err := wgpolicy.Unmarshal(found.Value)
+	ds, err := decode(found.Value)
 	if err != nil {
 		return false, nil, fmt.Errorf("%w: %w", ErrBadPolicy, err)
 	}

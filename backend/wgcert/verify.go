@@ -12,6 +12,7 @@ import (
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
 
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgkey"
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgpolicy"
 )
 
 // VerifyOptions says what a certificate must satisfy besides its signature.
@@ -27,6 +28,10 @@ type VerifyOptions struct {
 	// Pools, if non-empty, are the prefixes every address of the
 	// certificate must lie in (each in one of them).
 	Pools []netip.Prefix
+	// Policies, if non-nil, decodes the access policy extension of the
+	// signed certificate in place of wgpolicy.Unmarshal (see
+	// ParsePEMWith).
+	Policies PolicyDecoder
 }
 
 // Verify reports why c is not to be trusted at time now, or nil.
@@ -46,7 +51,11 @@ func Verify(now time.Time, c *Certificate, opts VerifyOptions) error {
 	if err := checkAuthority(now, c.X509, opts.Roots); err != nil {
 		return err
 	}
-	signed, err := fromX509(c.X509)
+	decode := opts.Policies
+	if decode == nil {
+		decode = wgpolicy.Unmarshal
+	}
+	signed, err := fromX509(c.X509, decode)
 	if err != nil {
 		return err
 	}

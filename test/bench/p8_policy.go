@@ -110,6 +110,9 @@ func (b *bench) runP8() error {
 		if err != nil {
 			return 0, err
 		}
+		if b.p.Profile && check {
+			defer func() { g.stop(); b.savedProfile("p8-gateway-cold-start-"+strings.Split(tag, "-")[1], g.profile) }()
+		}
 		if check {
 			if err := checkPeers(iface, wantPeers(certs)); err != nil {
 				return 0, fmt.Errorf("%s: %w", tag, err)

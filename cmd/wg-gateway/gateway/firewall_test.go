@@ -196,3 +196,43 @@ func TestFullReadDropsStaleRules(t *testing.T) {
 		t.Fatalf("the stale rules did not go after the device changed: %+v", fw.calls)
 	}
 }
+
+// TestRuleSetsRememberOnlyVerifiedPolicies: the verifier decodes a policy
+// encoding once for all the certificates that carry it, but remembers it
+// only from a verified certificate: entries the CA did not sign take no
+// memory, and what is remembered is what a signed certificate carried.
+func TestRuleSetsRememberOnlyVerifiedPolicies(t *testing.T) {
+	f := newDaemonFixture(t, false, Interface{})
+	f.d.UseFirewall(&fakeFirewall{state: firewall.NewState(), dev: f.dev})
+	pools := []netip.Prefix{netip.MustParsePrefix("10.77.0.0/24")}
+	sign := f.sign
+	_, f.sign = newTestCA(t, f.now) // a CA the gateway does not trust
+	forged, _ := f.policyEntry(t, "10.77.0.5", "0.0.0.0/0")
+	forgedSame, _ := f.policyEntry(t, "10.77.0.6", "10.20.0.0/24")
+	f.sign = sign
+	a, _ := f.policyEntry(t, "10.77.0.2", "10.20.0.0/24")
+	b, _ := f.policyEntry(t, "10.77.0.3", "10.20.0.0/24")
+	sets := f.d.verifier.ruleSets
+
+	peers, rejections := f.d.verifier.VerifyAll(f.now, []peerfeed.Peer{forged, forgedSame}, pools)
+	for i, r := range rejections {
+		if r == nil || r.Reason != "authority" || peers[i].Policy != nil {
+			t.Fatalf("forged entry %d: rejection %v, policy %v", i, r, peers[i].Policy)
+		}
+	}
+	if len(sets.byDER) != 0 || len(sets.byID) != 0 {
+		t.Fatalf("unsigned policies remembered: %d encodings, %d rule sets", len(sets.byDER), len(sets.byID))
+	}
+	peers, rejections = f.d.verifier.VerifyAll(f.now, []peerfeed.Peer{a, b}, pools)
+	for i, r := range rejections {
+		if r != nil {
+			t.Fatalf("entry %d rejected: %v", i, r)
+		}
+	}
+	if peers[0].Policy != peers[1].Policy || len(sets.byDER) != 1 || len(sets.byID) != 1 {
+		t.Fatalf("one policy: rule sets %p %p, %d encodings, %d ids", peers[0].Policy, peers[1].Policy, len(sets.byDER), len(sets.byID))
+	}
+	if got := destinationsText(peers[1].Policy); !slices.Equal(got, []string{"10.20.0.0/24"}) {
+		t.Fatalf("destinations %v", got)
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/peerfeed"
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgcert"
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgkey"
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgpolicy"
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/cmd/wg-gateway/firewall"
 )
 
@@ -32,29 +33,72 @@ type Verifier struct {
 	ruleSets *ruleSets
 }
 
-// ruleSets are the rule sets of verified certificates by id. Verifiers
-// on several goroutines share it.
+// ruleSets are the rule sets of verified certificates, by id and by the
+// encoding of the policy extension they were read from. Verifiers on
+// several goroutines share it.
 type ruleSets struct {
-	mu   sync.Mutex
-	byID map[string]*firewall.RuleSet
+	mu    sync.RWMutex
+	byID  map[string]*firewall.RuleSet
+	byDER map[string]*firewall.RuleSet
 }
 
-func newRuleSets() *ruleSets { return &ruleSets{byID: make(map[string]*firewall.RuleSet)} }
+func newRuleSets() *ruleSets {
+	return &ruleSets{byID: make(map[string]*firewall.RuleSet), byDER: make(map[string]*firewall.RuleSet)}
+}
 
-// intern returns the rule set with rs's id seen first (rs itself the
-// first time). Rule sets of one id have the same destinations: the id is
-// a digest of them.
-func (r *ruleSets) intern(rs *firewall.RuleSet) *firewall.RuleSet {
+// decode decodes a policy extension's value as wgpolicy.Unmarshal does:
+// an encoding a verified certificate carried before is not decoded again
+// (decoding is a function of the bytes alone). It is a
+// wgcert.PolicyDecoder.
+func (r *ruleSets) decode(der []byte) ([]wgpolicy.Destination, error) {
+	if r != nil {
+		r.mu.RLock()
+		rs, ok := r.byDER[string(der)]
+		r.mu.RUnlock()
+		if ok {
+			return rs.Destinations, nil
+		}
+	}
+	return wgpolicy.Unmarshal(der)
+}
+
+// forVerified returns the rule set of a verified certificate whose policy
+// extension's value der decoded to ds: the one of its id seen first (a
+// new one the first time), remembered by der. Only verified certificates
+// come here: what a feed sends unsigned takes no memory.
+func (r *ruleSets) forVerified(der []byte, ds []wgpolicy.Destination) *firewall.RuleSet {
 	if r == nil {
+		return firewall.NewRuleSet(ds)
+	}
+	r.mu.RLock()
+	rs, ok := r.byDER[string(der)]
+	r.mu.RUnlock()
+	if ok {
 		return rs
 	}
+	rs = firewall.NewRuleSet(ds)
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	// Rule sets of one id have the same destinations: the id is a
+	// digest of them.
 	if have, ok := r.byID[rs.ID]; ok {
-		return have
+		rs = have
+	} else {
+		r.byID[rs.ID] = rs
 	}
-	r.byID[rs.ID] = rs
+	r.byDER[string(der)] = rs
 	return rs
+}
+
+// policyExtension is the value of cert's access policy extension (nil
+// without one; wgcert.Parse refuses a certificate with two).
+func policyExtension(cert *x509.Certificate) []byte {
+	for _, ext := range cert.Extensions {
+		if ext.Id.Equal(wgpolicy.OID) {
+			return ext.Value
+		}
+	}
+	return nil
 }
 
 // A Rejection is a feed entry that was not applied, and why.
@@ -80,12 +124,12 @@ func (v *Verifier) Verify(now time.Time, e peerfeed.Peer, pools []netip.Prefix) 
 	if err != nil {
 		return reject("key", fmt.Errorf("public_key: %w", err))
 	}
-	cert, err := wgcert.ParsePEM([]byte(e.Certificate))
+	cert, err := wgcert.ParsePEMWith([]byte(e.Certificate), v.ruleSets.decode)
 	if err != nil {
 		return reject("parse", err)
 	}
 	err = wgcert.Verify(now, cert, wgcert.VerifyOptions{
-		Roots: v.Roots, Gateway: v.Gateway, PublicKey: &key, Pools: pools,
+		Roots: v.Roots, Gateway: v.Gateway, PublicKey: &key, Pools: pools, Policies: v.ruleSets.decode,
 	})
 	if err != nil {
 		return reject(reasonOf(err), err)
@@ -107,7 +151,7 @@ func (v *Verifier) Verify(now time.Time, e peerfeed.Peer, pools []netip.Prefix) 
 		if !v.Enforce {
 			return reject("policy_unenforceable", ErrPolicyUnenforceable)
 		}
-		policy = v.ruleSets.intern(firewall.NewRuleSet(cert.Destinations))
+		policy = v.ruleSets.forVerified(policyExtension(cert.X509), cert.Destinations)
 	}
 	return Peer{Serial: e.SerialNumber, Key: key, AllowedIPs: sortPrefixes(ips), NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, Policy: policy}, nil
 }
