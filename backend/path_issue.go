@@ -207,9 +207,11 @@ func (b *backend) issue(ctx context.Context, s logical.Storage, ir *issueRequest
 		DisplayName:  ir.caller.displayName,
 		AuthMounts:   ir.caller.authMounts,
 		IssuedAt:     now,
-		ExpiresAt:    now.Add(ir.ttl),
-		IssuerKeyID:  ir.ca.keyID,
-		Replaces:     ir.replaces,
+		// Whole seconds, as the certificate encodes its NotAfter: the
+		// lease ends with the certificate, not up to a second later.
+		ExpiresAt:   now.Add(ir.ttl).Truncate(time.Second),
+		IssuerKeyID: ir.ca.keyID,
+		Replaces:    ir.replaces,
 	}
 
 	// With a limit, one identity's issues take turns, so that each counts
@@ -416,8 +418,13 @@ func (b *backend) issueResponse(ir *issueRequest, rec *certRecord) *logical.Resp
 		"gateway":       rec.Gateway,
 		"public_key":    rec.PublicKey,
 	})
-	resp.Secret.TTL = ir.ttl
-	resp.Secret.MaxTTL = ir.ttl
+	// The certificate's times are whole seconds from the second the issue
+	// began; Vault counts the lease from now. So the lease is what is left
+	// of the certificate, not ttl, which would outlive it by up to a
+	// second (a client renewing at 90% of the lease then renews too late).
+	// Never 0, which Vault reads as "the mount's default".
+	resp.Secret.TTL = max(rec.ExpiresAt.Sub(b.now()), time.Second)
+	resp.Secret.MaxTTL = resp.Secret.TTL
 	resp.Secret.Renewable = false
 	for _, w := range ir.warnings {
 		resp.AddWarning(w)

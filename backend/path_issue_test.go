@@ -44,7 +44,8 @@ func TestIssueCertificate(t *testing.T) {
 	}))
 
 	// The lease is the certificate's lifetime and cannot be renewed.
-	require.Equal(t, 2*time.Hour, resp.Secret.TTL)
+	require.Equal(t, cert.NotAfter.Unix(), time.Now().Add(resp.Secret.TTL).Unix(), "the lease ends with the certificate")
+	require.InDelta(t, float64(2*time.Hour), float64(resp.Secret.TTL), float64(time.Second))
 	require.False(t, resp.Secret.Renewable)
 	require.WithinDuration(t, cert.NotAfter, time.Now().Add(2*time.Hour), 2*time.Second)
 	require.Equal(t, cert.NotAfter.Unix(), resp.Data["expiration"])
