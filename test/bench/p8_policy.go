@@ -95,17 +95,11 @@ func (b *bench) runP8() error {
 	}
 
 	coldStart := func(m *wgMount, certs []issued, tag string, check bool) (time.Duration, error) {
-		iface, err := b.newWG(ns)
+		iface, g, stop, err := b.startPolicyGateway(ns, nft, m, tag, inNS)
 		if err != nil {
 			return 0, err
 		}
-		defer iface.stop()
-		defer nft.dropTable(iface.name)
-		g, err := b.startGateway(m, iface, tag, inNS)
-		if err != nil {
-			return 0, err
-		}
-		defer g.stop()
+		defer stop()
 		at, err := g.waitConverged(iface, len(certs), 5*time.Minute)
 		if err != nil {
 			return 0, err
@@ -169,17 +163,11 @@ func (b *bench) runP8() error {
 	if err := b.vault.write(rev.path+"/roles/"+rev.role, policyRole(0)); err != nil {
 		return err
 	}
-	iface, err := b.newWG(ns)
+	iface, g, stop, err := b.startPolicyGateway(ns, nft, rev, "p8-revoke", inNS)
 	if err != nil {
 		return err
 	}
-	defer iface.stop()
-	defer nft.dropTable(iface.name)
-	g, err := b.startGateway(rev, iface, "p8-revoke", inNS)
-	if err != nil {
-		return err
-	}
-	defer g.stop()
+	defer stop()
 	if err := waitHealthy(g, 30*time.Second); err != nil {
 		return err
 	}
@@ -226,6 +214,28 @@ func (b *bench) runP8() error {
 	return b.policyMemory(ns, nft, ruled, len(ruledCerts), inNS)
 }
 
+// startPolicyGateway starts a wg-gateway daemon of mount m (tagged tag)
+// on a new WireGuard interface in ns. stop stops the daemon, drops its
+// nftables table and removes the interface, in that order.
+func (b *bench) startPolicyGateway(ns *netns, nft *nsFirewallReader, m *wgMount, tag string, inNS func(*harness.GatewayOptions)) (*wgIface, *gatewayProc, func(), error) {
+	iface, err := b.newWG(ns)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	g, err := b.startGateway(m, iface, tag, inNS)
+	if err != nil {
+		nft.dropTable(iface.name)
+		iface.stop()
+		return nil, nil, nil, err
+	}
+	stop := func() {
+		g.stop()
+		nft.dropTable(iface.name)
+		iface.stop()
+	}
+	return iface, g, stop, nil
+}
+
 // policyMemory grows the mount with rules to PolicyRSSN live certificates
 // (of its 10 roles) and reads the gateway's RSS after its cold start on
 // all of them (at rest, and VmHWM: the peak during the start).
@@ -238,17 +248,11 @@ func (b *bench) policyMemory(ns *netns, nft *nsFirewallReader, ruled *wgMount, h
 			return err
 		}
 	}
-	iface, err := b.newWG(ns)
+	iface, g, stop, err := b.startPolicyGateway(ns, nft, ruled, "p8-memory", inNS)
 	if err != nil {
 		return err
 	}
-	defer iface.stop()
-	defer nft.dropTable(iface.name)
-	g, err := b.startGateway(ruled, iface, "p8-memory", inNS)
-	if err != nil {
-		return err
-	}
-	defer g.stop()
+	defer stop()
 	at, err := g.waitConverged(iface, total, 10*time.Minute)
 	if err != nil {
 		return err
