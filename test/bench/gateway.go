@@ -154,6 +154,9 @@ func (b *bench) startGateway(m *wgMount, iface *wgIface, tag string, mods ...fun
 		g.profile = filepath.Join(dir, "wg-gateway.cpu.pprof")
 		opts.Env = []string{"WG_BENCH_CPUPROFILE=" + g.profile}
 	}
+	if b.p.GatewayEnv != "" {
+		opts.Env = append(opts.Env, strings.Split(b.p.GatewayEnv, ",")...)
+	}
 	for _, mod := range mods {
 		mod(&opts)
 	}

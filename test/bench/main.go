@@ -42,6 +42,7 @@ type params struct {
 	Profile     bool            `json:"profile"`
 	Overlay     string          `json:"overlay,omitempty"`
 	PluginEnv   string          `json:"plugin_env,omitempty"`
+	GatewayEnv  string          `json:"gateway_env,omitempty"`
 	Candidate   string          `json:"p1_candidate,omitempty"`
 	P1Audit     bool            `json:"p1_audit,omitempty"`
 	Out         string          `json:"-"`
@@ -82,6 +83,7 @@ func run() int {
 	fs.StringVar(&p.Candidate, "p1-candidate", "", "P1: also run the plugin built with `go build -overlay FILE` as a third engine in every round, on its own mount, and report its ratios to the plugin as it is")
 	fs.BoolVar(&p.P1Audit, "p1-audit", false, "P1: with a file audit device (file_path=discard: Vault hashes and formats every request and answer, and writes nothing), as most production servers run")
 	fs.StringVar(&p.PluginEnv, "plugin-env", "", "comma-separated NAME=VALUE pairs in the plugin's environment (as `vault plugin register -env`), e.g. GOMEMLIMIT=160MiB")
+	fs.StringVar(&p.GatewayEnv, "gateway-env", "", "comma-separated NAME=VALUE pairs in every wg-gateway's environment, e.g. GOGC=100")
 	fs.StringVar(&p.Out, "out", "", "results directory (default results/bench-<time>)")
 	_ = fs.Parse(os.Args[1:])
 	if p.Quick {

@@ -19,6 +19,28 @@ type procMem struct {
 
 func (m procMem) MB() float64 { return float64(m.RSSKB) / 1024 }
 
+// PeakMB is the most the process has held resident (VmHWM).
+func (m procMem) PeakMB() float64 { return float64(m.HWMKB) / 1024 }
+
+// gatewayGoalMB is the fleet-scale goal for wg-gateway with 50,000 peers,
+// rules or not: at most 100 MB resident at any time, its cold start
+// included (the peak, VmHWM), not only at rest.
+const gatewayGoalMB = 100
+
+// gatewayGoal is gatewayGoalMB as the report's goal column says it.
+var gatewayGoal = fmt.Sprintf("≤ %d MB at the peak", gatewayGoalMB)
+
+// gatewayVerdict judges a gateway's memory against gatewayGoalMB.
+func gatewayVerdict(m procMem) string {
+	switch {
+	case m.PeakMB() <= gatewayGoalMB:
+		return "met"
+	case m.MB() <= gatewayGoalMB:
+		return "met at rest, MISSED at peak"
+	}
+	return "MISSED"
+}
+
 func readMem(pid int) (procMem, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {

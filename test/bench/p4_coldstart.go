@@ -20,6 +20,8 @@ type coldRound struct {
 	// GatewayMem is the daemon's memory once converged: VmHWM is its
 	// peak during the cold start.
 	GatewayMem procMem `json:"gateway_mem"`
+	// GatewayCPU is the CPU time the daemon spent until converged.
+	GatewayCPU time.Duration `json:"gateway_cpu_ns"`
 }
 
 // runP4 measures wg-gateway's cold start with n live certificates: from
@@ -73,6 +75,7 @@ func (b *bench) runP4() error {
 			return err
 		}
 		r.Gateway = at.Sub(g.started)
+		r.GatewayCPU = procCPU(g.Pid())
 		if r.GatewayMem, err = readMem(g.Pid()); err != nil {
 			return err
 		}
@@ -103,8 +106,8 @@ func (b *bench) runP4() error {
 			return fmt.Errorf("wg syncconf left %d peers, not %d (%v)", c, n, err)
 		}
 		iface.stop()
-		logf("P4 round %d: wg-gateway %s (RSS %.0f MB, peak %.0f MB), wg syncconf %s", i+1, r.Gateway.Round(time.Millisecond),
-			r.GatewayMem.MB(), float64(r.GatewayMem.HWMKB)/1024, r.Syncconf.Round(time.Millisecond))
+		logf("P4 round %d: wg-gateway %s (CPU %s, RSS %.0f MB, peak %.0f MB), wg syncconf %s", i+1, r.Gateway.Round(time.Millisecond),
+			r.GatewayCPU, r.GatewayMem.MB(), r.GatewayMem.PeakMB(), r.Syncconf.Round(time.Millisecond))
 		rounds = append(rounds, r)
 		if err := b.ctx.Err(); err != nil {
 			return err
@@ -136,6 +139,17 @@ func (b *bench) runP4() error {
 	b.report.add(row{ID: "P4", What: fmt.Sprintf("cold start, %d live certificates → converged interface", n),
 		Ours: fmt.Sprintf("%.3f s", median(gw)), Anchor: fmt.Sprintf("%.3f s wg syncconf", median(sc)),
 		Ratio: ratio.String(), Goal: "gateway/syncconf " + goal.String(), Verdict: goal.verdict(ratio)})
+	if n >= 50000 {
+		// The fleet-scale memory goal is for 50,000 peers: judge
+		// the worst round.
+		var worst procMem
+		for _, r := range rounds {
+			worst.RSSKB = max(worst.RSSKB, r.GatewayMem.RSSKB)
+			worst.HWMKB = max(worst.HWMKB, r.GatewayMem.HWMKB)
+		}
+		b.report.add(row{ID: "P6", What: fmt.Sprintf("wg-gateway RSS after the cold start of %d peers, worst of %d rounds (at rest; peak = VmHWM)", n, len(rounds)),
+			Ours: fmt.Sprintf("%.0f MB (peak %.0f MB)", worst.MB(), worst.PeakMB()), Goal: gatewayGoal, Verdict: gatewayVerdict(worst)})
+	}
 	return nil
 }
 

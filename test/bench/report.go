@@ -97,6 +97,9 @@ func (r *report) printTable(w io.Writer) {
 	if r.Params.Overlay != "" {
 		fmt.Fprintf(w, "NOTE:    plugin and wg-gateway built with -overlay %s (not the commit as it is)\n", r.Params.Overlay)
 	}
+	if r.Params.GatewayEnv != "" {
+		fmt.Fprintf(w, "NOTE:    wg-gateway ran with %s in its environment\n", r.Params.GatewayEnv)
+	}
 	if r.Params.PluginEnv != "" {
 		fmt.Fprintf(w, "NOTE:    the plugin ran with %s in its environment\n", r.Params.PluginEnv)
 	}
