@@ -27,6 +27,7 @@ func Main(args []string, version string) int {
 		fmt.Println("wg-gateway", version)
 		return 0
 	}
+	tuneGC(os.LookupEnv)
 	host, _ := os.Hostname()
 	cfg := Config{Version: version}
 	fs := flag.NewFlagSet("wg-gateway", flag.ExitOnError)
