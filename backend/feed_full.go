@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"sync/atomic"
+
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/peerfeed"
 )
 
 // A fullAnswer is a gateway's full peer set at one revision, encoded once
@@ -24,12 +26,12 @@ type fullAnswer struct {
 }
 
 // fullBody is the body of the full answer of snap (a full snapshot of
-// gateway taken by poll) naming pool as the gateway's pools: the shared
-// one when it is built or being built for the same revision and pools,
-// otherwise built here, outside the registry's lock, and shared when the
-// revision has not moved meanwhile.
-func (r *registry) fullBody(ctx context.Context, gateway string, snap feedSnapshot, pool []string) ([]byte, error) {
-	key := strings.Join(pool, ",")
+// gateway taken by poll) naming pool as the gateway's pools, signed by
+// signer: the shared one when it is built or being built for the same
+// revision, pools and signer, otherwise built here, outside the
+// registry's lock, and shared when the revision has not moved meanwhile.
+func (r *registry) fullBody(ctx context.Context, gateway string, snap feedSnapshot, pool []string, signer *feedSigner) ([]byte, error) {
+	key := strings.Join(pool, ",") + "|" + signer.id()
 	r.mu.Lock()
 	f := r.feed(gateway)
 	a := f.full
@@ -55,7 +57,7 @@ func (r *registry) fullBody(ctx context.Context, gateway string, snap feedSnapsh
 		r.buildHook()
 	}
 	snap.resp.AddressPool = pool
-	a.body, a.err = encodeFull(snap)
+	a.body, a.err = encodeFull(snap, signer)
 	close(a.done)
 	if a.err != nil {
 		r.mu.Lock()
@@ -68,20 +70,26 @@ func (r *registry) fullBody(ctx context.Context, gateway string, snap feedSnapsh
 }
 
 // encodeFull encodes a full answer or a page of one, in Vault's envelope
-// ({"data": …}), peer by peer into one buffer sized from the first peer:
-// no slice of every peer, and no growth of the buffer by doubling. The
-// records are in the order they are given (the peer order's, by serial)
-// and are not changed. The bytes are those json.Marshal gives for the
-// same peersEnvelope (TestEncodeFullAsMarshal).
-func encodeFull(snap feedSnapshot) ([]byte, error) {
+// ({"data": …}), its peers signed by signer (feedSigner.sign), peer by
+// peer into one buffer sized from the first peer: no slice of every peer,
+// and no growth of the buffer by doubling. The records are in the order
+// they are given (the peer order's, by serial) and are not changed. The
+// bytes are those json.Marshal gives for the same peersEnvelope
+// (TestEncodeFullAsMarshal).
+func encodeFull(snap feedSnapshot, signer *feedSigner) ([]byte, error) {
 	resp := snap.resp
 	recs := snap.records
+	sig, err := signer.sign(recs)
+	if err != nil {
+		return nil, err
+	}
 	head, err := json.Marshal(struct {
-		Gateway     string   `json:"gateway"`
-		AddressPool []string `json:"address_pool"`
-		Index       uint64   `json:"index"`
-		Full        bool     `json:"full"`
-	}{resp.Gateway, resp.AddressPool, resp.Index, resp.Full})
+		Gateway     string              `json:"gateway"`
+		AddressPool []string            `json:"address_pool"`
+		Index       uint64              `json:"index"`
+		Full        bool                `json:"full"`
+		Signature   *peerfeed.Signature `json:"signature,omitempty"`
+	}{resp.Gateway, resp.AddressPool, resp.Index, resp.Full, sig})
 	if err != nil {
 		return nil, fmt.Errorf("encode the peer feed: %w", err)
 	}

@@ -103,7 +103,7 @@ func TestEncodeFullAsMarshal(t *testing.T) {
 		want, err := json.Marshal(peersEnvelope{&resp})
 		require.NoError(t, err)
 		snap.resp.AddressPool = pool
-		got, err := encodeFull(snap)
+		got, err := encodeFull(snap, nil)
 		require.NoError(t, err)
 		require.Equal(t, string(want), string(got))
 	}

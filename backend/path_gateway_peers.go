@@ -84,10 +84,15 @@ func (b *backend) pathGatewayPeersRead(ctx context.Context, req *logical.Request
 	if err := b.reg.wait(ctx, req.Storage); err != nil {
 		return nil, err
 	}
+	ca, err := b.getCA(ctx, req.Storage)
+	if err != nil {
+		return nil, err
+	}
+	signer := feedSignerOf(ca)
 	snap := b.reg.poll(ctx, name, since, min(wait, maxPeersWait))
 	if snap.resp.Full && limit == 0 && after == "" {
 		// Built once per revision, shared by concurrent readers.
-		body, err := b.reg.fullBody(ctx, name, snap, gw.AddressPool)
+		body, err := b.reg.fullBody(ctx, name, snap, gw.AddressPool, signer)
 		if err != nil {
 			return nil, err
 		}
@@ -97,7 +102,7 @@ func (b *backend) pathGatewayPeersRead(ctx context.Context, req *logical.Request
 		// A page, cut from the revision's shared peer order.
 		snap.records, snap.resp.Next = snap.order.page(after, limit)
 		snap.resp.AddressPool = gw.AddressPool
-		body, err := encodeFull(snap)
+		body, err := encodeFull(snap, signer)
 		if err != nil {
 			return nil, err
 		}
@@ -105,6 +110,9 @@ func (b *backend) pathGatewayPeersRead(ctx context.Context, req *logical.Request
 	}
 	resp := snap.answer()
 	resp.AddressPool = gw.AddressPool
+	if resp.Signature, err = signer.sign(snap.records); err != nil {
+		return nil, err
+	}
 	// The answer goes out as the raw body of the HTTP response, in Vault's
 	// usual envelope: Vault then copies the bytes through instead of
 	// decoding and re-encoding a full set of tens of thousands of peers.

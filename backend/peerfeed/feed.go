@@ -10,6 +10,12 @@ import "time"
 // 262 MB with pages of 1,000 and to 416 MB with pages of 5,000.
 const MaxPage = 1000
 
+// MaxSigned is the most peers an answer may hold and carry a Signature:
+// its digests then take at most 43 KB of base64, within what a reader
+// takes of one value. A larger answer (a delta after a burst of issues,
+// the whole set in one answer) has no signature.
+const MaxSigned = MaxPage
+
 // A Peer is one certified device as a gateway should configure it.
 type Peer struct {
 	// SerialNumber is the certificate's serial, colon-separated hex.
@@ -40,6 +46,10 @@ type Response struct {
 	Index uint64 `json:"index"`
 	// Full reports whether Peers is the whole set rather than a delta.
 	Full bool `json:"full"`
+	// Signature, when the answer has one, is the CA's signature over
+	// its peers' certificates. It comes before Peers, so that a reader
+	// decoding the answer as a stream has it before the first peer.
+	Signature *Signature `json:"signature,omitempty"`
 	// Peers are all live peers (Full) or those added since the caller's index.
 	Peers []Peer `json:"peers"`
 	// Removed are the peers that left since the caller's index; empty when Full.
@@ -50,4 +60,25 @@ type Response struct {
 	// a reader that pages from the first page's Index on must then ask for
 	// the changes since that Index: they cover what moved while it paged.
 	Next string `json:"next,omitempty"`
+}
+
+// A Signature is the mount's current CA's signature over the
+// certificates of an answer: over the message wgcert.FeedMessage(Digests),
+// signed as wgcert.SignFeed signs. It says of each certificate whose
+// digest it lists what the certificate's own signature says: the CA
+// issued these bytes. A gateway that checked it once need not check the
+// signature of each such certificate, and checks every certificate it
+// does not cover (another CA's, or one whose digest differs) as if there
+// were none.
+type Signature struct {
+	// KeyID names the CA that signed: its subject key identifier,
+	// colon-separated hex (as a certificate record's issuer_key_id).
+	KeyID string `json:"key_id"`
+	// Digests hold, for each peer of the answer in its order, the
+	// SHA-256 of its certificate's DER (wgcert.FeedDigest), or 32 zero
+	// bytes for a certificate the CA did not issue; concatenated (base64
+	// in JSON).
+	Digests []byte `json:"digests"`
+	// Value is the signature (base64 in JSON).
+	Value []byte `json:"value"`
 }

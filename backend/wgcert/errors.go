@@ -35,4 +35,7 @@ var (
 	// (wgpolicy.OID) that does not decode: it is not to be trusted, since
 	// reading it as unrestricted would widen what the CA signed.
 	ErrBadPolicy = errors.New("certificate access policy does not decode")
+	// ErrBadFeedSignature means a feed answer's signature (SignFeed) does
+	// not verify with the CA it is checked against.
+	ErrBadFeedSignature = errors.New("feed answer signature does not verify")
 )

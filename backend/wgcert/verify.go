@@ -32,12 +32,22 @@ type VerifyOptions struct {
 	// signed certificate in place of wgpolicy.Unmarshal (see
 	// ParsePEMWith).
 	Policies PolicyDecoder
+	// SignedBy, if non-nil, is a CA whose signature over the
+	// certificate's DER the caller checked already: a feed answer's
+	// signature (VerifyFeed) listing the certificate's digest. When a
+	// root with SignedBy's key is the certificate's issuer (by name, and
+	// by authority key identifier when both have one), Verify takes that
+	// signature for the certificate's own and does not check it again;
+	// every other check is the same. A certificate of another CA is
+	// checked as without SignedBy.
+	SignedBy *x509.Certificate
 }
 
 // Verify reports why c is not to be trusted at time now, or nil.
 //
 // The checks, in order: the signature chains directly to one of
-// opts.Roots (ErrUnknownAuthority) that is valid at now (ErrCAExpired),
+// opts.Roots (ErrUnknownAuthority; or opts.SignedBy vouched for it) that
+// is valid at now (ErrCAExpired),
 // now lies within the validity period
 // (ErrNotYetValid, ErrExpired; both bounds inclusive), the key is not a
 // low-order point (wgkey.ErrLowOrder), then the gateway (ErrWrongGateway),
@@ -48,7 +58,7 @@ func Verify(now time.Time, c *Certificate, opts VerifyOptions) error {
 	if c == nil || c.X509 == nil {
 		return errors.New("no certificate to verify")
 	}
-	if err := checkAuthority(now, c.X509, opts.Roots); err != nil {
+	if err := checkAuthority(now, c.X509, opts.Roots, opts.SignedBy); err != nil {
 		return err
 	}
 	decode := opts.Policies
@@ -87,16 +97,17 @@ func Verify(now time.Time, c *Certificate, opts VerifyOptions) error {
 }
 
 // checkAuthority reports ErrUnknownAuthority unless one of roots issued
-// cert: same name as cert's issuer and a valid signature; and
+// cert: same name as cert's issuer and a valid signature, or signedBy's
+// vouching for it (vouchedBy); and
 // ErrCAExpired when every root that issued it is outside its validity
 // period at now.
-func checkAuthority(now time.Time, cert *x509.Certificate, roots []*x509.Certificate) error {
+func checkAuthority(now time.Time, cert *x509.Certificate, roots []*x509.Certificate, signedBy *x509.Certificate) error {
 	var invalid error
 	for _, root := range roots {
 		if root == nil || !bytes.Equal(cert.RawIssuer, root.RawSubject) {
 			continue
 		}
-		if cert.CheckSignatureFrom(root) != nil {
+		if !vouchedBy(cert, root, signedBy) && cert.CheckSignatureFrom(root) != nil {
 			continue
 		}
 		switch {

@@ -17,8 +17,8 @@ const maxFeedValue = 64 << 10
 // decodeFeed reads one answer of the feed, Vault's envelope
 // {"data": {...}}, from r as a stream: each peer is handed to each as
 // soon as it is decoded, with head, the answer's fields decoded before it
-// (the engine writes gateway, address_pool, index and full first), and is
-// not kept: the answer returned has no Peers. Removals are kept. Memory
+// (the engine writes gateway, address_pool, index, full and signature
+// first), and is not kept: the answer returned has no Peers. Removals are kept. Memory
 // stays within about maxFeedValue whatever the answer's size; a value
 // larger than that, a field given twice, or what is not such an object is
 // ErrBadFeed. An error of each ends the read with that error.
@@ -58,6 +58,8 @@ func decodeData(dec *json.Decoder, resp *peerfeed.Response, each func(*peerfeed.
 			return decodeValue(dec, key, &resp.Full)
 		case "next":
 			return decodeValue(dec, key, &resp.Next)
+		case "signature":
+			return decodeValue(dec, key, &resp.Signature)
 		case "peers":
 			return decodeArray(dec, key, func() error {
 				var p peerfeed.Peer

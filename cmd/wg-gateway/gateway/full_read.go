@@ -44,10 +44,13 @@ type fullRead struct {
 }
 
 // An entryBatch is at most verifyBatch entries of one page, with the
-// page's address pools.
+// page's address pools and signature, and the position of its first
+// entry in the page.
 type entryBatch struct {
 	entries []peerfeed.Peer
 	pools   []netip.Prefix
+	signed  *signedAnswer
+	first   int
 }
 
 // readFull reads the full set page by page (first, when not nil, is its
@@ -76,6 +79,7 @@ func (d *Daemon) readFull(ctx context.Context, out chan<- pollResult, first *pee
 func (d *Daemon) readPages(ctx context.Context, fr *fullRead, pg *pager, first *peerfeed.Response) error {
 	var batch entryBatch
 	var pools []netip.Prefix // the current page's
+	var signed *signedAnswer // the current page's
 	send := func() error {
 		if len(batch.entries) == 0 {
 			return nil
@@ -91,12 +95,14 @@ func (d *Daemon) readPages(ctx context.Context, fr *fullRead, pg *pager, first *
 	each := func(head *peerfeed.Response, p peerfeed.Peer) error {
 		if !pg.headed {
 			pools = parsePools(head.AddressPool)
+			signed = newSignedAnswer(head.Signature)
 		}
 		if err := pg.entry(head, p.SerialNumber); err != nil {
 			return err
 		}
 		if batch.entries == nil {
-			batch = entryBatch{entries: make([]peerfeed.Peer, 0, verifyBatch), pools: pools}
+			batch = entryBatch{entries: make([]peerfeed.Peer, 0, verifyBatch), pools: pools,
+				signed: signed, first: pg.inPage - 1}
 		}
 		batch.entries = append(batch.entries, p)
 		if len(batch.entries) == verifyBatch {
@@ -147,9 +153,10 @@ func (d *Daemon) readPages(ctx context.Context, fr *fullRead, pg *pager, first *
 // wholeRead is the fullRead of a full answer already read whole.
 func wholeRead(resp *peerfeed.Response) *fullRead {
 	pools := parsePools(resp.AddressPool)
+	signed := newSignedAnswer(resp.Signature)
 	fr := &fullRead{batches: make(chan entryBatch, len(resp.Peers)/verifyBatch+1), index: resp.Index, pools: resp.AddressPool}
 	for i := 0; i < len(resp.Peers); i += verifyBatch {
-		fr.batches <- entryBatch{entries: resp.Peers[i:min(i+verifyBatch, len(resp.Peers))], pools: pools}
+		fr.batches <- entryBatch{entries: resp.Peers[i:min(i+verifyBatch, len(resp.Peers))], pools: pools, signed: signed, first: i}
 	}
 	close(fr.batches)
 	return fr

@@ -41,7 +41,7 @@ func (d *Daemon) handle(ctx context.Context, resp *peerfeed.Response) {
 		d.peers.remove(r.SerialNumber, touched)
 		delete(d.rejected, r.SerialNumber)
 	}
-	peers, rejections := d.verifier.VerifyAll(start, resp.Peers, d.pools)
+	peers, rejections := d.verifier.verifyAnswer(start, resp.Peers, d.pools, newSignedAnswer(resp.Signature))
 	d.admit(resp.Peers, peers, rejections, touched)
 	d.index = resp.Index
 	if d.apply(scopeTouched, touched) {

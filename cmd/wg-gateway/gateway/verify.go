@@ -117,6 +117,14 @@ func (r *Rejection) Error() string {
 // entry's key, and its addresses lie in pools. The peer it returns takes
 // its addresses and expiry from the certificate, not from the entry.
 func (v *Verifier) Verify(now time.Time, e peerfeed.Peer, pools []netip.Prefix) (Peer, *Rejection) {
+	return v.verify(now, e, pools, nil, 0)
+}
+
+// verify is Verify of the entry at position pos of an answer signed as
+// signed says (nil: unsigned): when the answer's signature vouches for
+// the entry's certificate, its own signature is not checked again
+// (signedAnswer.vouch).
+func (v *Verifier) verify(now time.Time, e peerfeed.Peer, pools []netip.Prefix, signed *signedAnswer, pos int) (Peer, *Rejection) {
 	reject := func(reason string, err error) (Peer, *Rejection) {
 		return Peer{}, &Rejection{Serial: e.SerialNumber, Reason: reason, Err: err}
 	}
@@ -130,6 +138,7 @@ func (v *Verifier) Verify(now time.Time, e peerfeed.Peer, pools []netip.Prefix) 
 	}
 	err = wgcert.Verify(now, cert, wgcert.VerifyOptions{
 		Roots: v.Roots, Gateway: v.Gateway, PublicKey: &key, Pools: pools, Policies: v.ruleSets.decode,
+		SignedBy: signed.vouch(v.Roots, pos, cert.X509.Raw),
 	})
 	if err != nil {
 		return reject(reasonOf(err), err)
@@ -163,6 +172,12 @@ const parallelFrom = 64
 // VerifyAll verifies entries as Verify does, on every CPU, and returns for
 // each entry, in order, its peer or its rejection.
 func (v *Verifier) VerifyAll(now time.Time, entries []peerfeed.Peer, pools []netip.Prefix) ([]Peer, []*Rejection) {
+	return v.verifyAnswer(now, entries, pools, nil)
+}
+
+// verifyAnswer is VerifyAll of the entries of an answer signed as signed
+// says (nil: unsigned).
+func (v *Verifier) verifyAnswer(now time.Time, entries []peerfeed.Peer, pools []netip.Prefix, signed *signedAnswer) ([]Peer, []*Rejection) {
 	peers := make([]Peer, len(entries))
 	rejections := make([]*Rejection, len(entries))
 	workers := 1
@@ -175,7 +190,7 @@ func (v *Verifier) VerifyAll(now time.Time, entries []peerfeed.Peer, pools []net
 		go func() {
 			defer wg.Done()
 			for i := w; i < len(entries); i += workers {
-				peers[i], rejections[i] = v.Verify(now, entries[i], pools)
+				peers[i], rejections[i] = v.verify(now, entries[i], pools, signed, i)
 			}
 		}()
 	}
@@ -210,7 +225,7 @@ func (v *Verifier) verifyStream(now time.Time, in <-chan entryBatch) <-chan veri
 				vb := verifiedBatch{entries: make([]peerfeed.Peer, len(b.entries)),
 					peers: make([]Peer, len(b.entries)), rejections: make([]*Rejection, len(b.entries))}
 				for i, e := range b.entries {
-					vb.peers[i], vb.rejections[i] = v.Verify(now, e, b.pools)
+					vb.peers[i], vb.rejections[i] = v.verify(now, e, b.pools, b.signed, b.first+i)
 					vb.entries[i] = peerfeed.Peer{SerialNumber: e.SerialNumber, PublicKey: e.PublicKey}
 				}
 				out <- vb
