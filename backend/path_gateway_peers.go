@@ -178,5 +178,9 @@ since that index: they cover what moved while it paged (a peer added below
 its cursor, a peer removed after its page was read). A removal may name a
 peer the reader never saw. A delta is never paged.
 Apply removed before peers. Each peer carries its certificate, which the
-gateway verifies against the CA before trusting the peer.
+gateway verifies against the CA before trusting the peer. An answer of at
+most 1000 peers carries signature: the current CA's signature (key_id)
+over "wg-gateway-feed-v1\x00" and the SHA-256 of each peer's certificate
+DER in order (digests; zeros for a certificate of another CA), which
+stands for the signatures of the certificates it lists.
 `

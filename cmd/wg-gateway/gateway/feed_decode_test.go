@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/peerfeed"
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgcert"
 )
 
 // TestDecodeFeed: an answer decodes to the same fields as a whole
@@ -18,12 +21,12 @@ import (
 // it, none kept in the answer.
 func TestDecodeFeed(t *testing.T) {
 	body := `{"request_id":"x","data":{"gateway":"gw1","address_pool":["10.77.0.0/24"],"index":7,"full":true,` +
-		`"peers":[{"serial_number":"0a","public_key":"k1","allowed_ips":["10.77.0.2/32"],"certificate":"c1","expiration":"2026-11-24T13:00:00Z"},` +
+		`"signature":{"key_id":"ab:cd","digests":"AAEC","value":"AwQ="},"peers":[{"serial_number":"0a","public_key":"k1","allowed_ips":["10.77.0.2/32"],"certificate":"c1","expiration":"2026-11-24T13:00:00Z"},` +
 		`{"serial_number":"0b","public_key":"k2","certificate":"c2","unknown":{"nested":[1,2]}}],` +
 		`"removed":[{"serial_number":"09","public_key":"k0"}],"next":"0b","extra":[1]},"warnings":null}`
 	var got []peerfeed.Peer
 	resp, err := decodeFeed(strings.NewReader(body), func(head *peerfeed.Response, p peerfeed.Peer) error {
-		if head.Index != 7 || !head.Full || head.Gateway != "gw1" || len(head.AddressPool) != 1 {
+		if head.Index != 7 || !head.Full || head.Gateway != "gw1" || len(head.AddressPool) != 1 || head.Signature == nil {
 			t.Errorf("head before peer %s = %+v", p.SerialNumber, head)
 		}
 		got = append(got, p)
@@ -40,9 +43,32 @@ func TestDecodeFeed(t *testing.T) {
 		t.Errorf("peers (-want +got):\n%s", diff)
 	}
 	wantResp := &peerfeed.Response{Gateway: "gw1", AddressPool: []string{"10.77.0.0/24"}, Index: 7, Full: true,
-		Removed: []peerfeed.Removal{{SerialNumber: "09", PublicKey: "k0"}}, Next: "0b"}
+		Signature: &peerfeed.Signature{KeyID: "ab:cd", Digests: []byte{0, 1, 2}, Value: []byte{3, 4}},
+		Removed:   []peerfeed.Removal{{SerialNumber: "09", PublicKey: "k0"}}, Next: "0b"}
 	if diff := cmp.Diff(wantResp, resp); diff != "" {
 		t.Errorf("answer (-want +got):\n%s", diff)
+	}
+}
+
+// TestDecodeFeedTakesTheLargestSignature: the signature of an answer of
+// peerfeed.MaxSigned peers, the largest the engine signs, is within what
+// the decoder takes of one value, and is decoded before the peers.
+func TestDecodeFeedTakesTheLargestSignature(t *testing.T) {
+	resp := &peerfeed.Response{Gateway: "gw1", Index: 1, Full: true, Peers: []peerfeed.Peer{{SerialNumber: "01"}},
+		Signature: &peerfeed.Signature{KeyID: strings.Repeat("ab:", 19) + "ab", Digests: make([]byte, peerfeed.MaxSigned*wgcert.DigestSize),
+			Value: make([]byte, 72)}}
+	body, err := json.Marshal(map[string]any{"data": resp})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = decodeFeed(bytes.NewReader(body), func(head *peerfeed.Response, _ peerfeed.Peer) error {
+		if head.Signature == nil || len(head.Signature.Digests) != peerfeed.MaxSigned*wgcert.DigestSize {
+			t.Errorf("the signature is not decoded before the peers: %+v", head.Signature)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
