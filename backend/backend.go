@@ -38,6 +38,9 @@ type backend struct {
 	config *configCache
 	// reg is the in-memory registry of certificates, pools and feeds.
 	reg *registry
+	// revocations persists revocations that arrive together with one
+	// storage write.
+	revocations *revocationBatcher
 	// clock is the mount's time, which the registry and the cached system
 	// view read too; tests set it.
 	clock *clock
@@ -71,6 +74,7 @@ func newBackend(version string) *backend {
 		locks:         locksutil.CreateLocks(),
 		identityLocks: locksutil.CreateLocks(),
 		config:        newConfigCache(),
+		revocations:   newRevocationBatcher(),
 		clock:         newClock(time.Now),
 	}
 	b.reg = newRegistry(b.clock.Now)
@@ -137,7 +141,8 @@ func (b *backend) invalidate(_ context.Context, key string) {
 		b.config.forgetGateway(strings.TrimPrefix(key, gatewayStoragePrefix))
 	case strings.HasPrefix(key, roleStoragePrefix):
 		b.config.forgetRole(strings.TrimPrefix(key, roleStoragePrefix))
-	case strings.HasPrefix(key, certStoragePrefix), strings.HasPrefix(key, blockStoragePrefix):
+	case strings.HasPrefix(key, certStoragePrefix), strings.HasPrefix(key, blockStoragePrefix),
+		strings.HasPrefix(key, revocationStoragePrefix):
 		b.reg.reset()
 	}
 }

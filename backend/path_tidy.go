@@ -50,14 +50,22 @@ func (b *backend) pathTidyWrite(ctx context.Context, req *logical.Request, d *fr
 	return &logical.Response{Data: map[string]any{"deleted": n}}, nil
 }
 
-// tidy deletes the records of certificates that expired more than buffer
-// ago and returns how many it deleted.
+// tidy writes the revocations of the journal into their records, then
+// deletes the records of certificates that expired more than buffer ago
+// and returns how many it deleted.
 func (b *backend) tidy(ctx context.Context, s logical.Storage, buffer time.Duration) (int, error) {
 	if err := b.reg.wait(ctx, s); err != nil {
 		return 0, err
 	}
 	b.tidyMu.Lock()
 	defer b.tidyMu.Unlock()
+	folded, err := b.foldJournal(ctx, s)
+	if folded > 0 {
+		b.Logger().Info("tidy wrote journaled revocations into their records", "count", folded)
+	}
+	if err != nil {
+		return 0, err
+	}
 	now := b.now()
 	deleted := 0
 	for _, serial := range b.reg.tidyCandidates(now, buffer) {
@@ -88,6 +96,8 @@ const pathTidyHelpSyn = `Delete the records of long-expired certificates.`
 
 const pathTidyHelpDesc = `
 Deletes the issuance records of certificates that expired more than
-safety_buffer ago (default 72h), revoked or not. A revoked certificate stays
+safety_buffer ago (default 72h), revoked or not. First it writes the
+revocations that were stored together (a mass revocation's, under
+revocations/) into the records of their certificates. A revoked certificate stays
 on the CRL until it expires. Tidy also runs every hour on the active node.
 `

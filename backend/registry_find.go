@@ -98,3 +98,15 @@ func (r *registry) record(serial string) *certRecord {
 	}
 	return nil
 }
+
+// revocation is the revocation of serial as the registry knows it, and
+// whether it knows it revoked: the record in storage may not say so yet
+// (see revocationJournalEntry).
+func (r *registry) revocation(serial string) (journaledRevocation, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if d, ok := r.dead[serial]; ok && d.rec.revoked() {
+		return journaled(d.rec), true
+	}
+	return journaledRevocation{}, false
+}

@@ -75,8 +75,8 @@ func (r *registry) stop() {
 // loadWorkers is how many records are read from storage at once.
 const loadWorkers = 16
 
-// load reads every certificate record and every block into a fresh registry
-// state. The workers read and decode records while one goroutine indexes
+// load reads every certificate record, with the revocations of the journal
+// not yet written into them, and every block into a fresh registry state. The workers read and decode records while one goroutine indexes
 // those already read, holding mu from the first record to the last: a
 // mount's start costs the storage reads, with the indexing beside them
 // instead of after. Nothing else reads the state before the load is done
@@ -90,11 +90,15 @@ func (r *registry) load(ctx context.Context, s logical.Storage) error {
 	if err != nil {
 		return err
 	}
+	journal, err := loadJournal(ctx, s)
+	if err != nil {
+		return err
+	}
 	recs := make(chan *certRecord, 4*loadWorkers)
 	indexed := make(chan struct{})
 	go func() {
 		defer close(indexed)
-		r.indexRecords(len(serials), recs, blocks)
+		r.indexRecords(len(serials), recs, journal, blocks)
 	}()
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(loadWorkers)
@@ -124,8 +128,9 @@ func (r *registry) load(ctx context.Context, s logical.Storage) error {
 }
 
 // indexRecords builds the registry's state from the n records that recs brings,
-// then the blocks; it holds mu throughout.
-func (r *registry) indexRecords(n int, recs <-chan *certRecord, blocks []*blockEntry) {
+// each with its revocation in journal if it has one there, then the blocks;
+// it holds mu throughout.
+func (r *registry) indexRecords(n int, recs <-chan *certRecord, journal map[string]journaledRevocation, blocks []*blockEntry) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.clear()
@@ -133,6 +138,9 @@ func (r *registry) indexRecords(n int, recs <-chan *certRecord, blocks []*blockE
 	shared := make(stringPool)
 	for rec := range recs {
 		shared.internRecord(rec)
+		if j, ok := journal[rec.SerialNumber]; ok && !rec.revoked() {
+			j.applyTo(rec)
+		}
 		if rec.revoked() {
 			r.addDead(rec)
 			continue

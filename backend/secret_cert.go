@@ -38,10 +38,12 @@ func (b *backend) secretCertificateRevoke(ctx context.Context, req *logical.Requ
 	return nil, b.revokeSerial(ctx, req.Storage, serial)
 }
 
-// revokeSerial revokes a live certificate: it writes the record as revoked,
-// then releases the addresses, takes the peer out of its gateway's feed
-// (waking long-polls) and puts the serial on the CRL. A certificate that is
-// not live is left as it is. It never calls a gateway.
+// revokeSerial revokes a live certificate: it writes the record as revoked
+// (or, with the revocations of other callers at the same moment, one
+// journal entry: see revocationBatcher), then releases the addresses, takes
+// the peer out of its gateway's feed (waking long-polls) and puts the
+// serial on the CRL. A certificate that is not live is left as it is. It
+// never calls a gateway.
 func (b *backend) revokeSerial(ctx context.Context, s logical.Storage, serial string) error {
 	return b.revokeSerialAs(ctx, s, serial, revocationNote{})
 }
@@ -63,8 +65,12 @@ func (b *backend) revokeSerialAs(ctx context.Context, s logical.Storage, serial 
 	if rec == nil {
 		return nil
 	}
-	revoked, err := b.putRevoked(ctx, s, rec, note)
-	if err != nil {
+	// Revocations made at the same moment (Vault's workers revoking
+	// leases by prefix) share one storage write.
+	revoked := b.revokedRecord(rec, note)
+	if err := b.revocations.persist(ctx, revoked, func(ctx context.Context, batch []*certRecord) error {
+		return b.writeRevocations(ctx, s, batch)
+	}); err != nil {
 		return err
 	}
 	b.reg.markRevoked(revoked)
@@ -74,12 +80,18 @@ func (b *backend) revokeSerialAs(ctx context.Context, s logical.Storage, serial 
 // putRevoked writes rec's record revoked now, with note; the caller holds
 // the serial's lock and then tells the registry (markRevoked).
 func (b *backend) putRevoked(ctx context.Context, s logical.Storage, rec *certRecord, note revocationNote) (*certRecord, error) {
+	revoked := b.revokedRecord(rec, note)
+	if err := putJSON(ctx, s, certStoragePrefix+rec.SerialNumber, revoked); err != nil {
+		return nil, err
+	}
+	return revoked, nil
+}
+
+// revokedRecord is rec revoked now, with note.
+func (b *backend) revokedRecord(rec *certRecord, note revocationNote) *certRecord {
 	revoked := *rec
 	revoked.RevokedAt = b.now().UTC()
 	revoked.RevokedBy, revoked.RevokedByEntityID, revoked.Block = note.by, note.byEntityID, note.block
 	revoked.ReplacedBy = note.replacedBy
-	if err := putJSON(ctx, s, certStoragePrefix+rec.SerialNumber, &revoked); err != nil {
-		return nil, err
-	}
-	return &revoked, nil
+	return &revoked
 }

@@ -19,6 +19,10 @@ const (
 	// certStoragePrefix + serial holds a certRecord: one write per issue and
 	// one per revocation, whatever the number of live certificates.
 	certStoragePrefix = "certs/"
+	// revocationStoragePrefix + id holds a revocationJournalEntry: the
+	// revocations of a batch persisted by one write, until tidy writes
+	// them into their records.
+	revocationStoragePrefix = "revocations/"
 	// statusStoragePrefix + gateway + "/" + instance holds a statusEntry.
 	statusStoragePrefix = "status/"
 	// blockStoragePrefix + name holds a blockEntry.

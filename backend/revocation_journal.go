@@ -1,0 +1,141 @@
+package backend
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/helper/locksutil"
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// A revocationJournalEntry is the revocations one storage write persisted
+// together (see revocationBatcher), at revocationStoragePrefix + id. The
+// records of its certificates still read live in storage: the entry is what
+// says they are revoked, until tidy folds it into them and deletes it. A
+// mount's load applies the entries to the records it reads.
+type revocationJournalEntry struct {
+	Revocations []journaledRevocation `json:"revocations"`
+}
+
+// A journaledRevocation is what a revocation changes in a certificate's
+// record; the json names are the record's.
+type journaledRevocation struct {
+	SerialNumber      string    `json:"serial_number"`
+	RevokedAt         time.Time `json:"revoked_at"`
+	RevokedBy         string    `json:"revoked_by,omitempty"`
+	RevokedByEntityID string    `json:"revoked_by_entity_id,omitempty"`
+	Block             string    `json:"block,omitempty"`
+	ReplacedBy        string    `json:"replaced_by,omitempty"`
+}
+
+// journaled is the revocation of rec, a record written revoked.
+func journaled(rec *certRecord) journaledRevocation {
+	return journaledRevocation{
+		SerialNumber: rec.SerialNumber, RevokedAt: rec.RevokedAt,
+		RevokedBy: rec.RevokedBy, RevokedByEntityID: rec.RevokedByEntityID,
+		Block: rec.Block, ReplacedBy: rec.ReplacedBy,
+	}
+}
+
+// applyTo writes the revocation into rec, the record of its certificate.
+func (j journaledRevocation) applyTo(rec *certRecord) {
+	rec.RevokedAt = j.RevokedAt
+	rec.RevokedBy, rec.RevokedByEntityID, rec.Block = j.RevokedBy, j.RevokedByEntityID, j.Block
+	rec.ReplacedBy = j.ReplacedBy
+}
+
+// writeRevocations persists records written revoked with one storage
+// write: a single one as its record, several as one journal entry. Nothing
+// is written when it fails.
+func (b *backend) writeRevocations(ctx context.Context, s logical.Storage, revoked []*certRecord) error {
+	if len(revoked) == 1 {
+		return putJSON(ctx, s, certStoragePrefix+revoked[0].SerialNumber, revoked[0])
+	}
+	entry := revocationJournalEntry{Revocations: make([]journaledRevocation, len(revoked))}
+	for i, rec := range revoked {
+		entry.Revocations[i] = journaled(rec)
+	}
+	return putJSON(ctx, s, revocationStoragePrefix+journalID(b.now()), &entry)
+}
+
+// journalID names a journal entry written at now: its time, for a reader
+// of the storage, and random text, so that no two entries share a name.
+func journalID(now time.Time) string {
+	return now.UTC().Format("20060102T150405.000000000Z") + "-" + rand.Text()[:10]
+}
+
+// loadJournal reads every journal entry: the revocations by serial.
+func loadJournal(ctx context.Context, s logical.Storage) (map[string]journaledRevocation, error) {
+	ids, err := s.List(ctx, revocationStoragePrefix)
+	if err != nil {
+		return nil, fmt.Errorf("list revocations: %w", err)
+	}
+	out := make(map[string]journaledRevocation)
+	for _, id := range ids {
+		var entry revocationJournalEntry
+		found, err := getJSON(ctx, s, revocationStoragePrefix+id, &entry)
+		if err != nil {
+			return nil, err
+		}
+		if !found {
+			continue // folded meanwhile: its records say it
+		}
+		for _, j := range entry.Revocations {
+			out[j.SerialNumber] = j
+		}
+	}
+	return out, nil
+}
+
+// foldJournal writes the revocations of every journal entry into their
+// records and then deletes the entry, and returns how many records it
+// wrote. A record tidy deleted stays deleted; one already revoked is left
+// as it is. An entry stays until all its records are written, so a fold
+// cut short is taken up again by the next. The caller holds tidyMu.
+func (b *backend) foldJournal(ctx context.Context, s logical.Storage) (int, error) {
+	ids, err := s.List(ctx, revocationStoragePrefix)
+	if err != nil {
+		return 0, fmt.Errorf("list revocations: %w", err)
+	}
+	written := 0
+	for _, id := range ids {
+		var entry revocationJournalEntry
+		found, err := getJSON(ctx, s, revocationStoragePrefix+id, &entry)
+		if err != nil {
+			return written, err
+		}
+		if !found {
+			continue
+		}
+		for _, j := range entry.Revocations {
+			n, err := b.foldRevocation(ctx, s, j)
+			if err != nil {
+				return written, err
+			}
+			written += n
+		}
+		if err := deleteKey(ctx, s, revocationStoragePrefix+id); err != nil {
+			return written, err
+		}
+	}
+	return written, nil
+}
+
+// foldRevocation writes j into its certificate's record, if there is one
+// not revoked yet, and returns how many records it wrote (0 or 1).
+func (b *backend) foldRevocation(ctx context.Context, s logical.Storage, j journaledRevocation) (int, error) {
+	lock := locksutil.LockForKey(b.locks, j.SerialNumber)
+	lock.Lock()
+	defer lock.Unlock()
+	rec, err := getRecord(ctx, s, j.SerialNumber)
+	if err != nil || rec == nil || rec.revoked() {
+		return 0, err
+	}
+	j.applyTo(rec)
+	if err := putJSON(ctx, s, certStoragePrefix+rec.SerialNumber, rec); err != nil {
+		return 0, err
+	}
+	return 1, nil
+}
