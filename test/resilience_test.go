@@ -10,6 +10,8 @@ import (
 
 	vault "github.com/hashicorp/vault/api"
 	"github.com/stretchr/testify/require"
+
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/test/internal/harness"
 )
 
 // issueMany issues n certificates on role with distinct keys, 16 at a time,
@@ -43,7 +45,8 @@ func issueMany(t *testing.T, c *vault.Client, role string, n int) []*vault.Secre
 // checks that every lease still ends revoked: certificate marked, serial on
 // the CRL, peer out of the feed, address back in the pool, no lease left.
 func TestRevocationSurvivesVaultCrash(t *testing.T) {
-	n := startFileVault(t)
+	// The raw storage endpoint shows the mount's revocation journal.
+	n := &vaultNode{wrapVault(t, harness.StartVault(t, harness.VaultOptions{Storage: harness.File, Config: "raw_storage_endpoint = true\n"}))}
 	setUpEngine(t, n.vaultServer)
 	n.cli("write", "wg/roles/laptop", "gateway=gw1", "ttl=1h")
 	const count = 300
@@ -78,6 +81,18 @@ func TestRevocationSurvivesVaultCrash(t *testing.T) {
 	again, err := n.root.Logical().Write("wg/issue/laptop", map[string]any{"public_key": mustPub(t)})
 	require.NoError(t, err)
 	require.Equal(t, []any{"10.77.0.2/32", "fd77::2/128"}, again.Data["addresses"], "the addresses came back to the pool")
+
+	// Revocations that Vault's workers made together were stored as
+	// journal entries; tidy writes them into the records and deletes the
+	// entries, and the certificates stay revoked across another crash.
+	require.NotEmpty(t, journalEntries(t, n), "revocations stored together")
+	n.cli("write", "-f", "wg/tidy")
+	require.Empty(t, journalEntries(t, n), "the journal after tidy")
+	n.kill()
+	n.restart()
+	for _, sec := range issued {
+		requireRevoked(t, n.vaultServer, sec.Data["serial_number"].(string))
+	}
 }
 
 // TestIssuanceSurvivesVaultCrash: every issuance that returned before a
@@ -181,4 +196,18 @@ func writeTemp(t *testing.T, data []byte) string {
 	_, err = f.Write(data)
 	require.NoError(t, err)
 	return f.Name()
+}
+
+// journalEntries lists the wg/ mount's revocation journal through the raw
+// storage endpoint.
+func journalEntries(t *testing.T, n *vaultNode) []any {
+	t.Helper()
+	mount, err := n.root.Logical().Read("sys/mounts/wg")
+	require.NoError(t, err)
+	list, err := n.root.Logical().List("sys/raw/logical/" + mount.Data["uuid"].(string) + "/revocations/")
+	require.NoError(t, err)
+	if list == nil {
+		return nil
+	}
+	return list.Data["keys"].([]any)
 }
