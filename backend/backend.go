@@ -74,7 +74,7 @@ func newBackend(version string) *backend {
 		locks:         locksutil.CreateLocks(),
 		identityLocks: locksutil.CreateLocks(),
 		config:        newConfigCache(),
-		revocations:   newRevocationBatcher(),
+		revocations:   newRevocationBatcher(maxRevocationBatch),
 		clock:         newClock(time.Now),
 	}
 	b.reg = newRegistry(b.clock.Now)

@@ -16,10 +16,13 @@ import (
 // for that write. Every caller learns the outcome of the write that holds
 // its revocation: none returns before it is stored, and a failed write
 // fails every revocation of its batch. A revocation alone is written at
-// once, as before.
+// once, as before. A batch holds at most max revocations, which keeps its
+// storage entry well under storage backends' limits on an entry's size
+// (Consul's 512 KiB; Raft's 1 MiB by default).
 type revocationBatcher struct {
-	mu sync.Mutex
-	// idle is signalled when a write ends.
+	max int
+	mu  sync.Mutex
+	// idle is signalled when a write ends or a batch's write begins.
 	idle *sync.Cond
 	// open is the batch collecting revocations, not yet being written.
 	open *revocationBatch
@@ -34,8 +37,13 @@ type revocationBatch struct {
 	err     error
 }
 
-func newRevocationBatcher() *revocationBatcher {
-	q := &revocationBatcher{}
+// maxRevocationBatch is the most revocations one write persists: about
+// 80 KB of journal entry. Vault revokes with 200 workers by default.
+const maxRevocationBatch = 512
+
+// newRevocationBatcher returns a batcher of at most max revocations a batch.
+func newRevocationBatcher(max int) *revocationBatcher {
+	q := &revocationBatcher{max: max}
 	q.idle = sync.NewCond(&q.mu)
 	return q
 }
@@ -46,6 +54,9 @@ func newRevocationBatcher() *revocationBatcher {
 // persist returns write's error, once the write ended.
 func (q *revocationBatcher) persist(ctx context.Context, rec *certRecord, write func(context.Context, []*certRecord) error) error {
 	q.mu.Lock()
+	for q.open != nil && len(q.open.revoked) >= q.max {
+		q.idle.Wait() // for the full batch's write to begin
+	}
 	b := q.open
 	if b != nil {
 		b.revoked = append(b.revoked, rec)
@@ -59,6 +70,7 @@ func (q *revocationBatcher) persist(ctx context.Context, rec *certRecord, write 
 		q.idle.Wait()
 	}
 	q.open, q.writing = nil, true
+	q.idle.Broadcast()
 	q.mu.Unlock()
 
 	b.err = write(ctx, b.revoked)

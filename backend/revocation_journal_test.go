@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"runtime"
@@ -310,10 +311,13 @@ func TestFoldLeavesDeletedRecordsDeleted(t *testing.T) {
 }
 
 // TestRevocationBatcherWritesOneAtATime: whatever the interleaving, at
-// most one batch is being written, every revocation is in exactly one
-// written batch, and each caller gets its batch's outcome.
+// most one batch is being written, none holds more than the batcher's
+// most, every revocation is in exactly one written batch, and each caller
+// gets its batch's outcome.
 func TestRevocationBatcherWritesOneAtATime(t *testing.T) {
-	q := newRevocationBatcher()
+	const most = 16
+	q := newRevocationBatcher(most)
+	largest := 0
 	var mu sync.Mutex
 	inFlight, maxInFlight := 0, 0
 	written := map[string]int{}
@@ -323,6 +327,7 @@ func TestRevocationBatcherWritesOneAtATime(t *testing.T) {
 		mu.Lock()
 		inFlight++
 		maxInFlight = max(maxInFlight, inFlight)
+		largest = max(largest, len(batch))
 		var err error
 		if len(written)%3 == 1 {
 			err = failing
@@ -350,10 +355,31 @@ func TestRevocationBatcherWritesOneAtATime(t *testing.T) {
 	}
 	wg.Wait()
 	require.Equal(t, 1, maxInFlight)
+	require.LessOrEqual(t, largest, most)
+	require.Greater(t, largest, 1, "revocations shared writes")
 	require.Len(t, written, n)
 	for i := range n {
 		s := fmt.Sprint(i)
 		require.Equal(t, 1, written[s], s)
 		require.Equal(t, outcome[s], got[i], s)
 	}
+}
+
+// TestJournalCarriesTheRevocation: what a revocation changes in a record
+// (when, and who revoked it by a block, or which certificate replaced it)
+// comes back from a journal entry as stored.
+func TestJournalCarriesTheRevocation(t *testing.T) {
+	live := certRecord{SerialNumber: "01:02", PublicKey: "key", Gateway: "gw1", Identity: "alice",
+		IssuedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), ExpiresAt: time.Date(2026, 1, 3, 3, 4, 5, 0, time.UTC)}
+	revoked := live
+	revoked.RevokedAt = time.Date(2026, 1, 2, 9, 0, 0, 123456789, time.UTC)
+	revoked.RevokedBy, revoked.RevokedByEntityID, revoked.Block, revoked.ReplacedBy = "bob", "entity-bob", "lost-laptop", "03:04"
+	buf, err := json.Marshal(revocationJournalEntry{Revocations: []journaledRevocation{journaled(&revoked)}})
+	require.NoError(t, err)
+	var entry revocationJournalEntry
+	require.NoError(t, json.Unmarshal(buf, &entry))
+	require.Len(t, entry.Revocations, 1)
+	got := live
+	entry.Revocations[0].applyTo(&got)
+	require.Equal(t, revoked, got)
 }
