@@ -117,18 +117,24 @@ func (b *backend) initialize(_ context.Context, req *logical.InitializationReque
 	return nil
 }
 
-// periodic runs tidy where this node may write.
+// periodic runs where this node may write: it folds the revocation
+// journal into the records (every run: Vault calls it about once a minute),
+// and tidy when it is due.
 func (b *backend) periodic(ctx context.Context, req *logical.Request) error {
 	if !b.WriteSafeReplicationState() {
 		return nil
 	}
 	b.tidyMu.Lock()
+	err := b.foldJournalLogged(ctx, req.Storage)
 	due := b.now().Sub(b.lastTidy) >= tidyInterval
 	b.tidyMu.Unlock()
+	if err != nil {
+		return err
+	}
 	if !due {
 		return nil
 	}
-	_, err := b.tidy(ctx, req.Storage, defaultSafetyBuffer)
+	_, err = b.tidy(ctx, req.Storage, defaultSafetyBuffer)
 	return err
 }
 

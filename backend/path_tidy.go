@@ -59,11 +59,7 @@ func (b *backend) tidy(ctx context.Context, s logical.Storage, buffer time.Durat
 	}
 	b.tidyMu.Lock()
 	defer b.tidyMu.Unlock()
-	folded, err := b.foldJournal(ctx, s)
-	if folded > 0 {
-		b.Logger().Info("tidy wrote journaled revocations into their records", "count", folded)
-	}
-	if err != nil {
+	if err := b.foldJournalLogged(ctx, s); err != nil {
 		return 0, err
 	}
 	now := b.now()

@@ -13,8 +13,11 @@ import (
 // A revocationJournalEntry is the revocations one storage write persisted
 // together (see revocationBatcher), at revocationStoragePrefix + id. The
 // records of its certificates still read live in storage: the entry is what
-// says they are revoked, until tidy folds it into them and deletes it. A
-// mount's load applies the entries to the records it reads.
+// says they are revoked, until it is folded into them and deleted: by the
+// periodic function (about a minute later, on the active node) or by tidy.
+// A mount's load applies the entries to the records it reads, and reads
+// them before the records: a fold writes the records before it deletes the
+// entry, so a load concurrent with a fold sees every revocation.
 type revocationJournalEntry struct {
 	Revocations []journaledRevocation `json:"revocations"`
 }
@@ -121,6 +124,16 @@ func (b *backend) foldJournal(ctx context.Context, s logical.Storage) (int, erro
 		}
 	}
 	return written, nil
+}
+
+// foldJournalLogged is foldJournal, logging how many records it wrote.
+// The caller holds tidyMu.
+func (b *backend) foldJournalLogged(ctx context.Context, s logical.Storage) error {
+	folded, err := b.foldJournal(ctx, s)
+	if folded > 0 {
+		b.Logger().Info("wrote journaled revocations into their records", "count", folded)
+	}
+	return err
 }
 
 // foldRevocation writes j into its certificate's record, if there is one

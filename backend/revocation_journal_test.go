@@ -383,3 +383,24 @@ func TestJournalCarriesTheRevocation(t *testing.T) {
 	entry.Revocations[0].applyTo(&got)
 	require.Equal(t, revoked, got)
 }
+
+// TestPeriodicFoldsTheJournal: the periodic function (Vault calls it about
+// once a minute) folds the journal, so that the records say revoked soon
+// after a mass revocation, not only at the hourly tidy.
+func TestPeriodicFoldsTheJournal(t *testing.T) {
+	env := newTestEnv(t)
+	leases := env.issueApart(6)
+	h := env.hooked()
+	for i, err := range env.revokeTogether(h, leases, nil) {
+		require.NoError(t, err, "revocation %d", i)
+	}
+	require.Len(t, env.journalKeys(), 1)
+	env.b.tidyMu.Lock()
+	env.b.lastTidy = env.b.now() // tidy is not due
+	env.b.tidyMu.Unlock()
+	require.NoError(t, env.b.periodic(context.Background(), &logical.Request{Storage: env.storage}))
+	require.Empty(t, env.journalKeys())
+	for _, s := range leaseSerials(leases) {
+		require.True(t, env.storedRevoked(s), "record of %s written revoked", s)
+	}
+}
