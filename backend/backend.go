@@ -41,6 +41,8 @@ type backend struct {
 	// revocations persists revocations that arrive together with one
 	// storage write.
 	revocations *revocationBatcher
+	// unfolded holds the records of journaled revocations until folded.
+	unfolded unfoldedRecords
 	// clock is the mount's time, which the registry and the cached system
 	// view read too; tests set it.
 	clock *clock

@@ -84,6 +84,7 @@ func (b *backend) tidyOne(ctx context.Context, s logical.Storage, serial string)
 	if err := deleteKey(ctx, s, certStoragePrefix+serial); err != nil {
 		return err
 	}
+	b.unfolded.drop(serial) // a later fold must not write it back
 	b.reg.forget(serial)
 	return nil
 }

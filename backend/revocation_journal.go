@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/helper/locksutil"
@@ -60,7 +61,46 @@ func (b *backend) writeRevocations(ctx context.Context, s logical.Storage, revok
 	for i, rec := range revoked {
 		entry.Revocations[i] = journaled(rec)
 	}
-	return putJSON(ctx, s, revocationStoragePrefix+journalID(b.now()), &entry)
+	if err := putJSON(ctx, s, revocationStoragePrefix+journalID(b.now()), &entry); err != nil {
+		return err
+	}
+	b.unfolded.add(revoked)
+	return nil
+}
+
+// unfoldedRecords are the records, written revoked, of the revocations
+// this process journaled and has not folded yet: the fold writes them as
+// they are, without reading each back first (a round trip into Vault that
+// cost more than the write). A fold after a restart reads them. Records
+// leave it when folded or tidied; it holds what the registry held of them
+// as live certificates, until the next fold.
+type unfoldedRecords struct {
+	mu   sync.Mutex
+	recs map[string]*certRecord
+}
+
+func (u *unfoldedRecords) add(recs []*certRecord) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.recs == nil {
+		u.recs = make(map[string]*certRecord)
+	}
+	for _, rec := range recs {
+		u.recs[rec.SerialNumber] = rec
+	}
+}
+
+// get is the record of serial, or nil.
+func (u *unfoldedRecords) get(serial string) *certRecord {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.recs[serial]
+}
+
+func (u *unfoldedRecords) drop(serial string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	delete(u.recs, serial)
 }
 
 // journalID names a journal entry written at now: its time, for a reader
@@ -137,18 +177,26 @@ func (b *backend) foldJournalLogged(ctx context.Context, s logical.Storage) erro
 }
 
 // foldRevocation writes j into its certificate's record, if there is one
-// not revoked yet, and returns how many records it wrote (0 or 1).
+// not revoked yet, and returns how many records it wrote (0 or 1). The
+// record written revoked is the one this process journaled, when it has
+// it (tidy, which deletes records, drops it there first), or else the
+// stored one with j applied.
 func (b *backend) foldRevocation(ctx context.Context, s logical.Storage, j journaledRevocation) (int, error) {
 	lock := locksutil.LockForKey(b.locks, j.SerialNumber)
 	lock.Lock()
 	defer lock.Unlock()
-	rec, err := getRecord(ctx, s, j.SerialNumber)
-	if err != nil || rec == nil || rec.revoked() {
-		return 0, err
+	rec := b.unfolded.get(j.SerialNumber)
+	if rec == nil {
+		var err error
+		rec, err = getRecord(ctx, s, j.SerialNumber)
+		if err != nil || rec == nil || rec.revoked() {
+			return 0, err
+		}
+		j.applyTo(rec)
 	}
-	j.applyTo(rec)
 	if err := putJSON(ctx, s, certStoragePrefix+rec.SerialNumber, rec); err != nil {
 		return 0, err
 	}
+	b.unfolded.drop(j.SerialNumber)
 	return 1, nil
 }

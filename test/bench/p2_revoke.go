@@ -17,6 +17,13 @@ type massRevoke struct {
 	// call until no lease is left: a figure the machine's other work
 	// hardly moves, unlike the times.
 	CPU cpuUse `json:"cpu"`
+	// Fold is ours only: the tidy call after the revocation that writes
+	// the revocation journal into the records, work the engine defers
+	// (Vault's periodic call does it about a minute later). It is run
+	// here, outside the timed window, so that it does not fall into
+	// another measurement, and reported apart.
+	Fold    time.Duration `json:"fold_ns,omitempty"`
+	FoldCPU cpuUse        `json:"fold_cpu,omitzero"`
 }
 
 // cliRevokePrefix is the body `vault lease revoke -prefix` sends: the
@@ -76,11 +83,12 @@ func (b *bench) runP2() error {
 			return err
 		}
 	}
-	var wgRate, arRate, wgSecs, wgCPU, arCPU []float64
+	var wgRate, arRate, wgSecs, wgCPU, arCPU, foldCPU []float64
 	for _, r := range rounds {
 		wgRate, arRate = append(wgRate, r.WG.PerSec), append(arRate, r.AutoRebuild.PerSec)
 		wgSecs = append(wgSecs, r.WG.Total.Seconds())
 		wgCPU, arCPU = append(wgCPU, r.WG.CPU.Total()), append(arCPU, r.AutoRebuild.CPU.Total())
+		foldCPU = append(foldCPU, r.WG.FoldCPU.Total())
 	}
 	ratio := pairedRatios(wgRate, arRate)
 	b.report.raw("P2", map[string]any{"leases": n, "rounds": rounds, "ratio": ratio})
@@ -98,7 +106,7 @@ func (b *bench) runP2() error {
 		Goal:   "≤ 2 s in every round", Verdict: timeGoal.verdict(secs)})
 	goal := ratioGoal{Bound: 1.0}
 	b.report.add(row{ID: "P2", What: "revoke -prefix: revocations/s, wg / pki auto_rebuild",
-		Ours:   fmt.Sprintf("%.0f/s; %.0f µs CPU each (Vault and plugin)", median(wgRate), median(wgCPU)),
+		Ours:   fmt.Sprintf("%.0f/s; %.0f µs CPU each (Vault and plugin), %.0f µs more later (journal fold)", median(wgRate), median(wgCPU), median(foldCPU)),
 		Anchor: fmt.Sprintf("%.0f/s auto_rebuild, %.0f µs CPU each%s", median(arRate), median(arCPU), defRate),
 		Ratio:  ratio.String(),
 		Goal:   goal.String(), Verdict: goal.verdict(ratio)})
@@ -139,9 +147,27 @@ func (b *bench) p2WG(i, n int) (massRevoke, error) {
 		b.profileDuring("p2-wg-revoke-prefix", 10, func(context.Context) {
 			res, err = b.revokePrefixWG(wm, g, iface, n)
 		})
+	} else {
+		res, err = b.revokePrefixWG(wm, g, iface, n)
+	}
+	if err != nil {
 		return res, err
 	}
-	return b.revokePrefixWG(wm, g, iface, n)
+	start := time.Now()
+	fold := func() {
+		res.FoldCPU = b.vault.cpuMeter(pluginName).measure(n, func() {
+			_, err = b.vault.call("PUT", wm.path+"/tidy", rootToken, map[string]any{}, nil)
+		})
+	}
+	if b.p.Profile && i == 0 {
+		b.profileDuring("p2-wg-fold", 5, func(context.Context) { fold() })
+	} else {
+		fold()
+	}
+	res.Fold = time.Since(start)
+	logf("P2 wg: the deferred fold of the revocation journal (tidy, untimed above): %s; CPU per revocation: vault %.0f µs, plugin %.0f µs",
+		res.Fold.Round(time.Millisecond), res.FoldCPU.VaultUS, res.FoldCPU.PluginUS)
+	return res, err
 }
 
 // p2PKI is PKI's side: a fresh mount, n leased certificates, the
