@@ -267,12 +267,10 @@ func TestTidyFoldsTheJournal(t *testing.T) {
 	require.Equal(t, 1, stored, "only the first record written revoked; the journal says the rest")
 
 	// A tidy that fails after a few of the records.
-	writes := 0
+	var writes atomic.Int64
 	h.setHook(func(key string) error {
-		if strings.HasPrefix(key, certStoragePrefix) {
-			if writes++; writes > 3 {
-				return errInjected
-			}
+		if strings.HasPrefix(key, certStoragePrefix) && writes.Add(1) > 3 {
+			return errInjected
 		}
 		return nil
 	})
