@@ -1,6 +1,7 @@
 package pluginserve
 
 import (
+	"context"
 	"crypto/tls"
 	"math"
 	"os"
@@ -11,6 +12,8 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 	"github.com/hashicorp/vault/sdk/plugin"
 	"google.golang.org/grpc"
+
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/internal/memlimit"
 )
 
 // streamWorkers is how many goroutines the gRPC server keeps to run
@@ -24,7 +27,8 @@ const streamWorkers = 32
 // Serve serves the backends factory makes until Vault stops the plugin.
 // tlsProvider is the plugin's side of the mutual TLS with Vault
 // (api.VaultPluginTLSProvider); logger nil logs as plugin.ServeMultiplex
-// does.
+// does. The process's soft memory limit follows its live heap at rest
+// (internal/memlimit) unless GOGC or GOMEMLIMIT is in its environment.
 func Serve(factory logical.Factory, tlsProvider func() (*tls.Config, error), logger hclog.Logger) error {
 	if logger == nil {
 		logger = hclog.New(&hclog.LoggerOptions{Level: hclog.Trace, Output: os.Stderr, JSONFormat: true})
@@ -32,6 +36,9 @@ func Serve(factory logical.Factory, tlsProvider func() (*tls.Config, error), log
 	if err := pluginutil.OptionallyEnableMlock(); err != nil {
 		return err
 	}
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	memlimit.Start(ctx)
 	backend := func(multiplex bool) goplugin.PluginSet {
 		return goplugin.PluginSet{plugin.BackendPluginName: &plugin.GRPCBackendPlugin{
 			Factory: factory, MultiplexingSupport: multiplex, Logger: logger,

@@ -134,11 +134,14 @@ func (b *bench) runP6(wm *wgMount) error {
 	// four concurrent full reads, paged as the daemon pages them, each
 	// followed by the changes since its first page.
 	readsStart, readsCPU := time.Now(), procCPU(pid)
+	midProfile := b.pluginReadsProfiles("p6-plugin-reads")
 	if err := b.concurrentFullReads(wm, 4, b.p.P6Page); err != nil {
+		midProfile()
 		peak()
 		return err
 	}
 	pagedTook, pagedCPU := time.Since(readsStart), procCPU(pid)-readsCPU
+	midProfile()
 	pluginPeak := peak()
 	time.Sleep(3 * time.Second)
 	pluginAfterReads, _ := readMem(pid)
@@ -220,6 +223,42 @@ func (b *bench) pluginHeapProfile(name, what string) {
 		return
 	}
 	b.savedProfile(what, path)
+}
+
+// pluginReadsProfiles, in profile mode, takes the plugin's allocation
+// profile now and an in-use heap profile (after a collection: what is live
+// while the reads run, the pages in flight included) a second from now;
+// the returned function, called when the reads are over, takes the
+// allocation profile again and saves what was allocated in between.
+func (b *bench) pluginReadsProfiles(name string) func() {
+	if !b.p.Profile {
+		return func() {}
+	}
+	dir := filepath.Join(b.p.Out, "profiles")
+	before, after := filepath.Join(dir, name+".allocs-before.pprof"), filepath.Join(dir, name+".allocs-after.pprof")
+	allocs := fmt.Sprintf("http://%s/debug/pprof/allocs?gc=1", b.vault.pprof)
+	if err := fetchProfile(allocs, before); err != nil {
+		logf("plugin allocation profile: %v", err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		time.Sleep(time.Second)
+		path := filepath.Join(dir, name+"-mid.heap.pprof")
+		if err := fetchProfile(fmt.Sprintf("http://%s/debug/pprof/heap?gc=1", b.vault.pprof), path); err != nil {
+			logf("plugin heap profile during the reads: %v", err)
+			return
+		}
+		b.savedProfile(name+" heap during the reads (inuse)", path)
+	}()
+	return func() {
+		<-done
+		if err := fetchProfile(allocs, after); err != nil {
+			logf("plugin allocation profile: %v", err)
+			return
+		}
+		b.savedAllocs(name+" allocations", before, after)
+	}
 }
 
 // liveCount asks the gateway's status how many live peers it has.

@@ -1,11 +1,12 @@
 // Command profplugin is the WireGuard secrets engine plugin exactly as
 // cmd/vault-plugin-secrets-wireguard builds it, plus a net/http/pprof
-// listener on $WG_BENCH_PPROF (a loopback address) for the benchmark's
+// listener (and expvar's /debug/vars) on $WG_BENCH_PPROF (a loopback address) for the benchmark's
 // CPU profiles. It is a benchmark build only: `go run ./test/bench -profile`
 // registers it in place of the real plugin; nothing ships it.
 package main
 
 import (
+	_ "expvar" // /debug/vars: the memory statistics, beside the profiles
 	"net/http"
 	_ "net/http/pprof"
 	"os"

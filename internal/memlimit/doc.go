@@ -1,0 +1,16 @@
+// Package memlimit keeps the plugin's memory near what it holds at rest.
+//
+// Go's collector lets the heap grow to twice what was live at the last
+// collection (GOGC=100). For the plugin that doubles transients too: while
+// gateways read their full feeds, each page in flight is held in several
+// copies (the page, the SDK's JSON of it with base64, the protobuf string,
+// gRPC's buffer), and a collection that finds them live lets the heap grow
+// to twice the registry plus twice the pages. A Controller sets a soft
+// memory limit (runtime/debug.SetMemoryLimit) from the live heap at rest:
+// twice the smallest live heap of the last seconds plus a margin, which
+// GOGC=100 at rest stays under (so it costs no collection then), and which
+// transients above rest reach, so that they are collected sooner instead of
+// doubled. It never sets a limit under a quarter over the heap live now, so a
+// live heap that really grew (a mount loading, an old daemon's unpaged full
+// read) is not collected over and over.
+package memlimit

@@ -1,0 +1,133 @@
+package memlimit
+
+import (
+	"context"
+	"math"
+	"os"
+	"runtime/debug"
+	"runtime/metrics"
+	"time"
+)
+
+// Policy is how a Controller derives the limit.
+type Policy struct {
+	// Floor is the least limit set: below it the collector's own pacing
+	// rules (a small heap, as with few certificates, is never limited).
+	Floor uint64
+	// Margin is added to twice the resting live heap: the runtime's own
+	// memory beside the heap's objects (stacks, metadata, fragmentation)
+	// and the requests in flight at rest.
+	Margin uint64
+	// Window is how far back the resting live heap is the smallest live
+	// heap seen.
+	Window time.Duration
+	// Every is how often the live heap is read.
+	Every time.Duration
+}
+
+// DefaultPolicy is the plugin's policy.
+func DefaultPolicy() Policy {
+	return Policy{Floor: 128 << 20, Margin: 16 << 20, Window: 10 * time.Second, Every: 250 * time.Millisecond}
+}
+
+// Limit is the memory limit for a process whose smallest live heap over
+// the window was resting and whose live heap is now live (both in bytes,
+// as the last collection marked them): twice resting plus the margin, at
+// least the floor, and at least a quarter over live.
+func (p Policy) Limit(resting, live uint64) uint64 {
+	return max(p.Floor, 2*resting+p.Margin, live+live/4)
+}
+
+// A sample is the live heap at a time.
+type sample struct {
+	at   time.Time
+	live uint64
+}
+
+// A window is the live heap samples of the last Window that may still be
+// the smallest: each is smaller than every later one, oldest first.
+type window struct {
+	span    time.Duration
+	samples []sample
+}
+
+// add records live at now and returns the smallest live heap of the last
+// span, live's included.
+func (w *window) add(now time.Time, live uint64) uint64 {
+	for len(w.samples) > 0 && w.samples[len(w.samples)-1].live >= live {
+		w.samples = w.samples[:len(w.samples)-1]
+	}
+	w.samples = append(w.samples, sample{at: now, live: live})
+	drop := 0
+	for drop < len(w.samples)-1 && now.Sub(w.samples[drop].at) > w.span {
+		drop++
+	}
+	w.samples = append(w.samples[:0], w.samples[drop:]...)
+	return w.samples[0].live
+}
+
+// A Controller sets the process's soft memory limit from its live heap.
+type Controller struct {
+	policy Policy
+	window window
+	set    uint64 // the limit last set; 0 before the first
+}
+
+// NewController returns a controller of policy p.
+func NewController(p Policy) *Controller {
+	return &Controller{policy: p, window: window{span: p.Window}}
+}
+
+// Observe takes the live heap at now and returns the limit to set, and
+// whether it differs from the one set last by more than 1/32 (smaller
+// changes are not worth setting).
+func (c *Controller) Observe(now time.Time, live uint64) (uint64, bool) {
+	resting := c.window.add(now, live)
+	limit := c.policy.Limit(resting, live)
+	diff := max(limit, c.set) - min(limit, c.set)
+	if c.set != 0 && diff <= c.set/32 {
+		return c.set, false
+	}
+	c.set = limit
+	return limit, true
+}
+
+// Enabled reports whether the process's collector is left to the
+// controller: not when the operator tuned it (GOGC or GOMEMLIMIT in the
+// plugin's environment, as `vault plugin register -env` sets them).
+func Enabled(getenv func(string) string) bool {
+	return getenv("GOGC") == "" && getenv("GOMEMLIMIT") == ""
+}
+
+// liveHeap is the runtime metric of the heap the last collection marked.
+const liveHeap = "/gc/heap/live:bytes"
+
+// Run reads the live heap every Every and sets the memory limit from it
+// until ctx is done, then leaves none (as at start).
+func (c *Controller) Run(ctx context.Context) {
+	s := []metrics.Sample{{Name: liveHeap}}
+	t := time.NewTicker(c.policy.Every)
+	defer t.Stop()
+	defer debug.SetMemoryLimit(math.MaxInt64) // no limit
+	for {
+		metrics.Read(s)
+		if s[0].Value.Kind() == metrics.KindUint64 {
+			if limit, ok := c.Observe(time.Now(), s[0].Value.Uint64()); ok {
+				debug.SetMemoryLimit(int64(limit))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Start runs a controller of DefaultPolicy for the process unless the
+// environment tunes the collector (Enabled with os.Getenv).
+func Start(ctx context.Context) {
+	if Enabled(os.Getenv) {
+		go NewController(DefaultPolicy()).Run(ctx)
+	}
+}
