@@ -66,10 +66,20 @@ func (w *window) add(now time.Time, live uint64) uint64 {
 	return w.samples[0].live
 }
 
+// growthSteps is how many collections in a row must each find the live
+// heap grown by at least 1/8 for it to be taken as grown (see Observe).
+const growthSteps = 3
+
 // A Controller sets the process's soft memory limit from its live heap.
 type Controller struct {
 	policy Policy
 	window window
+	// cycle is the collection the last sample came from; last its live
+	// heap, and rising how many collections in a row found it grown by
+	// at least 1/8.
+	cycle  uint64
+	last   uint64
+	rising int
 	set    uint64 // the limit last set; 0 before the first
 }
 
@@ -78,12 +88,35 @@ func NewController(p Policy) *Controller {
 	return &Controller{policy: p, window: window{span: p.Window}}
 }
 
-// Observe takes the live heap at now and returns the limit to set, and
-// whether it differs from the one set last by more than 1/32 (smaller
-// changes are not worth setting).
-func (c *Controller) Observe(now time.Time, live uint64) (uint64, bool) {
+// Observe takes the live heap that collection number cycle marked, read at
+// now, and returns the limit to set, and whether it differs from the one
+// set last by more than 1/32 (smaller changes are not worth setting).
+//
+// A live heap found grown by at least 1/8 at each of growthSteps
+// collections in a row (a mount loading its certificates, an old daemon's
+// unpaged full read) is taken as the resting heap at once: the window
+// starts again from it, so the collector paces it as GOGC=100 would
+// instead of at a quarter over it. Pages in flight come and go by a few
+// megabytes and are never taken for that. The limit falls by at most 1/16
+// per observation: one far below what the process holds would make the
+// collector run back to back until its memory is returned.
+func (c *Controller) Observe(now time.Time, cycle, live uint64) (uint64, bool) {
+	if cycle != c.cycle {
+		if c.cycle != 0 && live >= c.last+c.last/8 {
+			c.rising++
+		} else {
+			c.rising = 0
+		}
+		c.cycle, c.last = cycle, live
+	}
+	if c.rising >= growthSteps {
+		c.window.samples = c.window.samples[:0]
+	}
 	resting := c.window.add(now, live)
 	limit := c.policy.Limit(resting, live)
+	if c.set != 0 {
+		limit = max(limit, c.set-c.set/16)
+	}
 	diff := max(limit, c.set) - min(limit, c.set)
 	if c.set != 0 && diff <= c.set/32 {
 		return c.set, false
@@ -99,20 +132,24 @@ func Enabled(getenv func(string) string) bool {
 	return getenv("GOGC") == "" && getenv("GOMEMLIMIT") == ""
 }
 
-// liveHeap is the runtime metric of the heap the last collection marked.
-const liveHeap = "/gc/heap/live:bytes"
+// The runtime metrics read: the heap the last collection marked, and the
+// number of collections so far.
+const (
+	liveHeap = "/gc/heap/live:bytes"
+	gcCycles = "/gc/cycles/total:gc-cycles"
+)
 
 // Run reads the live heap every Every and sets the memory limit from it
 // until ctx is done, then leaves none (as at start).
 func (c *Controller) Run(ctx context.Context) {
-	s := []metrics.Sample{{Name: liveHeap}}
+	s := []metrics.Sample{{Name: liveHeap}, {Name: gcCycles}}
 	t := time.NewTicker(c.policy.Every)
 	defer t.Stop()
 	defer debug.SetMemoryLimit(math.MaxInt64) // no limit
 	for {
 		metrics.Read(s)
-		if s[0].Value.Kind() == metrics.KindUint64 {
-			if limit, ok := c.Observe(time.Now(), s[0].Value.Uint64()); ok {
+		if s[0].Value.Kind() == metrics.KindUint64 && s[1].Value.Kind() == metrics.KindUint64 {
+			if limit, ok := c.Observe(time.Now(), s[1].Value.Uint64(), s[0].Value.Uint64()); ok {
 				debug.SetMemoryLimit(int64(limit))
 			}
 		}

@@ -62,16 +62,58 @@ func TestWindowSmallest(t *testing.T) {
 func TestObserveSetsOnChange(t *testing.T) {
 	c := NewController(Policy{Floor: 128 * mib, Margin: 32 * mib, Window: 10 * time.Second})
 	t0 := time.Unix(1e9, 0)
-	limit, ok := c.Observe(t0, 10*mib)
+	limit, ok := c.Observe(t0, 1, 10*mib)
 	require.True(t, ok)
 	require.EqualValues(t, 128*mib, limit)
-	_, ok = c.Observe(t0.Add(time.Second), 20*mib)
+	_, ok = c.Observe(t0.Add(time.Second), 2, 11*mib)
 	require.False(t, ok, "the floor again")
-	limit, ok = c.Observe(t0.Add(12*time.Second), 60*mib)
+	limit, ok = c.Observe(t0.Add(12*time.Second), 3, 60*mib)
 	require.True(t, ok)
 	require.EqualValues(t, 152*mib, limit)
-	_, ok = c.Observe(t0.Add(30*time.Second), 61*mib)
+	_, ok = c.Observe(t0.Add(30*time.Second), 4, 61*mib)
 	require.False(t, ok, "2 MiB more of 152 is less than 1/32")
+}
+
+// What the controller sets as the live heap moves, collection after
+// collection, a quarter of a second apart.
+func TestObserveFollowsTheHeap(t *testing.T) {
+	t0 := time.Unix(1e9, 0)
+	for name, c := range map[string]struct {
+		live []uint64 // MiB, one per collection
+		want []uint64 // the limit in force after each, MiB
+	}{
+		// Feed pages in flight above a resting 60 MiB: the limit stays
+		// at twice the rest and the margin, so the collector takes them
+		// sooner instead of letting the heap reach twice them.
+		"transients": {
+			live: []uint64{60, 60, 95, 88, 100, 92, 97, 60},
+			want: []uint64{136, 136, 136, 136, 136, 136, 136, 136},
+		},
+		// A mount loading: after three collections in a row each found
+		// an eighth more, the heap is taken as grown and paced as
+		// GOGC=100 would pace it (twice it and the margin).
+		"growth": {
+			live: []uint64{60, 75, 94, 118, 147, 184, 184},
+			want: []uint64{136, 136, 136, 252, 310, 384, 384},
+		},
+		// Far above the rest at once (an old daemon's unpaged read): a
+		// quarter over it at first, then paced as grown; once it is gone
+		// the limit comes down by 1/16 per observation, not at once.
+		"spike": {
+			live: []uint64{60, 400, 460, 530, 610, 60, 60, 60},
+			want: []uint64{136, 500, 575, 1076, 1236, 1158, 1086, 1018},
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctl := NewController(Policy{Floor: 128 * mib, Margin: 16 * mib, Window: 10 * time.Second})
+			var got []uint64
+			for i, live := range c.live {
+				limit, _ := ctl.Observe(t0.Add(time.Duration(i)*250*time.Millisecond), uint64(i+1), live*mib)
+				got = append(got, limit/mib)
+			}
+			require.Equal(t, c.want, got)
+		})
+	}
 }
 
 func TestEnabled(t *testing.T) {
