@@ -10,7 +10,12 @@
 // twice the smallest live heap of the last seconds plus a margin, which
 // GOGC=100 at rest stays under (so it costs no collection then), and which
 // transients above rest reach, so that they are collected sooner instead of
-// doubled. It never sets a limit under a quarter over the heap live now, so a
-// live heap that really grew (a mount loading, an old daemon's unpaged full
-// read) is not collected over and over.
+// doubled. A heap that really grows (a mount loading its certificates, an
+// old daemon's unpaged full read) is told from a transient by growing at
+// collection after collection, and is then paced as GOGC=100 paces it; the
+// limit is never under a quarter over the live heap, and comes down
+// gradually, so the collector never runs back to back.
+//
+// GOGC or GOMEMLIMIT in the plugin's environment turns it off: the
+// operator's setting is the collector's.
 package memlimit
