@@ -165,9 +165,22 @@ func policyOf(cert *x509.Certificate, decode PolicyDecoder) (bool, []wgpolicy.De
 	return true, ds, nil
 }
 
+// x25519SPKIPrefix is the DER of an X25519 SubjectPublicKeyInfo up to
+// its 32 key bytes (RFC 8410: the algorithm without parameters, the key
+// as a BIT STRING without unused bits). DER has one encoding of a value,
+// so every X25519 SubjectPublicKeyInfo is this prefix and a key.
+const x25519SPKIPrefix = "\x30\x2a\x30\x05\x06\x03\x2b\x65\x6e\x03\x21\x00"
+
 // x25519Key reads the WireGuard key from cert's SubjectPublicKeyInfo, the
-// only place the profile reads a key from.
+// only place the profile reads a key from. The encoding the profile
+// writes is read as it is (a third of a certificate's parsing went to
+// x509.ParsePKIXPublicKey); anything else goes through
+// x509.ParsePKIXPublicKey.
 func x25519Key(cert *x509.Certificate) (wgtypes.Key, error) {
+	spki := cert.RawSubjectPublicKeyInfo
+	if len(spki) == len(x25519SPKIPrefix)+wgtypes.KeyLen && string(spki[:len(x25519SPKIPrefix)]) == x25519SPKIPrefix {
+		return wgtypes.Key(spki[len(x25519SPKIPrefix):]), nil
+	}
 	pub, err := x509.ParsePKIXPublicKey(cert.RawSubjectPublicKeyInfo)
 	if err != nil {
 		return wgtypes.Key{}, fmt.Errorf("%w: %w", ErrNotX25519, err)

@@ -1,6 +1,8 @@
 package wgcert
 
 import (
+	"crypto/ecdh"
+	"crypto/x509"
 	"net/url"
 	"testing"
 
@@ -81,4 +83,43 @@ func TestGatewayNames(t *testing.T) {
 		uris = append(uris, u)
 	}
 	require.Equal(t, []string{"gw1", "gw2"}, gatewayNames(uris))
+}
+
+// TestX25519KeyAsParsePKIX: reading the profile's encoding of the key as
+// it is gives what x509.ParsePKIXPublicKey gives, and whatever differs
+// from it (another algorithm, parameters, unused bits, a longer key) is
+// decided by x509.ParsePKIXPublicKey as before.
+func TestX25519KeyAsParsePKIX(t *testing.T) {
+	key := newKey(t)
+	spki := func(head ...byte) []byte { return append(head, key[:]...) }
+	for _, tt := range []struct {
+		name string
+		spki []byte
+		ok   bool
+	}{
+		{"the profile's", spki(0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x03, 0x21, 0x00), true},
+		{"Ed25519", spki(0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00), false},
+		{"NULL parameters", spki(0x30, 0x2c, 0x30, 0x07, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x05, 0x00, 0x03, 0x21, 0x00), false},
+		{"unused bits", spki(0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x03, 0x21, 0x01), false},
+		{"a longer key", append(spki(0x30, 0x2b, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x03, 0x22, 0x00), 0), false},
+		{"long-form length", spki(0x30, 0x81, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x03, 0x21, 0x00), false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := x25519Key(&x509.Certificate{RawSubjectPublicKeyInfo: tt.spki})
+			if tt.ok {
+				require.NoError(t, err)
+				require.Equal(t, key, got)
+			}
+			// What x509.ParsePKIXPublicKey makes of it, as the profile
+			// read every key before.
+			pub, perr := x509.ParsePKIXPublicKey(tt.spki)
+			k, isX25519 := pub.(*ecdh.PublicKey)
+			if perr != nil || !isX25519 || k.Curve() != ecdh.X25519() {
+				require.ErrorIs(t, err, ErrNotX25519)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, k.Bytes(), got[:])
+		})
+	}
 }
