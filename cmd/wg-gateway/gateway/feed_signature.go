@@ -25,15 +25,21 @@ type signedAnswer struct {
 	// by is the trusted CA whose signature sig is; nil when it is no
 	// trusted CA's. Set by once.
 	by *x509.Certificate
+	// refused, if not nil, is told once when the signature was checked
+	// and no trusted CA's key verifies it.
+	refused func(*peerfeed.Signature)
 }
 
 // newSignedAnswer is the signedAnswer of an answer's signature; nil (no
-// entry vouched for) when it has none.
-func newSignedAnswer(sig *peerfeed.Signature) *signedAnswer {
+// entry vouched for) when it has none. refused, if not nil, is called
+// (once, on a verifier's goroutine) when the signature turns out to be no
+// trusted CA's: the answer was changed on its way, or is signed by a CA
+// this gateway does not trust (yet).
+func newSignedAnswer(sig *peerfeed.Signature, refused func(*peerfeed.Signature)) *signedAnswer {
 	if sig == nil {
 		return nil
 	}
-	return &signedAnswer{sig: sig}
+	return &signedAnswer{sig: sig, refused: refused}
 }
 
 // vouch returns the trusted CA among roots that vouches for the
@@ -54,7 +60,11 @@ func (s *signedAnswer) vouch(roots []*x509.Certificate, pos int, der []byte) *x5
 	if d := wgcert.FeedDigest(der); !bytes.Equal(listed, d[:]) {
 		return nil
 	}
-	s.once.Do(func() { s.by = s.signer(roots) })
+	s.once.Do(func() {
+		if s.by = s.signer(roots); s.by == nil && s.refused != nil {
+			s.refused(s.sig)
+		}
+	})
 	return s.by
 }
 
@@ -72,4 +82,15 @@ func (s *signedAnswer) signer(roots []*x509.Certificate) *x509.Certificate {
 		}
 	}
 	return nil
+}
+
+// signatureRefused logs and counts a feed answer whose signature no
+// trusted CA's key verifies (newSignedAnswer): its certificates are then
+// each verified on their own, so nothing is admitted on its strength, but
+// an answer changed between Vault and the gateway is worth an operator's
+// look. It runs on a verifier's goroutine.
+func (d *Daemon) signatureRefused(sig *peerfeed.Signature) {
+	d.logger.Warn("a feed answer's signature is no trusted CA's; verifying each of its certificates instead",
+		"key_id", sig.KeyID)
+	d.metrics.signatureRefused.Inc()
 }

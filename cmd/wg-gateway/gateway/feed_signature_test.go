@@ -145,6 +145,13 @@ func feedEntry(t testing.TB, der []byte, key wgtypes.Key) peerfeed.Peer {
 // same CA issued; every other entry is verified as in an unsigned answer.
 // The entries whose own signature is damaged (unsigned) show which path
 // each entry took: admitted only when vouched for.
+// refusedSignatures are the cases of TestSignedAnswerVouchesOnlyForWhatItSigned
+// whose signature is checked and found to be no trusted CA's.
+var refusedSignatures = map[string]int{
+	"tampered signature": 1, "tampered digest": 1, "signed by an untrusted CA naming the trusted one": 1,
+	"signed by an untrusted CA": 1, "signed by the impostor": 1, "naming another trusted CA than the one that signed": 1,
+}
+
 func TestSignedAnswerVouchesOnlyForWhatItSigned(t *testing.T) {
 	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 	ca := newSigningCA(t, now, "ed25519", "Test CA")
@@ -212,7 +219,8 @@ func TestSignedAnswerVouchesOnlyForWhatItSigned(t *testing.T) {
 			for i, it := range tt.entries {
 				entries[i] = feedEntry(t, it.der, it.key)
 			}
-			_, rejections := v.verifyAnswer(now, entries, pools, newSignedAnswer(tt.sig))
+			refused := 0
+			_, rejections := v.verifyAnswer(now, entries, pools, newSignedAnswer(tt.sig, func(*peerfeed.Signature) { refused++ }))
 			got := make([]string, len(rejections))
 			for i, r := range rejections {
 				if r != nil {
@@ -221,6 +229,11 @@ func TestSignedAnswerVouchesOnlyForWhatItSigned(t *testing.T) {
 			}
 			if !slices.Equal(got, tt.want) {
 				t.Fatalf("rejections %q, want %q", got, tt.want)
+			}
+			// The answers whose signature was checked and is no
+			// trusted CA's are reported, once each.
+			if want := refusedSignatures[tt.name]; refused != want {
+				t.Errorf("signature reported refused %d times, want %d", refused, want)
 			}
 		})
 	}

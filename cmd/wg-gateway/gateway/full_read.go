@@ -95,7 +95,7 @@ func (d *Daemon) readPages(ctx context.Context, fr *fullRead, pg *pager, first *
 	each := func(head *peerfeed.Response, p peerfeed.Peer) error {
 		if !pg.headed {
 			pools = parsePools(head.AddressPool)
-			signed = newSignedAnswer(head.Signature)
+			signed = newSignedAnswer(head.Signature, d.signatureRefused)
 		}
 		if err := pg.entry(head, p.SerialNumber); err != nil {
 			return err
@@ -150,10 +150,11 @@ func (d *Daemon) readPages(ctx context.Context, fr *fullRead, pg *pager, first *
 	return nil
 }
 
-// wholeRead is the fullRead of a full answer already read whole.
-func wholeRead(resp *peerfeed.Response) *fullRead {
+// wholeRead is the fullRead of a full answer already read whole; refused
+// is told if its signature is no trusted CA's (newSignedAnswer).
+func wholeRead(resp *peerfeed.Response, refused func(*peerfeed.Signature)) *fullRead {
 	pools := parsePools(resp.AddressPool)
-	signed := newSignedAnswer(resp.Signature)
+	signed := newSignedAnswer(resp.Signature, refused)
 	fr := &fullRead{batches: make(chan entryBatch, len(resp.Peers)/verifyBatch+1), index: resp.Index, pools: resp.AddressPool}
 	for i := 0; i < len(resp.Peers); i += verifyBatch {
 		fr.batches <- entryBatch{entries: resp.Peers[i:min(i+verifyBatch, len(resp.Peers))], pools: pools, signed: signed, first: i}

@@ -20,10 +20,13 @@ type metrics struct {
 	lastSync     prometheus.Gauge
 	applySeconds prometheus.Histogram
 	rejected     *prometheus.CounterVec
-	vaultErrors  *prometheus.CounterVec
-	expired      prometheus.Counter
-	caExpiry     *prometheus.GaugeVec
-	caRefused    prometheus.Counter
+	// signatureRefused counts feed answers whose signature no trusted
+	// CA's key verifies.
+	signatureRefused prometheus.Counter
+	vaultErrors      *prometheus.CounterVec
+	expired          prometheus.Counter
+	caExpiry         *prometheus.GaugeVec
+	caRefused        prometheus.Counter
 
 	firewallSeconds prometheus.Histogram
 }
@@ -48,6 +51,10 @@ func newMetrics() *metrics {
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wg_gateway_rejected_certificates_total", Help: "Feed entries not applied, by reason.",
 		}, []string{"reason"}),
+		signatureRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "wg_gateway_feed_signature_refused_total",
+			Help: "Feed answers whose signature no trusted CA's key verifies (their certificates were each verified on their own).",
+		}),
 		vaultErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "wg_gateway_vault_errors_total", Help: "Failed calls to Vault, by operation.",
 		}, []string{"op"}),
@@ -66,7 +73,7 @@ func newMetrics() *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
 		}),
 	}
-	m.registry.MustRegister(m.peers, m.appliedIndex, m.lastSync, m.applySeconds, m.rejected, m.vaultErrors, m.expired,
+	m.registry.MustRegister(m.peers, m.appliedIndex, m.lastSync, m.applySeconds, m.rejected, m.signatureRefused, m.vaultErrors, m.expired,
 		m.caExpiry, m.caRefused, m.firewallSeconds,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m

@@ -22,7 +22,7 @@ import (
 func (d *Daemon) handle(ctx context.Context, resp *peerfeed.Response) {
 	start := d.now()
 	if resp.Full {
-		if d.handleFull(ctx, wholeRead(resp)) {
+		if d.handleFull(ctx, wholeRead(resp, d.signatureRefused)) {
 			d.metrics.applySeconds.Observe(d.now().Sub(start).Seconds())
 		}
 		return
@@ -41,7 +41,7 @@ func (d *Daemon) handle(ctx context.Context, resp *peerfeed.Response) {
 		d.peers.remove(r.SerialNumber, touched)
 		delete(d.rejected, r.SerialNumber)
 	}
-	peers, rejections := d.verifier.verifyAnswer(start, resp.Peers, d.pools, newSignedAnswer(resp.Signature))
+	peers, rejections := d.verifier.verifyAnswer(start, resp.Peers, d.pools, newSignedAnswer(resp.Signature, d.signatureRefused))
 	d.admit(resp.Peers, peers, rejections, touched)
 	d.index = resp.Index
 	if d.apply(scopeTouched, touched) {

@@ -31,7 +31,7 @@ func BenchmarkVerifyPage(b *testing.B) {
 	}{{"unsigned", nil}, {"signed", sig}} {
 		b.Run(tt.name, func(b *testing.B) {
 			for b.Loop() {
-				signed := newSignedAnswer(tt.sig)
+				signed := newSignedAnswer(tt.sig, nil)
 				for i, e := range entries {
 					if _, rej := v.verify(now, e, pools, signed, i); rej != nil {
 						b.Fatal(rej)
