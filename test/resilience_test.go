@@ -201,6 +201,52 @@ func writeTemp(t *testing.T, data []byte) string {
 	return f.Name()
 }
 
+// TestMassRevocationOnANewLeader: a revoke -prefix on a 3-node raft
+// cluster stores its revocations together in the journal; after a
+// step-down, the new leader's mount, loaded from the replicated storage,
+// has every certificate revoked (cert/, CRL, feed) and the addresses free.
+func TestMassRevocationOnANewLeader(t *testing.T) {
+	c := startVaultClusterWith(t, 3, harness.VaultOptions{Config: "raw_storage_endpoint = true\n"})
+	leader := c.leader()
+	setUpEngine(t, leader.vaultServer)
+	leader.cli("write", "wg/roles/laptop", "gateway=gw1", "ttl=1h")
+	issued := issueMany(t, leader.root, "laptop", 200)
+
+	leader.cli("lease", "revoke", "-prefix", "wg/issue/laptop")
+	require.Eventually(t, func() bool { return len(journalEntries(t, leader)) > 0 },
+		10*time.Second, 5*time.Millisecond, "revocations stored together")
+	require.Eventually(t, func() bool {
+		leases, err := leader.root.Logical().List("sys/leases/lookup/wg/issue/laptop/")
+		return err == nil && (leases == nil || len(leases.Data["keys"].([]any)) == 0)
+	}, 60*time.Second, 100*time.Millisecond, "leases left")
+
+	require.NoError(t, leader.root.Sys().StepDown())
+	var next *vaultNode
+	require.Eventually(t, func() bool {
+		if next = c.activeNode(leader); next == nil {
+			return false
+		}
+		_, err := next.root.Logical().Read("wg/gateways/gw1/peers")
+		return err == nil
+	}, 60*time.Second, 50*time.Millisecond, "no new leader serving the mount")
+	feed, err := next.root.Logical().Read("wg/gateways/gw1/peers")
+	require.NoError(t, err)
+	require.Empty(t, feed.Data["peers"])
+	crl := openssl(t, "crl", "-inform", "DER", "-noout", "-text", "-in", writeTemp(t, httpGet(t, next.addr+"/v1/wg/crl")))
+	listed := map[string]bool{}
+	for _, s := range crlSerials(t, crl) {
+		listed[s] = true
+	}
+	for _, sec := range issued {
+		serial := sec.Data["serial_number"].(string)
+		requireRevoked(t, next.vaultServer, serial)
+		require.True(t, listed[normalizeHex(serial)], "serial %s on the CRL", serial)
+	}
+	again, err := next.root.Logical().Write("wg/issue/laptop", map[string]any{"public_key": mustPub(t)})
+	require.NoError(t, err)
+	require.Equal(t, []any{"10.77.0.2/32", "fd77::2/128"}, again.Data["addresses"], "the addresses came back to the pool")
+}
+
 // journalEntries lists the wg/ mount's revocation journal through the raw
 // storage endpoint.
 func journalEntries(t *testing.T, n *vaultNode) []any {

@@ -20,7 +20,13 @@ type vaultCluster struct {
 // them all, and enables the plugin at wg/.
 func startVaultCluster(t *testing.T, n int) *vaultCluster {
 	t.Helper()
-	c := &vaultCluster{Cluster: harness.StartCluster(t, n, harness.VaultOptions{}), t: t}
+	return startVaultClusterWith(t, n, harness.VaultOptions{})
+}
+
+// startVaultClusterWith is startVaultCluster with the nodes' options.
+func startVaultClusterWith(t *testing.T, n int, opts harness.VaultOptions) *vaultCluster {
+	t.Helper()
+	c := &vaultCluster{Cluster: harness.StartCluster(t, n, opts), t: t}
 	for _, v := range c.Nodes {
 		c.nodes = append(c.nodes, &vaultNode{wrapVault(t, v)})
 	}
