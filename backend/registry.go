@@ -52,6 +52,9 @@ type registry struct {
 	// buildHook, when set (by tests), runs as a peers answer is built,
 	// outside mu.
 	buildHook func()
+	// loadHold, when set (WithLoadHold), is called as a load starts; what
+	// it returns, as the load ends.
+	loadHold func() (release func())
 }
 
 // liveCert is a certificate that is not revoked.

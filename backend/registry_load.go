@@ -23,9 +23,14 @@ func (r *registry) startLoad(s logical.Storage, logger hclog.Logger) <-chan stru
 	done := make(chan struct{})
 	ctx, cancel := context.WithCancel(context.Background())
 	r.loaded, r.cancel = done, cancel
+	release := func() {}
+	if r.loadHold != nil {
+		release = r.loadHold()
+	}
 	go func() {
 		defer cancel()
 		err := r.load(ctx, s)
+		release()
 		if err != nil && logger != nil {
 			logger.Error("loading certificate records failed; will retry on the next request", "error", err)
 		}

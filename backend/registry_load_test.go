@@ -3,6 +3,7 @@ package backend
 import (
 	"os"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,6 +40,30 @@ func TestReloadKeepsState(t *testing.T) {
 	next := env.issue("carol")
 	require.Equal(t, gone.Data["addresses"], next.Data["addresses"])
 	require.NotEqual(t, kept.Data["addresses"], next.Data["addresses"])
+}
+
+// A mount loading its records holds the plugin's memory limit off
+// (WithLoadHold) from the start of the load to its end, once.
+func TestLoadHoldsTheMemoryLimit(t *testing.T) {
+	env := newTestEnv(t)
+	env.issue("alice")
+	var held, released atomic.Int32
+	hold := func() func() {
+		held.Add(1)
+		return func() { released.Add(1) }
+	}
+	conf := logical.TestBackendConfig()
+	conf.System = env.sys
+	conf.StorageView = env.storage
+	be, err := NewFactory("v1.2.3", WithLoadHold(hold))(t.Context(), conf)
+	require.NoError(t, err)
+	require.NoError(t, be.Initialize(t.Context(), &logical.InitializationRequest{Storage: env.storage}))
+	env.b = be.(*backend)
+	require.Len(t, env.peers("0").Peers, 1) // waits for the load
+	require.EqualValues(t, 1, held.Load())
+	require.EqualValues(t, 1, released.Load())
+	env.peers("0")
+	require.EqualValues(t, 1, held.Load(), "a loaded mount held it again")
 }
 
 // BenchmarkRegistryLoad measures a mount's start: loading every record

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/hashicorp/vault/api"
 
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend"
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/internal/memlimit"
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/internal/pluginserve"
 )
 
@@ -30,7 +32,14 @@ func main() {
 		logger.Error("parse flags", "error", err)
 		os.Exit(1)
 	}
-	if err := pluginserve.Serve(backend.NewFactory(version), api.VaultPluginTLSProvider(meta.GetTLSConfig()), nil); err != nil {
+	// The process's soft memory limit follows its live heap at rest,
+	// unless GOGC or GOMEMLIMIT is in its environment (internal/memlimit);
+	// a mount loading its certificates holds it off.
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	mem := memlimit.Start(ctx)
+	factory := backend.NewFactory(version, backend.WithLoadHold(mem.Hold))
+	if err := pluginserve.Serve(factory, api.VaultPluginTLSProvider(meta.GetTLSConfig()), nil); err != nil {
 		logger.Error("plugin shutting down", "error", err)
 		os.Exit(1)
 	}

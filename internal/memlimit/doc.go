@@ -8,13 +8,14 @@
 // to twice the registry plus twice the pages. A Controller sets a soft
 // memory limit (runtime/debug.SetMemoryLimit) from the live heap at rest:
 // twice the smallest live heap of the last seconds plus a margin, which
-// GOGC=100 at rest stays under (so it costs no collection then), and which
-// transients above rest reach, so that they are collected sooner instead of
-// doubled. A heap that really grows (a mount loading its certificates, an
-// old daemon's unpaged full read) is told from a transient by growing at
-// collection after collection, and is then paced as GOGC=100 paces it; the
-// limit is never under a quarter over the live heap, and comes down
-// gradually, so the collector never runs back to back.
+// GOGC=100 at rest barely reaches (so it costs next to no collection
+// then), and which transients above rest reach, so that they are collected
+// sooner instead of doubled. The limit is never under twice the live heap
+// less a bounded transient, so a heap far above rest (an old daemon's
+// unpaged full read) is paced almost as GOGC=100 paces it and never
+// collected back to back, and it comes down gradually. A mount loading its
+// certificates grows the heap for good: it holds the controller (Hold),
+// which then takes what is live as the rest.
 //
 // GOGC or GOMEMLIMIT in the plugin's environment turns it off: the
 // operator's setting is the collector's.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime/debug"
 	"runtime/metrics"
+	"sync/atomic"
 	"time"
 )
 
@@ -18,6 +19,12 @@ type Policy struct {
 	// memory beside the heap's objects (stacks, metadata, fragmentation)
 	// and the requests in flight at rest.
 	Margin uint64
+	// Transient is how much of the live heap above rest is not doubled:
+	// the limit is never under twice the live heap less this, so a heap
+	// that grew for real (an old daemon's unpaged full read, a new mount
+	// loading without a Hold) is paced almost as GOGC=100 paces it, and
+	// is never collected back to back.
+	Transient uint64
 	// Window is how far back the resting live heap is the smallest live
 	// heap seen.
 	Window time.Duration
@@ -27,15 +34,15 @@ type Policy struct {
 
 // DefaultPolicy is the plugin's policy.
 func DefaultPolicy() Policy {
-	return Policy{Floor: 128 << 20, Margin: 16 << 20, Window: 10 * time.Second, Every: 250 * time.Millisecond}
+	return Policy{Floor: 128 << 20, Margin: 16 << 20, Transient: 64 << 20, Window: 10 * time.Second, Every: 250 * time.Millisecond}
 }
 
 // Limit is the memory limit for a process whose smallest live heap over
 // the window was resting and whose live heap is now live (both in bytes,
 // as the last collection marked them): twice resting plus the margin, at
-// least the floor, and at least a quarter over live.
+// least the floor, and at least twice live less the transient.
 func (p Policy) Limit(resting, live uint64) uint64 {
-	return max(p.Floor, 2*resting+p.Margin, live+live/4)
+	return max(p.Floor, 2*resting+p.Margin, 2*live-min(2*live, p.Transient))
 }
 
 // A sample is the live heap at a time.
@@ -66,20 +73,11 @@ func (w *window) add(now time.Time, live uint64) uint64 {
 	return w.samples[0].live
 }
 
-// growthSteps is how many collections in a row must each find the live
-// heap grown by at least 1/8 for it to be taken as grown (see Observe).
-const growthSteps = 3
-
 // A Controller sets the process's soft memory limit from its live heap.
 type Controller struct {
 	policy Policy
+	holds  atomic.Int32 // Hold calls not released
 	window window
-	// cycle is the collection the last sample came from; last its live
-	// heap, and rising how many collections in a row found it grown by
-	// at least 1/8.
-	cycle  uint64
-	last   uint64
-	rising int
 	set    uint64 // the limit last set; 0 before the first
 }
 
@@ -88,29 +86,14 @@ func NewController(p Policy) *Controller {
 	return &Controller{policy: p, window: window{span: p.Window}}
 }
 
-// Observe takes the live heap that collection number cycle marked, read at
-// now, and returns the limit to set, and whether it differs from the one
-// set last by more than 1/32 (smaller changes are not worth setting).
-//
-// A live heap found grown by at least 1/8 at each of growthSteps
-// collections in a row (a mount loading its certificates, an old daemon's
-// unpaged full read) is taken as the resting heap at once: the window
-// starts again from it, so the collector paces it as GOGC=100 would
-// instead of at a quarter over it. Pages in flight come and go by a few
-// megabytes and are never taken for that. The limit falls by at most 1/16
-// per observation: one far below what the process holds would make the
+// Observe takes the live heap at now and returns the limit to set, and
+// whether it differs from the one set last by more than 1/32 (smaller
+// changes are not worth setting). The limit falls by at most 1/16 per
+// observation: one far below what the process holds would make the
 // collector run back to back until its memory is returned.
-func (c *Controller) Observe(now time.Time, cycle, live uint64) (uint64, bool) {
-	if cycle != c.cycle {
-		if c.cycle != 0 && live >= c.last+c.last/8 {
-			c.rising++
-		} else {
-			c.rising = 0
-		}
-		c.cycle, c.last = cycle, live
-	}
-	if c.rising >= growthSteps {
-		c.window.samples = c.window.samples[:0]
+func (c *Controller) Observe(now time.Time, live uint64) (uint64, bool) {
+	if c.holds.Load() > 0 {
+		c.window.samples = c.window.samples[:0] // what is live is the rest
 	}
 	resting := c.window.add(now, live)
 	limit := c.policy.Limit(resting, live)
@@ -125,6 +108,24 @@ func (c *Controller) Observe(now time.Time, cycle, live uint64) (uint64, bool) {
 	return limit, true
 }
 
+// Hold has the controller take the live heap as the rest until the
+// returned function is called: a mount loading its certificates grows the
+// heap for good, and is paced as GOGC=100 paces it (twice what is live and
+// the margin) instead of under a limit that lags behind it. Holds may
+// overlap; a nil controller (none runs) holds nothing.
+func (c *Controller) Hold() (release func()) {
+	if c == nil {
+		return func() {}
+	}
+	c.holds.Add(1)
+	var once atomic.Bool
+	return func() {
+		if once.CompareAndSwap(false, true) {
+			c.holds.Add(-1)
+		}
+	}
+}
+
 // Enabled reports whether the process's collector is left to the
 // controller: not when the operator tuned it (GOGC or GOMEMLIMIT in the
 // plugin's environment, as `vault plugin register -env` sets them).
@@ -132,24 +133,20 @@ func Enabled(getenv func(string) string) bool {
 	return getenv("GOGC") == "" && getenv("GOMEMLIMIT") == ""
 }
 
-// The runtime metrics read: the heap the last collection marked, and the
-// number of collections so far.
-const (
-	liveHeap = "/gc/heap/live:bytes"
-	gcCycles = "/gc/cycles/total:gc-cycles"
-)
+// liveHeap is the runtime metric of the heap the last collection marked.
+const liveHeap = "/gc/heap/live:bytes"
 
 // Run reads the live heap every Every and sets the memory limit from it
 // until ctx is done, then leaves none (as at start).
 func (c *Controller) Run(ctx context.Context) {
-	s := []metrics.Sample{{Name: liveHeap}, {Name: gcCycles}}
+	s := []metrics.Sample{{Name: liveHeap}}
 	t := time.NewTicker(c.policy.Every)
 	defer t.Stop()
 	defer debug.SetMemoryLimit(math.MaxInt64) // no limit
 	for {
 		metrics.Read(s)
-		if s[0].Value.Kind() == metrics.KindUint64 && s[1].Value.Kind() == metrics.KindUint64 {
-			if limit, ok := c.Observe(time.Now(), s[1].Value.Uint64(), s[0].Value.Uint64()); ok {
+		if s[0].Value.Kind() == metrics.KindUint64 {
+			if limit, ok := c.Observe(time.Now(), s[0].Value.Uint64()); ok {
 				debug.SetMemoryLimit(int64(limit))
 			}
 		}
@@ -161,10 +158,14 @@ func (c *Controller) Run(ctx context.Context) {
 	}
 }
 
-// Start runs a controller of DefaultPolicy for the process unless the
-// environment tunes the collector (Enabled with os.Getenv).
-func Start(ctx context.Context) {
-	if Enabled(os.Getenv) {
-		go NewController(DefaultPolicy()).Run(ctx)
+// Start runs a controller of DefaultPolicy for the process until ctx is
+// done and returns it, unless the environment tunes the collector (Enabled
+// with os.Getenv): then it returns nil.
+func Start(ctx context.Context) *Controller {
+	if !Enabled(os.Getenv) {
+		return nil
 	}
+	c := NewController(DefaultPolicy())
+	go c.Run(ctx)
+	return c
 }

@@ -13,7 +13,7 @@ import (
 const mib = 1 << 20
 
 func TestLimit(t *testing.T) {
-	p := Policy{Floor: 128 * mib, Margin: 16 * mib}
+	p := Policy{Floor: 128 * mib, Margin: 16 * mib, Transient: 64 * mib}
 	for name, c := range map[string]struct{ resting, live, want uint64 }{
 		// Few certificates: the floor, far above GOGC's own goal.
 		"small heap": {resting: 10 * mib, live: 12 * mib, want: 128 * mib},
@@ -22,9 +22,9 @@ func TestLimit(t *testing.T) {
 		"at rest": {resting: 60 * mib, live: 60 * mib, want: 136 * mib},
 		// Pages in flight are live: they do not raise the limit.
 		"transient": {resting: 60 * mib, live: 100 * mib, want: 136 * mib},
-		// A live heap far above rest (an unpaged full read, a mount
-		// loading): a quarter over what is live, never under it.
-		"grown": {resting: 60 * mib, live: 400 * mib, want: 500 * mib},
+		// A live heap far above rest (an unpaged full read): twice it
+		// less the transient, near what GOGC=100 lets it reach.
+		"grown": {resting: 60 * mib, live: 400 * mib, want: 736 * mib},
 	} {
 		t.Run(name, func(t *testing.T) {
 			require.Equal(t, c.want/mib, p.Limit(c.resting, c.live)/mib)
@@ -62,15 +62,15 @@ func TestWindowSmallest(t *testing.T) {
 func TestObserveSetsOnChange(t *testing.T) {
 	c := NewController(Policy{Floor: 128 * mib, Margin: 32 * mib, Window: 10 * time.Second})
 	t0 := time.Unix(1e9, 0)
-	limit, ok := c.Observe(t0, 1, 10*mib)
+	limit, ok := c.Observe(t0, 10*mib)
 	require.True(t, ok)
 	require.EqualValues(t, 128*mib, limit)
-	_, ok = c.Observe(t0.Add(time.Second), 2, 11*mib)
+	_, ok = c.Observe(t0.Add(time.Second), 11*mib)
 	require.False(t, ok, "the floor again")
-	limit, ok = c.Observe(t0.Add(12*time.Second), 3, 60*mib)
+	limit, ok = c.Observe(t0.Add(12*time.Second), 60*mib)
 	require.True(t, ok)
 	require.EqualValues(t, 152*mib, limit)
-	_, ok = c.Observe(t0.Add(30*time.Second), 4, 61*mib)
+	_, ok = c.Observe(t0.Add(30*time.Second), 61*mib)
 	require.False(t, ok, "2 MiB more of 152 is less than 1/32")
 }
 
@@ -80,6 +80,7 @@ func TestObserveFollowsTheHeap(t *testing.T) {
 	t0 := time.Unix(1e9, 0)
 	for name, c := range map[string]struct {
 		live []uint64 // MiB, one per collection
+		hold []bool   // a Hold is on at that collection
 		want []uint64 // the limit in force after each, MiB
 	}{
 		// Feed pages in flight above a resting 60 MiB: the limit stays
@@ -89,31 +90,52 @@ func TestObserveFollowsTheHeap(t *testing.T) {
 			live: []uint64{60, 60, 95, 88, 100, 92, 97, 60},
 			want: []uint64{136, 136, 136, 136, 136, 136, 136, 136},
 		},
-		// A mount loading: after three collections in a row each found
-		// an eighth more, the heap is taken as grown and paced as
-		// GOGC=100 would pace it (twice it and the margin).
-		"growth": {
-			live: []uint64{60, 75, 94, 118, 147, 184, 184},
-			want: []uint64{136, 136, 136, 252, 310, 384, 384},
-		},
-		// Far above the rest at once (an old daemon's unpaged read): a
-		// quarter over it at first, then paced as grown; once it is gone
-		// the limit comes down by 1/16 per observation, not at once.
+		// Far above the rest at once (an old daemon's unpaged read):
+		// twice it less the transient; once it is gone the limit comes
+		// down by 1/16 per observation, not at once.
 		"spike": {
-			live: []uint64{60, 400, 460, 530, 610, 60, 60, 60},
-			want: []uint64{136, 500, 575, 1076, 1236, 1158, 1086, 1018},
+			live: []uint64{60, 400, 460, 60, 60, 60},
+			want: []uint64{136, 736, 856, 802, 752, 705},
+		},
+		// A mount loading (a Hold): what is live is the rest, paced as
+		// GOGC=100 paces it; once the load is over, the rest is where
+		// it ended.
+		"load": {
+			live: []uint64{60, 75, 94, 118, 118, 118},
+			hold: []bool{true, true, true, true, false, false},
+			want: []uint64{136, 166, 204, 252, 252, 252},
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
-			ctl := NewController(Policy{Floor: 128 * mib, Margin: 16 * mib, Window: 10 * time.Second})
+			ctl := NewController(Policy{Floor: 128 * mib, Margin: 16 * mib, Transient: 64 * mib, Window: 10 * time.Second})
 			var got []uint64
+			release := func() {}
 			for i, live := range c.live {
-				limit, _ := ctl.Observe(t0.Add(time.Duration(i)*250*time.Millisecond), uint64(i+1), live*mib)
+				if i < len(c.hold) && c.hold[i] && (i == 0 || !c.hold[i-1]) {
+					release = ctl.Hold()
+				}
+				if i < len(c.hold) && !c.hold[i] && i > 0 && c.hold[i-1] {
+					release()
+				}
+				limit, _ := ctl.Observe(t0.Add(time.Duration(i)*250*time.Millisecond), live*mib)
 				got = append(got, limit/mib)
 			}
 			require.Equal(t, c.want, got)
 		})
 	}
+}
+
+// A nil controller (none runs) holds nothing; a release twice releases once.
+func TestHold(t *testing.T) {
+	var none *Controller
+	none.Hold()()
+	c := NewController(DefaultPolicy())
+	r1, r2 := c.Hold(), c.Hold()
+	r1()
+	r1()
+	require.EqualValues(t, 1, c.holds.Load())
+	r2()
+	require.Zero(t, c.holds.Load())
 }
 
 func TestEnabled(t *testing.T) {

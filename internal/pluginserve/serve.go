@@ -1,7 +1,6 @@
 package pluginserve
 
 import (
-	"context"
 	"crypto/tls"
 	"math"
 	"os"
@@ -12,8 +11,6 @@ import (
 	"github.com/hashicorp/vault/sdk/logical"
 	"github.com/hashicorp/vault/sdk/plugin"
 	"google.golang.org/grpc"
-
-	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/internal/memlimit"
 )
 
 // streamWorkers is how many goroutines the gRPC server keeps to run
@@ -27,8 +24,7 @@ const streamWorkers = 32
 // Serve serves the backends factory makes until Vault stops the plugin.
 // tlsProvider is the plugin's side of the mutual TLS with Vault
 // (api.VaultPluginTLSProvider); logger nil logs as plugin.ServeMultiplex
-// does. The process's soft memory limit follows its live heap at rest
-// (internal/memlimit) unless GOGC or GOMEMLIMIT is in its environment.
+// does.
 func Serve(factory logical.Factory, tlsProvider func() (*tls.Config, error), logger hclog.Logger) error {
 	if logger == nil {
 		logger = hclog.New(&hclog.LoggerOptions{Level: hclog.Trace, Output: os.Stderr, JSONFormat: true})
@@ -36,9 +32,6 @@ func Serve(factory logical.Factory, tlsProvider func() (*tls.Config, error), log
 	if err := pluginutil.OptionallyEnableMlock(); err != nil {
 		return err
 	}
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop()
-	memlimit.Start(ctx)
 	backend := func(multiplex bool) goplugin.PluginSet {
 		return goplugin.PluginSet{plugin.BackendPluginName: &plugin.GRPCBackendPlugin{
 			Factory: factory, MultiplexingSupport: multiplex, Logger: logger,
