@@ -40,6 +40,22 @@ func issueMany(t *testing.T, c *vault.Client, role string, n int) []*vault.Secre
 	return out
 }
 
+// requireAllRevoked checks on node n that every certificate of issued
+// reads revoked (cert/) and is listed on the CRL.
+func requireAllRevoked(t *testing.T, n *vaultNode, issued []*vault.Secret) {
+	t.Helper()
+	crl := openssl(t, "crl", "-inform", "DER", "-noout", "-text", "-in", writeTemp(t, httpGet(t, n.addr+"/v1/wg/crl")))
+	listed := map[string]bool{}
+	for _, s := range crlSerials(t, crl) {
+		listed[s] = true
+	}
+	for _, sec := range issued {
+		serial := sec.Data["serial_number"].(string)
+		requireRevoked(t, n.vaultServer, serial)
+		require.True(t, listed[normalizeHex(serial)], "serial %s on the CRL", serial)
+	}
+}
+
 // TestRevocationSurvivesVaultCrash kills Vault (file storage) while it is
 // revoking a few hundred leases in the background, starts it again, and
 // checks that every lease still ends revoked: certificate marked, serial on
@@ -69,16 +85,7 @@ func TestRevocationSurvivesVaultCrash(t *testing.T) {
 		return err == nil && (leases == nil || len(leases.Data["keys"].([]any)) == 0)
 	}, 60*time.Second, 200*time.Millisecond, "leases left after the restart")
 
-	crl := (openssl(t, "crl", "-inform", "DER", "-noout", "-text", "-in", writeTemp(t, httpGet(t, n.addr+"/v1/wg/crl"))))
-	listed := map[string]bool{}
-	for _, s := range crlSerials(t, crl) {
-		listed[s] = true
-	}
-	for _, sec := range issued {
-		serial := sec.Data["serial_number"].(string)
-		requireRevoked(t, n.vaultServer, serial)
-		require.True(t, listed[normalizeHex(serial)], "serial %s on the CRL", serial)
-	}
+	requireAllRevoked(t, n, issued)
 	feed, err := n.root.Logical().Read("wg/gateways/gw1/peers")
 	require.NoError(t, err)
 	require.Empty(t, feed.Data["peers"])
@@ -232,16 +239,7 @@ func TestMassRevocationOnANewLeader(t *testing.T) {
 	feed, err := next.root.Logical().Read("wg/gateways/gw1/peers")
 	require.NoError(t, err)
 	require.Empty(t, feed.Data["peers"])
-	crl := openssl(t, "crl", "-inform", "DER", "-noout", "-text", "-in", writeTemp(t, httpGet(t, next.addr+"/v1/wg/crl")))
-	listed := map[string]bool{}
-	for _, s := range crlSerials(t, crl) {
-		listed[s] = true
-	}
-	for _, sec := range issued {
-		serial := sec.Data["serial_number"].(string)
-		requireRevoked(t, next.vaultServer, serial)
-		require.True(t, listed[normalizeHex(serial)], "serial %s on the CRL", serial)
-	}
+	requireAllRevoked(t, next, issued)
 	again, err := next.root.Logical().Write("wg/issue/laptop", map[string]any{"public_key": mustPub(t)})
 	require.NoError(t, err)
 	require.Equal(t, []any{"10.77.0.2/32", "fd77::2/128"}, again.Data["addresses"], "the addresses came back to the pool")

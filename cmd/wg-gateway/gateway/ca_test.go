@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,7 +19,6 @@ import (
 
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/peerfeed"
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgcert"
-	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgkey"
 )
 
 // caServer is a stand-in for the mount's unauthenticated ca/pem, serving
@@ -81,17 +79,8 @@ func newPinningDaemon(t *testing.T, srv *caServer, stateDir string, now time.Tim
 // peerOf is a feed entry for a fresh key at addr, signed by ca.
 func peerOf(t *testing.T, ca trustCA, addr string, now time.Time) (peerfeed.Peer, wgtypes.Key) {
 	t.Helper()
-	_, pub, _ := wgkey.Generate()
-	serial, _ := wgcert.NewSerial()
-	der, err := wgcert.Create(&wgcert.Template{
-		SerialNumber: serial, CommonName: "dev", PublicKey: pub,
-		Addresses: []netip.Addr{netip.MustParseAddr(addr)}, Gateways: []string{"gw1"},
-		NotBefore: now.Add(-time.Minute), NotAfter: now.Add(time.Hour),
-	}, ca.cert, ca.signer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return peerfeed.Peer{SerialNumber: serial.Text(16), PublicKey: pub.String(), Certificate: wgcert.EncodePEM(der)}, pub
+	der, pub := ca.issue(t, now, addr)
+	return feedEntry(t, der, pub), pub
 }
 
 // TestDaemonPinsTheCA: whoever answers ca/pem cannot make the daemon trust

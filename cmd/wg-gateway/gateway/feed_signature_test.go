@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"crypto"
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -20,35 +19,17 @@ import (
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgkey"
 )
 
-// A signingCA is a CA certificate with its key, to issue certificates and
-// sign feed answers as the engine does.
-type signingCA struct {
-	cert   *x509.Certificate
-	signer crypto.Signer
-}
-
-// newSigningCA generates a CA of keyType valid around now.
-func newSigningCA(t testing.TB, now time.Time, keyType, name string) signingCA {
+// newSigningCA generates a CA of keyType valid around now, to issue
+// certificates and sign feed answers as the engine does.
+func newSigningCA(t testing.TB, now time.Time, keyType, name string) trustCA {
 	t.Helper()
-	certDER, keyDER, err := wgcert.GenerateCA(keyType, name, now.Add(-time.Hour), now.Add(24*time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(certDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := wgcert.ParsePKCS8Signer(keyDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return signingCA{cert: cert, signer: signer}
+	return genCAOf(t, keyType, name, now.Add(-time.Hour), now.Add(24*time.Hour))
 }
 
 // impostorOf is a CA of a key of its own that copies ca's name and key
 // identifier: its certificates name ca as their issuer in every field,
 // and only their signature tells them apart.
-func impostorOf(t testing.TB, now time.Time, ca signingCA) signingCA {
+func impostorOf(t testing.TB, now time.Time, ca trustCA) trustCA {
 	t.Helper()
 	other := newSigningCA(t, now, "ed25519", "impostor")
 	tmpl := &x509.Certificate{
@@ -64,12 +45,12 @@ func impostorOf(t testing.TB, now time.Time, ca signingCA) signingCA {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return signingCA{cert: cert, signer: other.signer}
+	return trustCA{cert: cert, signer: other.signer}
 }
 
 // issue returns a certificate of ca for a fresh key at addr on gw1, with
 // its key.
-func (ca signingCA) issue(t testing.TB, now time.Time, addr string) ([]byte, wgtypes.Key) {
+func (ca trustCA) issue(t testing.TB, now time.Time, addr string) ([]byte, wgtypes.Key) {
 	t.Helper()
 	_, pub, err := wgkey.Generate()
 	if err != nil {
@@ -92,7 +73,7 @@ func (ca signingCA) issue(t testing.TB, now time.Time, addr string) ([]byte, wgt
 
 // signAnswer is ca's signature over ders, as the engine makes it: the
 // digest of each (zeros for a nil one), then SignFeed.
-func (ca signingCA) signAnswer(t testing.TB, ders ...[]byte) *peerfeed.Signature {
+func (ca trustCA) signAnswer(t testing.TB, ders ...[]byte) *peerfeed.Signature {
 	t.Helper()
 	digests := make([]byte, 0, len(ders)*wgcert.DigestSize)
 	for _, der := range ders {

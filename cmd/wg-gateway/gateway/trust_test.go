@@ -14,7 +14,8 @@ import (
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgcert"
 )
 
-// A trustCA is a CA certificate with its key, for the trust tests.
+// A trustCA is a CA certificate with its key, for the trust tests and to
+// issue certificates and sign feed answers as the engine does.
 type trustCA struct {
 	cert   *x509.Certificate
 	signer crypto.Signer
@@ -23,7 +24,14 @@ type trustCA struct {
 // genCA generates an Ed25519 CA named cn, valid from notBefore to notAfter.
 func genCA(t *testing.T, cn string, notBefore, notAfter time.Time) trustCA {
 	t.Helper()
-	certDER, keyDER, err := wgcert.GenerateCA("ed25519", cn, notBefore, notAfter)
+	return genCAOf(t, "ed25519", cn, notBefore, notAfter)
+}
+
+// genCAOf generates a CA of keyType named cn, valid from notBefore to
+// notAfter.
+func genCAOf(t testing.TB, keyType, cn string, notBefore, notAfter time.Time) trustCA {
+	t.Helper()
+	certDER, keyDER, err := wgcert.GenerateCA(keyType, cn, notBefore, notAfter)
 	if err != nil {
 		t.Fatal(err)
 	}
