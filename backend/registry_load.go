@@ -81,8 +81,9 @@ func (r *registry) stop() {
 const loadWorkers = 16
 
 // load reads every certificate record, with the revocations of the journal
-// not yet written into them, and every block into a fresh registry state. The workers read and decode records while one goroutine indexes
-// those already read, holding mu from the first record to the last: a
+// not yet written into them, and every block into a fresh registry state.
+// The workers read and decode records while one goroutine indexes those
+// already read, holding mu from the first record to the last: a
 // mount's start costs the storage reads, with the indexing beside them
 // instead of after. Nothing else reads the state before the load is done
 // (every reader waits for it); a load that fails leaves it empty.

@@ -111,25 +111,41 @@ func journalID(now time.Time) string {
 	return now.UTC().Format("20060102T150405.000000000Z") + "-" + rand.Text()[:10]
 }
 
-// loadJournal reads every journal entry: the revocations by serial.
-func loadJournal(ctx context.Context, s logical.Storage) (map[string]journaledRevocation, error) {
+// eachJournalEntry calls f with each journal entry in storage, by id, in
+// the order storage lists them; an entry deleted since the list (folded
+// meanwhile: its records say it) is skipped. It stops at f's first error.
+func eachJournalEntry(ctx context.Context, s logical.Storage, f func(id string, entry *revocationJournalEntry) error) error {
 	ids, err := s.List(ctx, revocationStoragePrefix)
 	if err != nil {
-		return nil, fmt.Errorf("list revocations: %w", err)
+		return fmt.Errorf("list revocations: %w", err)
 	}
-	out := make(map[string]journaledRevocation)
 	for _, id := range ids {
 		var entry revocationJournalEntry
 		found, err := getJSON(ctx, s, revocationStoragePrefix+id, &entry)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if !found {
-			continue // folded meanwhile: its records say it
+			continue
 		}
+		if err := f(id, &entry); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// loadJournal reads every journal entry: the revocations by serial.
+func loadJournal(ctx context.Context, s logical.Storage) (map[string]journaledRevocation, error) {
+	out := make(map[string]journaledRevocation)
+	err := eachJournalEntry(ctx, s, func(_ string, entry *revocationJournalEntry) error {
 		for _, j := range entry.Revocations {
 			out[j.SerialNumber] = j
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -140,40 +156,23 @@ func loadJournal(ctx context.Context, s logical.Storage) (map[string]journaledRe
 // as it is. An entry stays until all its records are written, so a fold
 // cut short is taken up again by the next. The caller holds tidyMu.
 func (b *backend) foldJournal(ctx context.Context, s logical.Storage) (int, error) {
-	ids, err := s.List(ctx, revocationStoragePrefix)
-	if err != nil {
-		return 0, fmt.Errorf("list revocations: %w", err)
-	}
-	written := 0
-	for _, id := range ids {
-		var entry revocationJournalEntry
-		found, err := getJSON(ctx, s, revocationStoragePrefix+id, &entry)
-		if err != nil {
-			return written, err
-		}
-		if !found {
-			continue
-		}
-		var n atomic.Int64
+	var written atomic.Int64
+	err := eachJournalEntry(ctx, s, func(id string, entry *revocationJournalEntry) error {
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(foldWorkers)
 		for _, j := range entry.Revocations {
 			g.Go(func() error {
 				w, err := b.foldRevocation(gctx, s, j)
-				n.Add(int64(w))
+				written.Add(int64(w))
 				return err
 			})
 		}
-		err = g.Wait()
-		written += int(n.Load())
-		if err != nil {
-			return written, err
+		if err := g.Wait(); err != nil {
+			return err
 		}
-		if err := deleteKey(ctx, s, revocationStoragePrefix+id); err != nil {
-			return written, err
-		}
-	}
-	return written, nil
+		return deleteKey(ctx, s, revocationStoragePrefix+id)
+	})
+	return int(written.Load()), err
 }
 
 // foldWorkers is how many records a fold writes at once: one at a time,

@@ -244,12 +244,7 @@ func (b *bench) pluginReadsProfiles(name string) func() {
 	go func() {
 		defer close(done)
 		time.Sleep(time.Second)
-		path := filepath.Join(dir, name+"-mid.heap.pprof")
-		if err := fetchProfile(fmt.Sprintf("http://%s/debug/pprof/heap?gc=1", b.vault.pprof), path); err != nil {
-			logf("plugin heap profile during the reads: %v", err)
-			return
-		}
-		b.savedProfile(name+" heap during the reads (inuse)", path)
+		b.pluginHeapProfile(name+"-mid.heap.pprof", name+" heap during the reads (inuse)")
 	}()
 	return func() {
 		<-done
