@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.zx2c4.com/wireguard/wgctrl/wgtypes"
+
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/peerfeed"
 )
 
 // coldRound is one round of P4.
@@ -22,6 +24,16 @@ type coldRound struct {
 	GatewayMem procMem `json:"gateway_mem"`
 	// GatewayCPU is the CPU time the daemon spent until converged.
 	GatewayCPU time.Duration `json:"gateway_cpu_ns"`
+	// VaultCPU and PluginCPU are the CPU time Vault and the plugin spent
+	// from the daemon's start until it converged: serving its login, CA
+	// and pages (and whatever else ran meanwhile, which is little).
+	VaultCPU  time.Duration `json:"vault_cpu_ns"`
+	PluginCPU time.Duration `json:"plugin_cpu_ns"`
+	// WireguardGoCPU and SyncconfWireguardGoCPU are the CPU time
+	// wireguard-go spent taking the peers from wg-gateway and from
+	// `wg syncconf`: the interface's own share of the work.
+	WireguardGoCPU         time.Duration `json:"wireguard_go_cpu_ns"`
+	SyncconfWireguardGoCPU time.Duration `json:"syncconf_wireguard_go_cpu_ns"`
 }
 
 // runP4 measures wg-gateway's cold start with n live certificates: from
@@ -50,6 +62,10 @@ func (b *bench) runP4() error {
 	}
 	defer ns.del()
 
+	pluginPID, err := b.vault.findPlugin()
+	if err != nil {
+		return err
+	}
 	var rounds []coldRound
 	for i := range b.p.Rounds {
 		var r coldRound
@@ -61,9 +77,12 @@ func (b *bench) runP4() error {
 		var g *gatewayProc
 		var at time.Time
 		start := func() {
+			vault0, plugin0, wg0 := procCPU(b.vault.Pid()), procCPU(pluginPID), procCPU(iface.pid())
 			if g, err = b.startGateway(wm, iface, fmt.Sprintf("p4-%d", i+1)); err == nil {
 				at, err = g.waitConverged(iface, n, 5*time.Minute)
 			}
+			r.VaultCPU, r.PluginCPU = procCPU(b.vault.Pid())-vault0, procCPU(pluginPID)-plugin0
+			r.WireguardGoCPU = procCPU(iface.pid()) - wg0
 		}
 		if b.p.Profile && i == 0 {
 			// The plugin's and Vault's side of the cold start too.
@@ -95,9 +114,11 @@ func (b *bench) runP4() error {
 		if err != nil {
 			return err
 		}
+		wg0 := procCPU(iface.pid())
 		if r.Syncconf, err = iface.syncconf(conf); err != nil {
 			return err
 		}
+		r.SyncconfWireguardGoCPU = procCPU(iface.pid()) - wg0
 		if i == 0 {
 			if err := checkPeers(iface, want); err != nil {
 				return fmt.Errorf("wg syncconf: %w", err)
@@ -106,8 +127,8 @@ func (b *bench) runP4() error {
 			return fmt.Errorf("wg syncconf left %d peers, not %d (%v)", c, n, err)
 		}
 		iface.stop()
-		logf("P4 round %d: wg-gateway %s (CPU %s, RSS %.0f MB, peak %.0f MB), wg syncconf %s", i+1, r.Gateway.Round(time.Millisecond),
-			r.GatewayCPU, r.GatewayMem.MB(), r.GatewayMem.PeakMB(), r.Syncconf.Round(time.Millisecond))
+		logf("P4 round %d: wg-gateway %s (CPU %s, RSS %.0f MB, peak %.0f MB; Vault's CPU %s, the plugin's %s, wireguard-go's %s), wg syncconf %s (wireguard-go's CPU %s)", i+1, r.Gateway.Round(time.Millisecond),
+			r.GatewayCPU, r.GatewayMem.MB(), r.GatewayMem.PeakMB(), r.VaultCPU, r.PluginCPU, r.WireguardGoCPU, r.Syncconf.Round(time.Millisecond), r.SyncconfWireguardGoCPU)
 		rounds = append(rounds, r)
 		if err := b.ctx.Err(); err != nil {
 			return err
@@ -128,7 +149,13 @@ func (b *bench) runP4() error {
 		}
 	}
 	logf("P4 breakdown: one full feed read takes %.3f s (median of 3)", median(feed))
-	b.report.raw("P4", map[string]any{"peers": n, "rounds": rounds, "full_feed_read_s": feed})
+	paged, err := b.pagedReadsCPU(wm, pluginPID)
+	if err != nil {
+		return err
+	}
+	logf("P4 breakdown: a full read in pages of %d as the daemon reads it costs Vault %.0f ms and the plugin %.0f ms of CPU (%d reads)",
+		peerfeed.MaxPage, paged.VaultUS/1000, paged.PluginUS/1000, paged.Reads)
+	b.report.raw("P4", map[string]any{"peers": n, "rounds": rounds, "full_feed_read_s": feed, "paged_read_cpu": paged})
 	var gw, sc []float64
 	for _, r := range rounds {
 		gw, sc = append(gw, r.Gateway.Seconds()), append(sc, r.Syncconf.Seconds())
@@ -139,6 +166,17 @@ func (b *bench) runP4() error {
 	b.report.add(row{ID: "P4", What: fmt.Sprintf("cold start, %d live certificates → converged interface", n),
 		Ours: fmt.Sprintf("%.3f s", median(gw)), Anchor: fmt.Sprintf("%.3f s wg syncconf", median(sc)),
 		Ratio: ratio.String(), Goal: "gateway/syncconf " + goal.String(), Verdict: goal.verdict(ratio)})
+	var gwCPU, vaultCPU, pluginCPU, wgCPU, scCPU []float64
+	for _, r := range rounds {
+		gwCPU = append(gwCPU, float64(r.GatewayCPU.Milliseconds()))
+		vaultCPU = append(vaultCPU, float64(r.VaultCPU.Milliseconds()))
+		pluginCPU = append(pluginCPU, float64(r.PluginCPU.Milliseconds()))
+		wgCPU = append(wgCPU, float64(r.WireguardGoCPU.Milliseconds()))
+		scCPU = append(scCPU, float64(r.SyncconfWireguardGoCPU.Milliseconds()))
+	}
+	b.report.add(row{ID: "P4", What: fmt.Sprintf("extra: CPU per cold start of %d peers, wg-gateway / Vault / plugin / wireguard-go (median of %d rounds); a full read in pages of %d alone", n, len(rounds), peerfeed.MaxPage),
+		Ours:   fmt.Sprintf("%.0f / %.0f / %.0f / %.0f ms; paged read: Vault %.0f ms, plugin %.0f ms", median(gwCPU), median(vaultCPU), median(pluginCPU), median(wgCPU), paged.VaultUS/1000, paged.PluginUS/1000),
+		Anchor: fmt.Sprintf("wireguard-go %.0f ms", median(scCPU))})
 	if n >= 50000 {
 		// The fleet-scale memory goal is for 50,000 peers: judge
 		// the worst round.
@@ -151,6 +189,44 @@ func (b *bench) runP4() error {
 			Ours: fmt.Sprintf("%.0f MB (peak %.0f MB)", worst.MB(), worst.PeakMB()), Goal: gatewayGoal, Verdict: gatewayVerdict(worst)})
 	}
 	return nil
+}
+
+// pagedCPU is the CPU time Vault and the plugin spend per full read of
+// the feed in pages.
+type pagedCPU struct {
+	cpuUse
+	Reads int `json:"reads"`
+}
+
+// pagedReadsCPU reads the gateway's full set in pages of
+// peerfeed.MaxPage, as the daemon reads it, one read after the other,
+// and returns the CPU time Vault and the plugin spent per read: 10 reads,
+// or in profile mode as many as fit in 10 s of CPU profiles of both.
+func (b *bench) pagedReadsCPU(wm *wgMount, pluginPID int) (pagedCPU, error) {
+	m := cpuMeter{vault: b.vault.Pid(), plugin: pluginPID}
+	var res pagedCPU
+	var err error
+	reads := func(ctx context.Context) {
+		res.cpuUse = m.measure(1, func() {
+			for res.Reads < 10 || b.p.Profile && ctx.Err() == nil {
+				if err = b.fullRead(wm, peerfeed.MaxPage); err != nil {
+					return
+				}
+				res.Reads++
+			}
+		})
+	}
+	if b.p.Profile {
+		b.profileDuring("p4-paged-reads", 10, reads)
+	} else {
+		reads(b.ctx)
+	}
+	if res.Reads > 0 {
+		res.VaultUS /= float64(res.Reads)
+		res.PluginUS /= float64(res.Reads)
+		res.BenchUS /= float64(res.Reads)
+	}
+	return res, err
 }
 
 // writeSyncconf writes the wg(8) configuration of the gateway with every
