@@ -2,6 +2,7 @@ package backend
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -9,8 +10,9 @@ import (
 )
 
 // appendPeer writes the bytes json.Marshal gives for the record's peer,
-// whatever the record holds: line lengths of the PEM, no addresses, values
-// that need escaping, times with nanoseconds or a zone.
+// its certificate as PEM or as DER, whatever the record holds: line
+// lengths of the PEM, no addresses, values that need escaping, times with
+// nanoseconds or a zone.
 func TestAppendPeerAsMarshal(t *testing.T) {
 	der := func(n int) []byte {
 		b := make([]byte, n)
@@ -37,22 +39,26 @@ func TestAppendPeerAsMarshal(t *testing.T) {
 		"invalid utf-8":        func(r *certRecord) { r.Addresses = []string{"10.0.0.1/32\xff\xfe"} },
 		"empty strings":        func(r *certRecord) { r.SerialNumber, r.PublicKey = "", "" },
 	} {
-		t.Run(name, func(t *testing.T) {
-			rec := base
-			change(&rec)
-			want, err := json.Marshal(rec.peer())
-			require.NoError(t, err)
-			got, _, err := appendPeer([]byte("x"), nil, &rec)
-			require.NoError(t, err)
-			require.Equal(t, "x"+string(want), string(got))
-		})
+		for _, der := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/der=%v", name, der), func(t *testing.T) {
+				rec := base
+				change(&rec)
+				want, err := json.Marshal(feedPeer(&rec, der))
+				require.NoError(t, err)
+				got, _, err := appendPeer([]byte("x"), nil, &rec, der)
+				require.NoError(t, err)
+				require.Equal(t, "x"+string(want), string(got))
+			})
+		}
 	}
 	// A year json refuses is refused here too.
 	rec := base
 	rec.ExpiresAt = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
 	_, err := json.Marshal(rec.peer())
 	require.Error(t, err)
-	_, _, err = appendPeer(nil, nil, &rec)
+	_, _, err = appendPeer(nil, nil, &rec, false)
+	require.Error(t, err)
+	_, _, err = appendPeer(nil, nil, &rec, true)
 	require.Error(t, err)
 }
 
@@ -62,11 +68,13 @@ func TestAppendPeerAllocates(t *testing.T) {
 	rec := &certRecord{SerialNumber: "46:70:0a", PublicKey: "E9q0PS6oZvrc7YXMSrU9v8Ni+a4sjgqGERxBe9oXXCw=",
 		Addresses: []string{"10.77.0.2/32"}, Certificate: make([]byte, 390), ExpiresAt: time.Now()}
 	buf, scratch := make([]byte, 0, 4096), make([]byte, 0, 1024)
-	allocs := testing.AllocsPerRun(100, func() {
-		var err error
-		if buf, scratch, err = appendPeer(buf[:0], scratch, rec); err != nil {
-			t.Fatal(err)
-		}
-	})
-	require.Zero(t, allocs)
+	for _, der := range []bool{false, true} {
+		allocs := testing.AllocsPerRun(100, func() {
+			var err error
+			if buf, scratch, err = appendPeer(buf[:0], scratch, rec, der); err != nil {
+				t.Fatal(err)
+			}
+		})
+		require.Zero(t, allocs, "der=%v", der)
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -19,19 +20,22 @@ type fullAnswer struct {
 	index uint64
 	pool  string        // the address pools it names, joined
 	done  chan struct{} // closed once body or err is set
-	body  []byte
-	err   error
+	// body is a string: what the raw response carries (feedResponse),
+	// shared by every reader without a copy each.
+	body string
+	err  error
 	// waiting counts the readers waiting for the build (tests look).
 	waiting atomic.Int32
 }
 
 // fullBody is the body of the full answer of snap (a full snapshot of
 // gateway taken by poll) naming pool as the gateway's pools, signed by
-// signer: the shared one when it is built or being built for the same
-// revision, pools and signer, otherwise built here, outside the
-// registry's lock, and shared when the revision has not moved meanwhile.
-func (r *registry) fullBody(ctx context.Context, gateway string, snap feedSnapshot, pool []string, signer *feedSigner) ([]byte, error) {
-	key := strings.Join(pool, ",") + "|" + signer.id()
+// signer, its certificates as DER when der is set: the shared one when it
+// is built or being built for the same revision, pools, signer and
+// format, otherwise built here, outside the registry's lock, and shared
+// when the revision has not moved meanwhile.
+func (r *registry) fullBody(ctx context.Context, gateway string, snap feedSnapshot, pool []string, signer *feedSigner, der bool) (string, error) {
+	key := strings.Join(pool, ",") + "|" + signer.id() + "|" + strconv.FormatBool(der)
 	r.mu.Lock()
 	f := r.feed(gateway)
 	a := f.full
@@ -50,14 +54,15 @@ func (r *registry) fullBody(ctx context.Context, gateway string, snap feedSnapsh
 		case <-a.done:
 			return a.body, a.err
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return "", ctx.Err()
 		}
 	}
 	if r.buildHook != nil {
 		r.buildHook()
 	}
 	snap.resp.AddressPool = pool
-	a.body, a.err = encodeFull(snap, signer)
+	body, err := encodeFull(snap, signer, der)
+	a.body, a.err = string(body), err
 	close(a.done)
 	if a.err != nil {
 		r.mu.Lock()
@@ -70,13 +75,14 @@ func (r *registry) fullBody(ctx context.Context, gateway string, snap feedSnapsh
 }
 
 // encodeFull encodes a full answer or a page of one, in Vault's envelope
-// ({"data": …}), its peers signed by signer (feedSigner.sign), peer by
+// ({"data": …}), its peers signed by signer (feedSigner.sign), their
+// certificates as DER when der is set (appendPeer), peer by
 // peer into one buffer sized from the first peer: no slice of every peer,
 // and no growth of the buffer by doubling. The records are in the order
 // they are given (the peer order's, by serial) and are not changed. The
 // bytes are those json.Marshal gives for the same peersEnvelope
 // (TestEncodeFullAsMarshal).
-func encodeFull(snap feedSnapshot, signer *feedSigner) ([]byte, error) {
+func encodeFull(snap feedSnapshot, signer *feedSigner, der bool) ([]byte, error) {
 	resp := snap.resp
 	recs := snap.records
 	sig, err := signer.sign(recs)
@@ -105,7 +111,7 @@ func encodeFull(snap feedSnapshot, signer *feedSigner) ([]byte, error) {
 	size := len(`{"data":`) + len(head) + len(`,"peers":[`) + len(tail)
 	var first, scratch []byte
 	if len(recs) > 0 {
-		if first, scratch, err = appendPeer(nil, nil, recs[0]); err != nil {
+		if first, scratch, err = appendPeer(nil, nil, recs[0], der); err != nil {
 			return nil, fmt.Errorf("encode the peer feed: %w", err)
 		}
 		// Peers differ in length by a few bytes (addresses, serials):
@@ -120,7 +126,7 @@ func encodeFull(snap feedSnapshot, signer *feedSigner) ([]byte, error) {
 		if i > 0 {
 			buf = append(buf, ',')
 		}
-		if buf, scratch, err = appendPeer(buf, scratch, rec); err != nil {
+		if buf, scratch, err = appendPeer(buf, scratch, rec, der); err != nil {
 			return nil, fmt.Errorf("encode the peer feed: %w", err)
 		}
 	}

@@ -33,13 +33,13 @@ func TestFullAnswerSharedPerRevision(t *testing.T) {
 		}
 	}
 	const readers = 4
-	bodies := make([][]byte, readers)
+	bodies := make([]string, readers)
 	var wg sync.WaitGroup
 	read := func(i int) {
 		defer wg.Done()
 		resp, err := env.do(logical.ReadOperation, "gateways/gw1/peers", nil)
 		if err == nil && resp != nil {
-			bodies[i], _ = resp.Data[logical.HTTPRawBody].([]byte)
+			bodies[i], _ = resp.Data[logical.HTTPRawBody].(string)
 		}
 	}
 	wg.Add(1)
@@ -66,7 +66,7 @@ func TestFullAnswerSharedPerRevision(t *testing.T) {
 
 	resp, err := env.do(logical.ReadOperation, "gateways/gw1/peers", nil)
 	require.NoError(t, err)
-	require.Equal(t, bodies[0], resp.Data[logical.HTTPRawBody])
+	require.Equal(t, bodies[0], string(feedBody(t, resp)))
 	require.EqualValues(t, 1, builds.Load(), "a later full read of the same revision built it again")
 
 	env.issue("carol")
@@ -74,7 +74,7 @@ func TestFullAnswerSharedPerRevision(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, 2, builds.Load(), "the revision moved but the old full answer was served")
 	var got peersEnvelope
-	require.NoError(t, json.Unmarshal(resp.Data[logical.HTTPRawBody].([]byte), &got))
+	require.NoError(t, json.Unmarshal(feedBody(t, resp), &got))
 	require.Len(t, got.Data.Peers, 3)
 }
 
@@ -89,23 +89,28 @@ func waiters(env *testEnv) int {
 }
 
 // encodeFull writes the bytes json.Marshal gives for the same answer, with
-// peers and without.
+// peers and without, its certificates as PEM or as DER.
 func TestEncodeFullAsMarshal(t *testing.T) {
 	env := newTestEnv(t)
 	pool := []string{"10.0.0.0/24"}
 	check := func() {
 		t.Helper()
-		snap := env.b.reg.poll(context.Background(), "gw1", 0, 0)
-		require.True(t, snap.resp.Full)
-		resp := snap.answer()
-		slices.SortFunc(resp.Peers, func(a, b peerfeed.Peer) int { return strings.Compare(a.SerialNumber, b.SerialNumber) }) // encodeFull sorts by serial
-		resp.AddressPool = pool
-		want, err := json.Marshal(peersEnvelope{&resp})
-		require.NoError(t, err)
-		snap.resp.AddressPool = pool
-		got, err := encodeFull(snap, nil)
-		require.NoError(t, err)
-		require.Equal(t, string(want), string(got))
+		for _, der := range []bool{false, true} {
+			snap := env.b.reg.poll(context.Background(), "gw1", 0, 0)
+			require.True(t, snap.resp.Full)
+			resp := snap.answer()
+			for i, rec := range snap.records {
+				resp.Peers[i] = feedPeer(rec, der)
+			}
+			slices.SortFunc(resp.Peers, func(a, b peerfeed.Peer) int { return strings.Compare(a.SerialNumber, b.SerialNumber) }) // encodeFull sorts by serial
+			resp.AddressPool = pool
+			want, err := json.Marshal(peersEnvelope{&resp})
+			require.NoError(t, err)
+			snap.resp.AddressPool = pool
+			got, err := encodeFull(snap, nil, der)
+			require.NoError(t, err)
+			require.Equal(t, string(want), string(got), "der=%v", der)
+		}
 	}
 	check()
 	for _, who := range []string{"alice", "bob", "carol", "dave"} {

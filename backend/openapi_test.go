@@ -110,7 +110,7 @@ func TestOpenAPIOperationIDs(t *testing.T) {
 	require.Len(t, slices.Compact(slices.Clone(ids)), len(ids), "operation ids are unique")
 }
 
-// TestOpenAPIPeersQuery: the peer feed's index, wait, limit and after are
+// TestOpenAPIPeersQuery: the peer feed's index, wait, limit, after and certificate_format are
 // query parameters of its GET, as wg-gateway sends them.
 func TestOpenAPIPeersQuery(t *testing.T) {
 	doc := newTestEnv(t).openAPI()
@@ -124,6 +124,6 @@ func TestOpenAPIPeersQuery(t *testing.T) {
 	for _, p := range item.Parameters {
 		in[p.Name] = p.In
 	}
-	require.Equal(t, map[string]string{"name": "path", "index": "query", "wait": "query", "limit": "query", "after": "query"}, in)
+	require.Equal(t, map[string]string{"name": "path", "index": "query", "wait": "query", "limit": "query", "after": "query", "certificate_format": "query"}, in)
 	require.True(t, strings.HasPrefix(item.Get.OperationID, operationPrefixWireGuard+"-"))
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/peerfeed"
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/backend/wgcert"
 )
 
 // peers reads the gateway gw1's feed from index since.
@@ -30,8 +31,17 @@ func (e *testEnv) peersWait(since, wait string) peerfeed.Response {
 	var body struct {
 		Data peerfeed.Response `json:"data"`
 	}
-	require.NoError(e.t, json.Unmarshal(resp.Data[logical.HTTPRawBody].([]byte), &body))
+	require.NoError(e.t, json.Unmarshal(feedBody(e.t, resp), &body))
 	return body.Data
+}
+
+// feedBody is the body of a feed answer: a string (feedResponse).
+func feedBody(t *testing.T, resp *logical.Response) []byte {
+	t.Helper()
+	body, ok := resp.Data[logical.HTTPRawBody].(string)
+	require.True(t, ok, "the raw body is a %T, not a string", resp.Data[logical.HTTPRawBody])
+	require.True(t, strings.HasPrefix(body, "{"), "Vault takes a raw body that is base64 as base64: a JSON object never is")
+	return []byte(body)
 }
 
 func TestPeersLongPoll(t *testing.T) {
@@ -106,7 +116,7 @@ func (e *testEnv) peersPage(index, after string, limit int) peerfeed.Response {
 	var body struct {
 		Data peerfeed.Response `json:"data"`
 	}
-	require.NoError(e.t, json.Unmarshal(resp.Data[logical.HTTPRawBody].([]byte), &body))
+	require.NoError(e.t, json.Unmarshal(feedBody(e.t, resp), &body))
 	return body.Data
 }
 
@@ -301,4 +311,82 @@ func TestPeersPageLimitIsCapped(t *testing.T) {
 	last := env.peersPage("0", first.Next, 10*peerfeed.MaxPage)
 	require.Len(t, last.Peers, 1)
 	require.Empty(t, last.Next)
+}
+
+// TestPeersCertificateFormat: a read that asks certificate_format=der gets
+// each peer's certificate as DER in certificate_der, and no PEM, in every
+// kind of answer (the whole set, a page, a delta); a read that does not
+// ask (a daemon before the choice) or asks pem gets the PEM in
+// certificate as before. The signature is the same either way: over the
+// DER. Anything else is refused, naming the field.
+func TestPeersCertificateFormat(t *testing.T) {
+	env := newTestEnv(t)
+	ca := env.currentCA()
+	issued := map[string]bool{}
+	for range 3 {
+		issued[env.issue("alice").Data["serial_number"].(string)] = true
+	}
+	read := func(data map[string]any) peerfeed.Response {
+		t.Helper()
+		var body struct {
+			Data peerfeed.Response `json:"data"`
+		}
+		require.NoError(t, json.Unmarshal(feedBody(t, env.ok(logical.ReadOperation, "gateways/gw1/peers", data)), &body))
+		return body.Data
+	}
+	// The certificates by serial, as PEM answers carry them.
+	pemOf := map[string]string{}
+	for _, p := range read(nil).Peers {
+		require.Empty(t, p.CertificateDER)
+		pemOf[p.SerialNumber] = p.Certificate
+	}
+	require.Len(t, pemOf, 3)
+	requireDER := func(resp peerfeed.Response, n int) {
+		t.Helper()
+		require.Len(t, resp.Peers, n)
+		for _, p := range resp.Peers {
+			require.Empty(t, p.Certificate, "no PEM beside the DER")
+			c, err := wgcert.ParsePEM([]byte(pemOf[p.SerialNumber]))
+			require.NoError(t, err)
+			require.Equal(t, c.X509.Raw, p.CertificateDER)
+		}
+		// requireSignedBy reads the PEM: the same signature must verify
+		// with the DER as the PEM answer gave it.
+		withPEM := resp
+		withPEM.Peers = nil
+		for _, p := range resp.Peers {
+			withPEM.Peers = append(withPEM.Peers, peerfeed.Peer{SerialNumber: p.SerialNumber, Certificate: pemOf[p.SerialNumber]})
+		}
+		requireSignedBy(t, ca, withPEM, issued)
+	}
+	// The whole set (after a PEM read of the same revision: the shared
+	// answer is per format), a page, the rest, a delta.
+	full := read(map[string]any{"certificate_format": "der"})
+	requireDER(full, 3)
+	page := read(map[string]any{"index": "0", "limit": 2, "certificate_format": "der"})
+	requireDER(page, 2)
+	requireDER(read(map[string]any{"index": "0", "limit": 2, "after": page.Next, "certificate_format": "der"}), 1)
+	issued[env.issue("bob").Data["serial_number"].(string)] = true
+	for _, p := range read(nil).Peers {
+		pemOf[p.SerialNumber] = p.Certificate
+	}
+	delta := read(map[string]any{"index": itoa(full.Index), "certificate_format": "der"})
+	require.False(t, delta.Full)
+	requireDER(delta, 1)
+
+	// pem, or nothing: PEM only, in every kind of answer.
+	for _, data := range []map[string]any{
+		{"certificate_format": "pem"}, {}, {"index": "0", "limit": 2},
+		{"index": itoa(full.Index)}, {"index": itoa(full.Index), "certificate_format": "pem"},
+	} {
+		resp := read(data)
+		require.NotEmpty(t, resp.Peers, "%v", data)
+		for _, p := range resp.Peers {
+			require.Empty(t, p.CertificateDER, "%v", data)
+			require.Equal(t, pemOf[p.SerialNumber], p.Certificate, "%v", data)
+		}
+	}
+
+	env.fails(logical.ReadOperation, "gateways/gw1/peers", map[string]any{"certificate_format": "DER"},
+		`certificate_format: "DER" is neither pem nor der`)
 }

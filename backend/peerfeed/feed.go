@@ -16,6 +16,20 @@ const MaxPage = 1000
 // the whole set in one answer) has no signature.
 const MaxSigned = MaxPage
 
+// The formats of the peers' certificates in an answer, as a read asks for
+// them (its certificate_format). An engine that predates the choice
+// ignores it and answers in CertificatePEM, which every reader must
+// therefore take.
+const (
+	// CertificatePEM is the default: each peer's Certificate as PEM, as
+	// every version of the engine sends it.
+	CertificatePEM = "pem"
+	// CertificateDER is each peer's CertificateDER: the DER without the
+	// PEM armour and line breaks, about 10% fewer bytes for Vault to carry
+	// and the reader to decode.
+	CertificateDER = "der"
+)
+
 // A Peer is one certified device as a gateway should configure it.
 type Peer struct {
 	// SerialNumber is the certificate's serial, colon-separated hex.
@@ -24,8 +38,12 @@ type Peer struct {
 	PublicKey string `json:"public_key"`
 	// AllowedIPs are the device's tunnel addresses as host prefixes.
 	AllowedIPs []string `json:"allowed_ips"`
-	// Certificate is the PEM certificate binding the key to the addresses.
-	Certificate string `json:"certificate"`
+	// Certificate is the PEM certificate binding the key to the addresses,
+	// in an answer of the default format (CertificatePEM).
+	Certificate string `json:"certificate,omitempty"`
+	// CertificateDER is the same certificate as DER (base64 in JSON),
+	// instead of Certificate, in an answer of CertificateDER format.
+	CertificateDER []byte `json:"certificate_der,omitempty"`
 	// Expiration is the certificate's NotAfter.
 	Expiration time.Time `json:"expiration"`
 }

@@ -77,6 +77,11 @@ func ParsePEMWith(pemText []byte, decode PolicyDecoder) (*Certificate, error) {
 	return parse(ders[0], decode)
 }
 
+// ParseWith is Parse with decode reading the access policy extension.
+func ParseWith(der []byte, decode PolicyDecoder) (*Certificate, error) {
+	return parse(der, decode)
+}
+
 // parse is Parse with decode reading the access policy extension.
 func parse(der []byte, decode PolicyDecoder) (*Certificate, error) {
 	cert, err := x509.ParseCertificate(der)

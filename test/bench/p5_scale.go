@@ -300,7 +300,7 @@ func sampleMem(pid int, every time.Duration) func() int64 {
 func (b *bench) concurrentFullReads(wm *wgMount, n, limit int) error {
 	errs := make(chan error, n)
 	for range n {
-		go func() { errs <- b.fullRead(wm, limit) }()
+		go func() { errs <- b.fullRead(wm, limit, peerfeed.CertificateDER) }()
 	}
 	var first error
 	for range n {
@@ -311,12 +311,13 @@ func (b *bench) concurrentFullReads(wm *wgMount, n, limit int) error {
 	return first
 }
 
-// fullRead reads the gateway's full feed once, paged when limit > 0, and
-// checks that it got every peer.
-func (b *bench) fullRead(wm *wgMount, limit int) error {
+// fullRead reads the gateway's full feed once, paged when limit > 0,
+// its certificates in format (wg-gateway asks for peerfeed.CertificateDER),
+// and checks that it got every peer.
+func (b *bench) fullRead(wm *wgMount, limit int, format string) error {
 	read := func(query string) (peerfeed.Response, error) {
 		var r peerfeed.Response
-		_, err := b.vault.call("GET", wm.path+"/gateways/gw/peers?"+query, rootToken, nil, &r)
+		_, err := b.vault.call("GET", wm.path+"/gateways/gw/peers?certificate_format="+format+"&"+query, rootToken, nil, &r)
 		return r, err
 	}
 	if limit == 0 {

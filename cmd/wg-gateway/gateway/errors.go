@@ -19,4 +19,8 @@ var (
 	// of a full read out of serial order, a next that goes backwards, more
 	// peers than maxFullPeers. The read is refused as a whole.
 	ErrBadFeed = errors.New("the peer feed's answer is refused")
+	// ErrTwoCertificates means a feed entry carries its certificate both
+	// as PEM and as DER: the entry is rejected rather than one of them
+	// taken.
+	ErrTwoCertificates = errors.New("the entry carries both certificate and certificate_der")
 )

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -120,10 +121,23 @@ func feedEntry(t testing.TB, der []byte, key wgtypes.Key) peerfeed.Peer {
 	return peerfeed.Peer{SerialNumber: c.SerialNumber.Text(16), PublicKey: key.String(), Certificate: wgcert.EncodePEM(der)}
 }
 
+// asDER is entry with its certificate as DER instead of PEM, as the engine
+// sends it to a read with certificate_format=der.
+func asDER(t testing.TB, entry peerfeed.Peer) peerfeed.Peer {
+	t.Helper()
+	c, err := wgcert.ParsePEM([]byte(entry.Certificate))
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry.Certificate, entry.CertificateDER = "", c.X509.Raw
+	return entry
+}
+
 // TestSignedAnswerVouchesOnlyForWhatItSigned: a signed answer spares the
 // check of a certificate's own signature only for the certificate whose
 // bytes a trusted CA signed at that position of the answer and that the
-// same CA issued; every other entry is verified as in an unsigned answer.
+// same CA issued; every other entry is verified as in an unsigned answer;
+// the same whether the entries carry their certificates as PEM or as DER.
 // The entries whose own signature is damaged (unsigned) show which path
 // each entry took: admitted only when vouched for.
 // refusedSignatures are the cases of TestSignedAnswerVouchesOnlyForWhatItSigned
@@ -195,28 +209,33 @@ func TestSignedAnswerVouchesOnlyForWhatItSigned(t *testing.T) {
 		{"zeros for the entry", []item{g0, br, g1}, ca.signAnswer(t, good0, nil, good1), []string{"", "authority", ""}},
 		{"fewer digests than entries", []item{g0, g1, br}, ca.signAnswer(t, good0, good1), []string{"", "", "authority"}},
 	} {
-		t.Run(tt.name, func(t *testing.T) {
-			entries := make([]peerfeed.Peer, len(tt.entries))
-			for i, it := range tt.entries {
-				entries[i] = feedEntry(t, it.der, it.key)
-			}
-			refused := 0
-			_, rejections := v.verifyAnswer(now, entries, pools, newSignedAnswer(tt.sig, func(*peerfeed.Signature) { refused++ }))
-			got := make([]string, len(rejections))
-			for i, r := range rejections {
-				if r != nil {
-					got[i] = r.Reason
+		for _, format := range []string{peerfeed.CertificatePEM, peerfeed.CertificateDER} {
+			t.Run(tt.name+"/"+format, func(t *testing.T) {
+				entries := make([]peerfeed.Peer, len(tt.entries))
+				for i, it := range tt.entries {
+					entries[i] = feedEntry(t, it.der, it.key)
+					if format == peerfeed.CertificateDER {
+						entries[i] = asDER(t, entries[i])
+					}
 				}
-			}
-			if !slices.Equal(got, tt.want) {
-				t.Fatalf("rejections %q, want %q", got, tt.want)
-			}
-			// The answers whose signature was checked and is no
-			// trusted CA's are reported, once each.
-			if want := refusedSignatures[tt.name]; refused != want {
-				t.Errorf("signature reported refused %d times, want %d", refused, want)
-			}
-		})
+				refused := 0
+				_, rejections := v.verifyAnswer(now, entries, pools, newSignedAnswer(tt.sig, func(*peerfeed.Signature) { refused++ }))
+				got := make([]string, len(rejections))
+				for i, r := range rejections {
+					if r != nil {
+						got[i] = r.Reason
+					}
+				}
+				if !slices.Equal(got, tt.want) {
+					t.Fatalf("rejections %q, want %q", got, tt.want)
+				}
+				// The answers whose signature was checked and is no
+				// trusted CA's are reported, once each.
+				if want := refusedSignatures[tt.name]; refused != want {
+					t.Errorf("signature reported refused %d times, want %d", refused, want)
+				}
+			})
+		}
 	}
 }
 
@@ -226,6 +245,54 @@ func TestSignedAnswerVouchesOnlyForWhatItSigned(t *testing.T) {
 // inserted into a page, as an attacker between Vault and the gateway
 // could, shifts the entries after it: they are verified one by one, the
 // genuine ones admitted, the forgery and the damaged ones not.
+// TestEntryCertificateAsPEMOrDER: an entry's certificate is read from
+// certificate_der or from certificate, whichever it carries; an entry
+// that carries both, even of one certificate, is rejected: no reader may
+// take one where another takes the other.
+func TestEntryCertificateAsPEMOrDER(t *testing.T) {
+	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	ca := newSigningCA(t, now, "ed25519", "Test CA")
+	pools := []netip.Prefix{netip.MustParsePrefix("10.77.0.0/16")}
+	v := &Verifier{Roots: []*x509.Certificate{ca.cert}, Gateway: "gw1"}
+	der, key := ca.issue(t, now, "10.77.0.2")
+	other, _ := ca.issue(t, now, "10.77.0.3")
+	pemEntry := feedEntry(t, der, key)
+	derEntry := asDER(t, pemEntry)
+	both := pemEntry
+	both.CertificateDER = der
+	bothOther := derEntry
+	bothOther.Certificate = wgcert.EncodePEM(other)
+	none := pemEntry
+	none.Certificate = ""
+	for _, tt := range []struct {
+		name  string
+		entry peerfeed.Peer
+		err   error // nil: admitted
+	}{
+		{"PEM", pemEntry, nil},
+		{"DER", derEntry, nil},
+		{"both, of one certificate", both, ErrTwoCertificates},
+		{"both, of two certificates", bothOther, ErrTwoCertificates},
+		{"neither", none, wgcert.ErrNoCertificate},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			peer, rej := v.Verify(now, tt.entry, pools)
+			if tt.err == nil {
+				if rej != nil {
+					t.Fatalf("rejected: %v", rej)
+				}
+				if peer.Key != key || len(peer.AllowedIPs) != 1 || peer.AllowedIPs[0] != netip.MustParsePrefix("10.77.0.2/32") {
+					t.Fatalf("peer %v %v, want %v 10.77.0.2/32", peer.Key, peer.AllowedIPs, key)
+				}
+				return
+			}
+			if rej == nil || rej.Reason != "parse" || !errors.Is(rej.Err, tt.err) {
+				t.Fatalf("rejection %v, want parse: %v", rej, tt.err)
+			}
+		})
+	}
+}
+
 func TestSignedPagesVouchAcrossBatches(t *testing.T) {
 	f := newDaemonFixture(t, false, Interface{})
 	ca := newSigningCA(t, f.now, "ed25519", "Test CA")

@@ -99,7 +99,10 @@ func (v *VaultClient) ForgetCredentials() { v.session.CredentialsChanged() }
 // decoding it as a stream (decodeFeed): however large the answer, the
 // peers are handed to each one by one and not kept.
 func (v *VaultClient) Peers(ctx context.Context, q FeedQuery, each func(*peerfeed.Response, peerfeed.Peer) error) (*peerfeed.Response, error) {
-	params := map[string][]string{}
+	// Certificates as DER: fewer bytes for Vault to carry and for the
+	// daemon to decode. An engine that predates the choice ignores it and
+	// sends PEM, which the verifier takes as well.
+	params := map[string][]string{"certificate_format": {peerfeed.CertificateDER}}
 	if q.Index > 0 {
 		params["index"] = []string{strconv.FormatUint(q.Index, 10)}
 		params["wait"] = []string{strconv.Itoa(int(q.Wait.Seconds())) + "s"}

@@ -172,3 +172,54 @@ func appRoleConfig(t *testing.T, secretID string) *Config {
 	return &Config{Gateway: "gw1", Mount: "wg", AppRoleMount: "approle",
 		RoleIDFile: filepath.Join(dir, "role-id"), SecretIDFile: filepath.Join(dir, "secret-id")}
 }
+
+// TestPeersAsksForDER: every feed read asks for the certificates as DER,
+// and an answer that has them so hands them over as CertificateDER; an
+// answer with PEM (an engine before the choice ignores it) as Certificate.
+func TestPeersAsksForDER(t *testing.T) {
+	var mu sync.Mutex
+	var formats []string
+	pemAnswer := false
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/wg/gateways/gw1/peers" {
+			http.NotFound(w, r)
+			return
+		}
+		mu.Lock()
+		formats = append(formats, r.URL.Query().Get("certificate_format"))
+		asPEM := pemAnswer
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		cert := `"certificate_der":"AQID"`
+		if asPEM {
+			cert = `"certificate":"-----BEGIN CERTIFICATE-----\nAQID\n-----END CERTIFICATE-----\n"`
+		}
+		_, _ = w.Write([]byte(`{"data":{"gateway":"gw1","index":1,"full":true,"peers":[{"serial_number":"01",` + cert + `}]}}`))
+	}))
+	defer srv.Close()
+	v := NewVaultClient(vaultAPI(t, srv.URL), appRoleConfig(t, "secret"), hclog.NewNullLogger())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var got []peerfeed.Peer
+	collect := func(_ *peerfeed.Response, p peerfeed.Peer) error { got = append(got, p); return nil }
+	for _, q := range []FeedQuery{{}, {Limit: 500}, {Limit: 1000, After: "01"}, {Index: 7, Wait: time.Second}} {
+		if _, err := v.Peers(ctx, q, collect); err != nil {
+			t.Fatalf("%+v: %v", q, err)
+		}
+	}
+	mu.Lock()
+	pemAnswer = true
+	mu.Unlock()
+	if _, err := v.Peers(ctx, FeedQuery{}, collect); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []string{"der", "der", "der", "der", "der"}; !reflect.DeepEqual(formats, want) {
+		t.Fatalf("certificate_format asked %q, want %q", formats, want)
+	}
+	if len(got) != 5 || !reflect.DeepEqual(got[0].CertificateDER, []byte{1, 2, 3}) || got[0].Certificate != "" ||
+		got[4].CertificateDER != nil || !strings.Contains(got[4].Certificate, "AQID") {
+		t.Fatalf("peers %+v", got)
+	}
+}

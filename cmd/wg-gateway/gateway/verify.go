@@ -132,7 +132,7 @@ func (v *Verifier) verify(now time.Time, e peerfeed.Peer, pools []netip.Prefix, 
 	if err != nil {
 		return reject("key", fmt.Errorf("public_key: %w", err))
 	}
-	cert, err := wgcert.ParsePEMWith([]byte(e.Certificate), v.ruleSets.decode)
+	cert, err := v.parseEntry(e)
 	if err != nil {
 		return reject("parse", err)
 	}
@@ -163,6 +163,19 @@ func (v *Verifier) verify(now time.Time, e peerfeed.Peer, pools []netip.Prefix, 
 		policy = v.ruleSets.forVerified(policyExtension(cert.X509), cert.Destinations)
 	}
 	return Peer{Serial: e.SerialNumber, Key: key, AllowedIPs: sortPrefixes(ips), NotBefore: cert.NotBefore, NotAfter: cert.NotAfter, Policy: policy}, nil
+}
+
+// parseEntry parses an entry's certificate: its DER (certificate_der) or
+// its PEM (certificate), whichever the engine sent; an entry with both is
+// refused, so that no reader can take one where another took the other.
+func (v *Verifier) parseEntry(e peerfeed.Peer) (*wgcert.Certificate, error) {
+	switch {
+	case len(e.CertificateDER) > 0 && e.Certificate != "":
+		return nil, ErrTwoCertificates
+	case len(e.CertificateDER) > 0:
+		return wgcert.ParseWith(e.CertificateDER, v.ruleSets.decode)
+	}
+	return wgcert.ParsePEMWith([]byte(e.Certificate), v.ruleSets.decode)
 }
 
 // parallelFrom is the answer size from which VerifyAll spreads the work
