@@ -27,7 +27,7 @@ func Main(args []string, version string) int {
 		fmt.Println("wg-gateway", version)
 		return 0
 	}
-	tuneGC(os.LookupEnv)
+	followLimit := tuneGC(os.LookupEnv)
 	host, _ := os.Hostname()
 	cfg := Config{Version: version}
 	fs := flag.NewFlagSet("wg-gateway", flag.ExitOnError)
@@ -89,6 +89,9 @@ func Main(args []string, version string) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if followLimit {
+		go followHeap(ctx)
+	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
