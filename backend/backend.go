@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
@@ -55,6 +56,17 @@ type backend struct {
 
 	tidyMu   sync.Mutex
 	lastTidy time.Time
+
+	// packAfter is how many records committed since the last pack fold
+	// start one in the background (packFoldAfter; tests lower it).
+	packAfter int64
+	// packing is true while a pack fold runs in the background
+	// (maybeFoldPacks).
+	packing atomic.Bool
+	// background is the context of the mount's work in the background;
+	// clean cancels it.
+	background       context.Context
+	cancelBackground context.CancelFunc
 }
 
 // NewFactory returns the factory of backends reporting version (with its
@@ -91,7 +103,9 @@ func newBackend(version string) *backend {
 		config:        newConfigCache(),
 		revocations:   newRevocationBatcher(maxRevocationBatch),
 		clock:         newClock(time.Now),
+		packAfter:     packFoldAfter,
 	}
+	b.background, b.cancelBackground = context.WithCancel(context.Background())
 	b.reg = newRegistry(b.clock.Now)
 	b.Backend = &framework.Backend{
 		Help:        strings.TrimSpace(backendHelp),
@@ -133,14 +147,17 @@ func (b *backend) initialize(_ context.Context, req *logical.InitializationReque
 }
 
 // periodic runs where this node may write: it folds the revocation
-// journal into the records (every run: Vault calls it about once a minute),
-// and tidy when it is due.
+// journal into the records and packs the records only loose (every run:
+// Vault calls it about once a minute), and tidy when it is due.
 func (b *backend) periodic(ctx context.Context, req *logical.Request) error {
 	if !b.WriteSafeReplicationState() {
 		return nil
 	}
 	b.tidyMu.Lock()
 	err := b.foldJournalLogged(ctx, req.Storage)
+	if err == nil {
+		_, err = b.foldPacksLogged(ctx, req.Storage)
+	}
 	due := b.now().Sub(b.lastTidy) >= tidyInterval
 	b.tidyMu.Unlock()
 	if err != nil {
@@ -162,8 +179,8 @@ func (b *backend) invalidate(_ context.Context, key string) {
 		b.config.forgetGateway(strings.TrimPrefix(key, gatewayStoragePrefix))
 	case strings.HasPrefix(key, roleStoragePrefix):
 		b.config.forgetRole(strings.TrimPrefix(key, roleStoragePrefix))
-	case strings.HasPrefix(key, certStoragePrefix), strings.HasPrefix(key, blockStoragePrefix),
-		strings.HasPrefix(key, revocationStoragePrefix):
+	case strings.HasPrefix(key, certStoragePrefix), strings.HasPrefix(key, certPackStoragePrefix),
+		strings.HasPrefix(key, blockStoragePrefix), strings.HasPrefix(key, revocationStoragePrefix):
 		b.reg.reset()
 	}
 }
@@ -174,5 +191,6 @@ func (b *backend) now() time.Time {
 }
 
 func (b *backend) clean(context.Context) {
+	b.cancelBackground()
 	b.reg.stop()
 }

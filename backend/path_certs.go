@@ -63,14 +63,13 @@ func (b *backend) pathCertRead(ctx context.Context, req *logical.Request, d *fra
 	if err := b.reg.wait(ctx, req.Storage); err != nil {
 		return nil, err
 	}
-	var rec certRecord
-	found, err := getJSON(ctx, req.Storage, certStoragePrefix+serial, &rec)
-	if err != nil || !found {
+	rec, err := b.storedRecord(ctx, req.Storage, serial)
+	if err != nil || rec == nil {
 		return nil, err
 	}
 	// A revocation in the journal is not in the record yet.
 	if j, ok := b.reg.revocation(serial); ok && !rec.revoked() {
-		j.applyTo(&rec)
+		j.applyTo(rec)
 	}
 	data := rec.responseData()
 	if data[fieldAllowedDestinations], err = rec.destinations(); err != nil {

@@ -302,6 +302,7 @@ func (b *backend) issueReserved(ctx context.Context, s logical.Storage, ir *issu
 	if err := b.reg.commit(rec); err != nil {
 		return nil, b.revokeUncommitted(ctx, s, rec, err)
 	}
+	b.maybeFoldPacks(s)
 	return nil, nil
 }
 

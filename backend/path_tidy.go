@@ -2,6 +2,7 @@ package backend
 
 import (
 	"context"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
@@ -52,7 +53,8 @@ func (b *backend) pathTidyWrite(ctx context.Context, req *logical.Request, d *fr
 
 // tidy writes the revocations of the journal into their records, then
 // deletes the records of certificates that expired more than buffer ago
-// and returns how many it deleted.
+// (taking them out of their packs first) and returns how many it deleted;
+// last it packs the records only loose (foldPacks).
 func (b *backend) tidy(ctx context.Context, s logical.Storage, buffer time.Duration) (int, error) {
 	if err := b.reg.wait(ctx, s); err != nil {
 		return 0, err
@@ -63,8 +65,12 @@ func (b *backend) tidy(ctx context.Context, s logical.Storage, buffer time.Durat
 		return 0, err
 	}
 	now := b.now()
+	expired := b.reg.tidyCandidates(now, buffer)
+	if err := b.unpack(ctx, s, b.reg.byPack(expired)); err != nil {
+		return 0, err
+	}
 	deleted := 0
-	for _, serial := range b.reg.tidyCandidates(now, buffer) {
+	for _, serial := range expired {
 		if err := b.tidyOne(ctx, s, serial); err != nil {
 			return deleted, err
 		}
@@ -74,9 +80,42 @@ func (b *backend) tidy(ctx context.Context, s logical.Storage, buffer time.Durat
 	if deleted > 0 {
 		b.Logger().Info("tidy deleted expired certificate records", "count", deleted)
 	}
+	if _, err := b.foldPacksLogged(ctx, s); err != nil {
+		return deleted, err
+	}
 	return deleted, nil
 }
 
+// unpack takes the records of the serials out of their packs, by pack,
+// with one write of each pack (or its deletion once empty). The caller
+// holds tidyMu, under which packs are written.
+func (b *backend) unpack(ctx context.Context, s logical.Storage, serials map[string][]string) error {
+	for id, out := range serials {
+		p, err := getPack(ctx, s, id)
+		if err != nil {
+			return err
+		}
+		if p == nil {
+			continue
+		}
+		drop := make(map[string]bool, len(out))
+		for _, serial := range out {
+			drop[serial] = true
+		}
+		had := len(p.Records)
+		keep := slices.DeleteFunc(p.Records, func(rec *certRecord) bool { return drop[rec.SerialNumber] })
+		if len(keep) == had {
+			continue
+		}
+		if err := putPack(ctx, s, id, keep); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// tidyOne deletes serial's loose record (a packed one was taken out of its
+// pack first) and forgets it.
 func (b *backend) tidyOne(ctx context.Context, s logical.Storage, serial string) error {
 	lock := locksutil.LockForKey(b.locks, serial)
 	lock.Lock()

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/logical"
@@ -33,6 +34,14 @@ type registry struct {
 	loaded  chan struct{} // closed once the load finished
 	loadErr error
 	cancel  context.CancelFunc
+	// gen counts the loads begun: the pack fold gives up when a load
+	// began since it started (the state it decided on is gone).
+	gen atomic.Uint64
+	// packMu is held by the pack fold from its check of gen until its
+	// pack is written, and by a load while it lists the packs: a load
+	// either sees the pack or begins before the check, and the fold gives
+	// up.
+	packMu sync.Mutex
 
 	mu         sync.Mutex
 	live       map[string]*liveCert     // by serial
@@ -46,6 +55,13 @@ type registry struct {
 	// blocks are the identities refused new certificates (see blocks.go).
 	blocks     blockSet
 	startIndex uint64 // first revision of every feed since the load
+	// packs names the pack (certPackStoragePrefix) holding a copy of each
+	// packed certificate's record, by serial. The names are shared: one
+	// string a pack.
+	packs map[string]string
+	// unpacked counts the records committed since the last pack fold
+	// began: enough of them start one (maybeFoldPacks).
+	unpacked atomic.Int64
 
 	crlCache crlCache
 
@@ -94,6 +110,7 @@ func (r *registry) clear() {
 	r.gateways = make(map[string]*gatewayFeed)
 	r.indexed = newCertIndexes()
 	r.blocks = newBlockSet()
+	r.packs = make(map[string]string)
 	// Revisions start at the clock in microseconds, so that they keep
 	// growing across plugin restarts and leader changes: a gateway's old
 	// index is then always behind and gets a full set.
@@ -288,6 +305,7 @@ func (r *registry) commit(rec *certRecord) error {
 		return err
 	}
 	lc.pending = false
+	r.unpacked.Add(1)
 	f := r.feed(rec.Gateway)
 	delete(f.reserved, rec.SerialNumber)
 	f.live[rec.SerialNumber] = rec
@@ -349,6 +367,7 @@ func (r *registry) forget(serial string) {
 		r.indexed.remove(serial, indexValues(d.rec))
 		delete(r.dead, serial)
 	}
+	delete(r.packs, serial)
 }
 
 // tidyCandidates returns the serials whose records may be deleted at now:

@@ -21,6 +21,7 @@ func (r *registry) startLoad(s logical.Storage, logger hclog.Logger) <-chan stru
 		return r.loaded
 	}
 	done := make(chan struct{})
+	r.gen.Add(1)
 	ctx, cancel := context.WithCancel(context.Background())
 	r.loaded, r.cancel = done, cancel
 	release := func() {}
@@ -82,7 +83,10 @@ const loadWorkers = 16
 
 // load reads every certificate record, with the revocations of the journal
 // not yet written into them, and every block into a fresh registry state.
-// The workers read and decode records while one goroutine indexes those
+// It reads the loose records first, then the packs: the pack fold writes a
+// pack before it deletes the loose entries it holds, so a record the fold
+// moves meanwhile is read in one place or the other (see certPack). The
+// workers read and decode records while one goroutine indexes those
 // already read, holding mu from the first record to the last: a
 // mount's start costs the storage reads, with the indexing beside them
 // instead of after. Nothing else reads the state before the load is done
@@ -100,29 +104,16 @@ func (r *registry) load(ctx context.Context, s logical.Storage) error {
 	if err != nil {
 		return err
 	}
-	recs := make(chan *certRecord, 4*loadWorkers)
+	recs := make(chan loadedRecord, 4*loadWorkers)
 	indexed := make(chan struct{})
 	go func() {
 		defer close(indexed)
 		r.indexRecords(len(serials), recs, journal, blocks)
 	}()
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(loadWorkers)
-	for _, serial := range serials {
-		g.Go(func() error {
-			rec, err := getRecord(gctx, s, serial)
-			if err != nil || rec == nil {
-				return err
-			}
-			select {
-			case recs <- rec:
-				return nil
-			case <-gctx.Done():
-				return gctx.Err()
-			}
-		})
+	err = readLoose(ctx, s, serials, recs)
+	if err == nil {
+		err = r.readPacks(ctx, s, recs)
 	}
-	err = g.Wait()
 	close(recs)
 	<-indexed
 	if err != nil {
@@ -133,20 +124,87 @@ func (r *registry) load(ctx context.Context, s logical.Storage) error {
 	return err
 }
 
-// indexRecords builds the registry's state from the n records that recs brings,
-// each with its revocation in journal if it has one there, then the blocks;
-// it holds mu throughout.
-func (r *registry) indexRecords(n int, recs <-chan *certRecord, journal map[string]journaledRevocation, blocks []*blockEntry) {
+// A loadedRecord is a record a load read, and the pack it came from (""
+// for a loose entry).
+type loadedRecord struct {
+	rec  *certRecord
+	pack string
+}
+
+// readLoose reads the loose records of serials into recs, loadWorkers at
+// once; an entry deleted since the list is skipped.
+func readLoose(ctx context.Context, s logical.Storage, serials []string, recs chan<- loadedRecord) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(loadWorkers)
+	for _, serial := range serials {
+		g.Go(func() error {
+			rec, err := getRecord(gctx, s, serial)
+			if err != nil || rec == nil {
+				return err
+			}
+			select {
+			case recs <- loadedRecord{rec: rec}:
+				return nil
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+		})
+	}
+	return g.Wait()
+}
+
+// readPacks reads every pack's records into recs, loadWorkers packs at
+// once; a pack deleted since the list (emptied by tidy) is skipped.
+func (r *registry) readPacks(ctx context.Context, s logical.Storage, recs chan<- loadedRecord) error {
+	r.packMu.Lock()
+	ids, err := s.List(ctx, certPackStoragePrefix)
+	r.packMu.Unlock()
+	if err != nil {
+		return fmt.Errorf("list certificate packs: %w", err)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(loadWorkers)
+	for _, id := range ids {
+		g.Go(func() error {
+			p, err := getPack(gctx, s, id)
+			if err != nil || p == nil {
+				return err
+			}
+			for _, rec := range p.Records {
+				select {
+				case recs <- loadedRecord{rec: rec, pack: id}:
+				case <-gctx.Done():
+					return gctx.Err()
+				}
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+// indexRecords builds the registry's state from the n records (about) that
+// recs brings, each with its revocation in journal if it has one there, then
+// the blocks; it holds mu throughout. Of two copies of one serial, the
+// revoked one wins, else the first (the loose one: they come first).
+func (r *registry) indexRecords(n int, recs <-chan loadedRecord, journal map[string]journaledRevocation, blocks []*blockEntry) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.clear()
 	r.live = make(map[string]*liveCert, n)
 	shared := make(stringPool)
-	for rec := range recs {
-		shared.internRecord(rec)
+	for l := range recs {
+		rec := l.rec
+		if l.pack != "" {
+			r.packs[rec.SerialNumber] = shared.intern(l.pack)
+		}
 		if j, ok := journal[rec.SerialNumber]; ok && !rec.revoked() {
 			j.applyTo(rec)
 		}
+		if !r.takesLoaded(rec) {
+			continue
+		}
+		shared.internRecord(rec)
 		if rec.revoked() {
 			r.addDead(rec)
 			continue
@@ -165,6 +223,27 @@ func (r *registry) indexRecords(n int, recs <-chan *certRecord, journal map[stri
 	for _, b := range blocks {
 		r.blocks.put(b)
 	}
+}
+
+// takesLoaded reports whether a load indexes rec, given the copy of its
+// serial it indexed already, if any: a revoked copy beats a live one (a
+// certificate's state only moves from live to revoked), and among two of
+// the same state the first stays. A live copy it replaces is dropped here;
+// the caller holds mu, and the load has built no pools yet.
+func (r *registry) takesLoaded(rec *certRecord) bool {
+	if _, ok := r.dead[rec.SerialNumber]; ok {
+		return false
+	}
+	lc, ok := r.live[rec.SerialNumber]
+	if !ok {
+		return true
+	}
+	if !rec.revoked() {
+		return false
+	}
+	r.removeLive(lc.rec)
+	r.indexed.remove(rec.SerialNumber, indexValues(lc.rec))
+	return true
 }
 
 // oldestFirst sorts an identity's live certificates by issue time, as

@@ -105,8 +105,9 @@ func (u *unfoldedRecords) drop(serial string) {
 	delete(u.recs, serial)
 }
 
-// journalID names a journal entry written at now: its time, for a reader
-// of the storage, and random text, so that no two entries share a name.
+// journalID names a journal entry or a pack written at now: its time, for
+// a reader of the storage, and random text, so that no two entries share a
+// name.
 func journalID(now time.Time) string {
 	return now.UTC().Format("20060102T150405.000000000Z") + "-" + rand.Text()[:10]
 }
@@ -153,26 +154,83 @@ func loadJournal(ctx context.Context, s logical.Storage) (map[string]journaledRe
 // foldJournal writes the revocations of every journal entry into their
 // records and then deletes the entry, and returns how many records it
 // wrote. A record tidy deleted stays deleted; one already revoked is left
-// as it is. An entry stays until all its records are written, so a fold
-// cut short is taken up again by the next. The caller holds tidyMu.
+// as it is. The revocations of records that only a pack holds are written
+// into their packs, each pack once, after every entry was read; the
+// entries holding them are deleted after that. An entry stays until all
+// its records are written, so a fold cut short is taken up again by the
+// next. The caller holds tidyMu.
 func (b *backend) foldJournal(ctx context.Context, s logical.Storage) (int, error) {
+	if err := b.reg.wait(ctx, s); err != nil {
+		return 0, fmt.Errorf("load certificates: %w", err)
+	}
 	var written atomic.Int64
+	var mu sync.Mutex
+	inPacks := make(map[string][]journaledRevocation) // by pack
+	var waiting []string                                // entries with some of them
 	err := eachJournalEntry(ctx, s, func(id string, entry *revocationJournalEntry) error {
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(foldWorkers)
+		packed := false
 		for _, j := range entry.Revocations {
 			g.Go(func() error {
-				w, err := b.foldRevocation(gctx, s, j)
+				w, pack, err := b.foldRevocation(gctx, s, j)
 				written.Add(int64(w))
+				if pack != "" {
+					mu.Lock()
+					inPacks[pack] = append(inPacks[pack], j)
+					packed = true
+					mu.Unlock()
+				}
 				return err
 			})
 		}
 		if err := g.Wait(); err != nil {
 			return err
 		}
+		if packed {
+			waiting = append(waiting, id)
+			return nil
+		}
 		return deleteKey(ctx, s, revocationStoragePrefix+id)
 	})
-	return int(written.Load()), err
+	if err != nil {
+		return int(written.Load()), err
+	}
+	for pack, js := range inPacks {
+		w, err := foldIntoPack(ctx, s, pack, js)
+		written.Add(int64(w))
+		if err != nil {
+			return int(written.Load()), err
+		}
+	}
+	for _, id := range waiting {
+		if err := deleteKey(ctx, s, revocationStoragePrefix+id); err != nil {
+			return int(written.Load()), err
+		}
+	}
+	return int(written.Load()), nil
+}
+
+// foldIntoPack writes the revocations js into the records of the pack id
+// that are not revoked yet, with one write of the pack, and returns how
+// many it revoked. A record tidy took out of the pack stays out. The
+// caller holds tidyMu, under which packs are written.
+func foldIntoPack(ctx context.Context, s logical.Storage, id string, js []journaledRevocation) (int, error) {
+	p, err := getPack(ctx, s, id)
+	if err != nil || p == nil {
+		return 0, err
+	}
+	n := 0
+	for _, j := range js {
+		if rec := p.find(j.SerialNumber); rec != nil && !rec.revoked() {
+			j.applyTo(rec)
+			n++
+		}
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	return n, putPack(ctx, s, id, p.Records)
 }
 
 // foldWorkers is how many records a fold writes at once: one at a time,
@@ -194,8 +252,10 @@ func (b *backend) foldJournalLogged(ctx context.Context, s logical.Storage) erro
 // not revoked yet, and returns how many records it wrote (0 or 1). The
 // record written revoked is the one this process journaled, when it has
 // it (tidy, which deletes records, drops it there first), or else the
-// stored one with j applied.
-func (b *backend) foldRevocation(ctx context.Context, s logical.Storage, j journaledRevocation) (int, error) {
+// stored loose one with j applied. A record with no loose entry that a
+// pack holds is written into its pack by the caller: foldRevocation
+// returns the pack's name then.
+func (b *backend) foldRevocation(ctx context.Context, s logical.Storage, j journaledRevocation) (int, string, error) {
 	lock := locksutil.LockForKey(b.locks, j.SerialNumber)
 	lock.Lock()
 	defer lock.Unlock()
@@ -203,14 +263,20 @@ func (b *backend) foldRevocation(ctx context.Context, s logical.Storage, j journ
 	if rec == nil {
 		var err error
 		rec, err = getRecord(ctx, s, j.SerialNumber)
-		if err != nil || rec == nil || rec.revoked() {
-			return 0, err
+		if err != nil {
+			return 0, "", err
+		}
+		if rec == nil {
+			return 0, b.reg.packOf(j.SerialNumber), nil
+		}
+		if rec.revoked() {
+			return 0, "", nil
 		}
 		j.applyTo(rec)
 	}
 	if err := putJSON(ctx, s, certStoragePrefix+rec.SerialNumber, rec); err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	b.unfolded.drop(j.SerialNumber)
-	return 1, nil
+	return 1, "", nil
 }

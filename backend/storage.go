@@ -19,6 +19,13 @@ const (
 	// certStoragePrefix + serial holds a certRecord: one write per issue and
 	// one per revocation, whatever the number of live certificates.
 	certStoragePrefix = "certs/"
+	// certPackStoragePrefix + id holds a certPack: the full records of up
+	// to packBudget bytes of certificates, written by the pack fold once
+	// their loose entries under certStoragePrefix were written, so that a
+	// mount's start reads a few hundred entries instead of one per
+	// certificate. A serial's loose entry, when there is one, is as new as
+	// its packed copy or newer (see certPack).
+	certPackStoragePrefix = "certpacks/"
 	// revocationStoragePrefix + id holds a revocationJournalEntry: the
 	// revocations of a batch persisted by one write, until tidy writes
 	// them into their records.

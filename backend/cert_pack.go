@@ -1,0 +1,147 @@
+package backend
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/hashicorp/vault/sdk/logical"
+)
+
+// A certPack is the full records of many certificates in one storage entry,
+// at certPackStoragePrefix + id: a mount's start reads a few hundred of them
+// instead of one entry per certificate (a round trip through gRPC, Vault's
+// barrier and its storage each).
+//
+// The issue path still writes one loose entry per certificate
+// (certStoragePrefix + serial), and a revocation writes its record loose
+// too (or a journal entry): the pack fold (foldPacks) later packs the
+// committed live records that are only loose, then deletes each loose
+// entry unless its certificate was revoked meanwhile. A certificate's state
+// only moves from live to revoked, so where one serial has two copies the
+// revoked one is the newer, and among two of the same state the loose one
+// is (see mergeLoaded). Packs are written only under tidyMu: by the pack
+// fold, by tidy (which takes expired records out of them) and by the
+// journal's fold (which writes revocations of packed-only records into
+// their packs).
+type certPack struct {
+	Records []*certRecord `json:"records"`
+}
+
+// packBudget is the most bytes a pack's entry holds: well under Consul's
+// 512 KiB and Raft's 1 MiB limits on one entry, with room for the barrier's
+// overhead. A record is about 1.2 KB: some 210 records a pack.
+const packBudget = 256 << 10
+
+// packOpen and packClose surround a pack's records, separated by commas.
+const (
+	packOpen  = `{"records":[`
+	packClose = `]}`
+)
+
+// An encodedPack is a pack's entry and the serials it holds, in order.
+type encodedPack struct {
+	value   []byte
+	serials []string
+}
+
+// encodePacks writes recs into packs of at most budget bytes each, in order.
+// A record that fits in no pack by itself is left out (it stays loose).
+func encodePacks(recs []*certRecord, budget int) ([]encodedPack, error) {
+	var out []encodedPack
+	var cur encodedPack
+	flush := func() {
+		if len(cur.serials) > 0 {
+			cur.value = append(cur.value, packClose...)
+			out = append(out, cur)
+		}
+		cur = encodedPack{}
+	}
+	for _, rec := range recs {
+		buf, err := json.Marshal(rec)
+		if err != nil {
+			return nil, fmt.Errorf("encode record %s: %w", rec.SerialNumber, err)
+		}
+		if len(packOpen)+len(buf)+len(packClose) > budget {
+			continue
+		}
+		if len(cur.serials) > 0 && len(cur.value)+1+len(buf)+len(packClose) > budget {
+			flush()
+		}
+		if len(cur.serials) == 0 {
+			cur.value = append(make([]byte, 0, min(budget, 64<<10)), packOpen...)
+		} else {
+			cur.value = append(cur.value, ',')
+		}
+		cur.value = append(cur.value, buf...)
+		cur.serials = append(cur.serials, rec.SerialNumber)
+	}
+	flush()
+	return out, nil
+}
+
+// getPack reads the pack id; nil when there is none.
+func getPack(ctx context.Context, s logical.Storage, id string) (*certPack, error) {
+	key := certPackStoragePrefix + id
+	entry, err := s.Get(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", key, err)
+	}
+	if entry == nil {
+		return nil, nil
+	}
+	var p certPack
+	if len(entry.Value) > 0 && entry.Value[0] == '{' {
+		err = json.Unmarshal(entry.Value, &p)
+	} else {
+		err = entry.DecodeJSON(&p)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("decode %s: %w", key, err)
+	}
+	return &p, nil
+}
+
+// putPack writes the records recs as the pack id, or deletes the pack when
+// there are none. The records must fit in packBudget: they come from a pack
+// that did.
+func putPack(ctx context.Context, s logical.Storage, id string, recs []*certRecord) error {
+	if len(recs) == 0 {
+		return deleteKey(ctx, s, certPackStoragePrefix+id)
+	}
+	buf, err := json.Marshal(certPack{Records: recs})
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", certPackStoragePrefix+id, err)
+	}
+	return s.Put(ctx, &logical.StorageEntry{Key: certPackStoragePrefix + id, Value: buf})
+}
+
+// find is the record of serial in the pack, or nil.
+func (p *certPack) find(serial string) *certRecord {
+	for _, rec := range p.Records {
+		if rec.SerialNumber == serial {
+			return rec
+		}
+	}
+	return nil
+}
+
+// storedRecord reads serial's record as storage holds it: its loose entry
+// when there is one (the newer copy), else its copy in the pack the
+// registry knows for it; nil when neither holds it. A revocation still in
+// the journal is not in it (see registry.revocation).
+func (b *backend) storedRecord(ctx context.Context, s logical.Storage, serial string) (*certRecord, error) {
+	rec, err := getRecord(ctx, s, serial)
+	if err != nil || rec != nil {
+		return rec, err
+	}
+	id := b.reg.packOf(serial)
+	if id == "" {
+		return nil, nil
+	}
+	p, err := getPack(ctx, s, id)
+	if err != nil || p == nil {
+		return nil, err
+	}
+	return p.find(serial), nil
+}

@@ -1,0 +1,324 @@
+package backend
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/vault/sdk/logical"
+	"github.com/stretchr/testify/require"
+)
+
+// keys lists the storage keys under prefix.
+func (e *testEnv) keys(prefix string) []string {
+	e.t.Helper()
+	keys, err := e.storage.List(context.Background(), prefix)
+	require.NoError(e.t, err)
+	return keys
+}
+
+// foldPacks runs a pack fold as the periodic function does, under tidyMu.
+func (e *testEnv) foldPacks() (int, error) {
+	e.b.tidyMu.Lock()
+	defer e.b.tidyMu.Unlock()
+	return e.b.foldPacks(context.Background(), e.storage)
+}
+
+// packedSerials is every serial in a pack, once per copy.
+func (e *testEnv) packedSerials() []string {
+	e.t.Helper()
+	var out []string
+	for _, id := range e.keys(certPackStoragePrefix) {
+		p, err := getPack(context.Background(), e.storage, id)
+		require.NoError(e.t, err)
+		require.NotNil(e.t, p, id)
+		for _, rec := range p.Records {
+			out = append(out, rec.SerialNumber)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// certViews is what cert/:serial says of each serial.
+func (e *testEnv) certViews(serials []string) map[string]map[string]any {
+	e.t.Helper()
+	out := map[string]map[string]any{}
+	for _, s := range serials {
+		resp := e.ok(logical.ReadOperation, "cert/"+s, nil)
+		require.NotNil(e.t, resp, "cert/%s", s)
+		out[s] = resp.Data
+	}
+	return out
+}
+
+// TestPackFoldKeepsState: a pack fold moves the live records into packs and
+// deletes their loose entries; revoked ones stay loose. A mount started
+// over that storage has the same certificates, peer set, CRL and cert/
+// answers as before, and keeps the live addresses taken.
+func TestPackFoldKeepsState(t *testing.T) {
+	env := newTestEnv(t)
+	var serials, live []string
+	for i := range 12 {
+		resp := env.issue(fmt.Sprintf("user%d", i%3))
+		s := resp.Data["serial_number"].(string)
+		serials = append(serials, s)
+		if i%4 == 0 {
+			env.revokeLease(resp)
+		} else {
+			live = append(live, s)
+		}
+	}
+	before := env.certViews(serials)
+	feed := env.feedSerials()
+	crl := env.crlSerials()
+
+	n, err := env.foldPacks()
+	require.NoError(t, err)
+	require.Equal(t, len(live), n)
+	slices.Sort(live)
+	require.Equal(t, live, env.packedSerials())
+	require.Len(t, env.keys(certStoragePrefix), len(serials)-len(live), "only the revoked stay loose")
+	require.Equal(t, before, env.certViews(serials), "cert/ reads packed records")
+
+	env.reload()
+	require.ElementsMatch(t, feed, env.feedSerials())
+	require.Equal(t, crl, env.crlSerials())
+	require.Equal(t, before, env.certViews(serials))
+	for range 5 {
+		resp := env.issue("another")
+		for _, s := range live {
+			require.NotEqual(t, before[s]["addresses"], resp.Data["addresses"], "a packed live address is given again")
+		}
+	}
+
+	n, err = env.foldPacks()
+	require.NoError(t, err)
+	require.Equal(t, 5, n, "a second fold packs the new ones only")
+	require.Len(t, env.packedSerials(), len(live)+5)
+}
+
+// deleteHook fails the deletes of loose certificate records.
+type deleteHook struct {
+	logical.Storage
+	fail bool
+}
+
+func (d *deleteHook) Delete(ctx context.Context, key string) error {
+	if d.fail && strings.HasPrefix(key, certStoragePrefix) {
+		return errInjected
+	}
+	return d.Storage.Delete(ctx, key)
+}
+
+// TestPackFoldCutShort: a fold that wrote its pack but deleted none of
+// the loose entries (a crash, a failed delete) leaves two copies of each
+// record; a mount started then loads each certificate once, and the next
+// fold deletes the loose copies without packing them again.
+func TestPackFoldCutShort(t *testing.T) {
+	env := newTestEnv(t)
+	d := &deleteHook{Storage: env.storage, fail: true}
+	env.storage = d
+	var serials []string
+	for range 6 {
+		serials = append(serials, env.issue("alice").Data["serial_number"].(string))
+	}
+	_, err := env.foldPacks()
+	require.ErrorIs(t, err, errInjected)
+	require.Len(t, env.keys(certStoragePrefix), 6)
+	require.Len(t, env.packedSerials(), 6)
+
+	env.reload()
+	require.ElementsMatch(t, serials, env.feedSerials())
+	list := env.ok(logical.ListOperation, "certs/", nil)
+	require.Len(t, list.Data["keys"], 6, "each certificate once")
+
+	d.fail = false
+	n, err := env.foldPacks()
+	require.NoError(t, err)
+	require.Zero(t, n, "nothing packed twice")
+	require.Empty(t, env.keys(certStoragePrefix))
+	require.Len(t, env.keys(certPackStoragePrefix), 1)
+	require.Len(t, env.packedSerials(), 6)
+	env.reload()
+	require.ElementsMatch(t, serials, env.feedSerials())
+}
+
+// TestPackedRevocationSurvives: a packed certificate revoked alone, or with
+// others in one journal entry, stays revoked after a restart, after the
+// journal is folded by a process that did not journal it (it reads the
+// packs), and after a restart again.
+func TestPackedRevocationSurvives(t *testing.T) {
+	env := newTestEnv(t)
+	lone := env.issue("alice")
+	leases := env.issueApart(8)
+	keep := env.issue("bob")
+	_, err := env.foldPacks()
+	require.NoError(t, err)
+	require.Len(t, env.keys(certStoragePrefix), 0)
+
+	env.revokeLease(lone)
+	h := env.hooked()
+	for i, err := range env.revokeTogether(h, leases, nil) {
+		require.NoError(t, err, "revocation %d", i)
+	}
+	require.Len(t, env.journalKeys(), 1)
+	revoked := append(leaseSerials(leases), lone.Data["serial_number"].(string))
+	env.requireRevokedEverywhere(revoked)
+
+	env.reload()
+	env.requireRevokedEverywhere(revoked)
+	env.b.tidyMu.Lock()
+	env.b.lastTidy = env.b.now()
+	env.b.tidyMu.Unlock()
+	require.NoError(t, env.b.periodic(context.Background(), &logical.Request{Storage: env.storage}))
+	require.Empty(t, env.journalKeys(), "the journal is folded")
+
+	env.reload()
+	env.requireRevokedEverywhere(revoked)
+	require.Equal(t, []string{keep.Data["serial_number"].(string)}, env.feedSerials())
+}
+
+// TestRevocationDuringPackFold: revocations while a fold packs and
+// deletes are never lost: a record revoked after it was packed keeps its
+// loose, revoked entry.
+func TestRevocationDuringPackFold(t *testing.T) {
+	env := newTestEnv(t)
+	for round := range 15 {
+		var leases []*logical.Response
+		for range 10 {
+			leases = append(leases, env.issue(fmt.Sprintf("r%d", round)))
+		}
+		var wg sync.WaitGroup
+		errs := make(chan error, 1)
+		wg.Go(func() {
+			_, err := env.foldPacks()
+			errs <- err
+		})
+		for i, l := range leases {
+			if i%2 == 0 {
+				wg.Go(func() { env.revokeLease(l) })
+			}
+		}
+		wg.Wait()
+		require.NoError(t, <-errs)
+		var revoked []string
+		for i, l := range leases {
+			if i%2 == 0 {
+				revoked = append(revoked, l.Data["serial_number"].(string))
+			}
+		}
+		env.reload()
+		env.requireRevokedEverywhere(revoked)
+	}
+}
+
+// TestTidyTakesExpiredRecordsOutOfPacks: tidy deletes an expired packed
+// record from its pack (and the pack once empty), so that no later load
+// brings it back.
+func TestTidyTakesExpiredRecordsOutOfPacks(t *testing.T) {
+	env := newTestEnv(t)
+	short := env.ok(logical.UpdateOperation, "issue/laptop", map[string]any{"public_key": mustKey(t), "ttl": "1h"})
+	long := env.ok(logical.UpdateOperation, "issue/laptop", map[string]any{"public_key": mustKey(t), "ttl": "20h"})
+	gone := env.ok(logical.UpdateOperation, "issue/laptop", map[string]any{"public_key": mustKey(t), "ttl": "1h"})
+	_, err := env.foldPacks()
+	require.NoError(t, err)
+	env.revokeLease(gone) // revoked after it was packed: a loose copy too
+
+	env.b.clock.set(func() time.Time { return time.Now().Add(10 * time.Hour) })
+	resp := env.ok(logical.UpdateOperation, "tidy", map[string]any{"safety_buffer": "1h"})
+	require.Equal(t, 2, resp.Data["deleted"])
+	require.Equal(t, []string{long.Data["serial_number"].(string)}, env.packedSerials())
+
+	env.reload()
+	for _, r := range []*logical.Response{short, gone} {
+		require.Nil(t, env.ok(logical.ReadOperation, "cert/"+r.Data["serial_number"].(string), nil))
+		require.False(t, env.b.reg.known(r.Data["serial_number"].(string)))
+	}
+	require.Equal(t, []string{long.Data["serial_number"].(string)}, env.feedSerials())
+
+	env.b.clock.set(func() time.Time { return time.Now().Add(30 * time.Hour) })
+	env.ok(logical.UpdateOperation, "tidy", map[string]any{"safety_buffer": "1h"})
+	require.Empty(t, env.keys(certPackStoragePrefix), "an emptied pack is deleted")
+}
+
+// TestPacksStayWithinTheirBudget: records of any size go into packs of at
+// most the budget, in order, each once, and read back as they were; one
+// that fits no pack by itself is left out.
+func TestPacksStayWithinTheirBudget(t *testing.T) {
+	const budget = 4096
+	var recs []*certRecord
+	for i := range 200 {
+		recs = append(recs, &certRecord{
+			SerialNumber: fmt.Sprintf("%02x", i+1),
+			Certificate:  make([]byte, (i*37)%1500),
+			CommonName:   strings.Repeat("n", i%50),
+			Addresses:    []string{"10.77.0.2/32"},
+		})
+	}
+	huge := &certRecord{SerialNumber: "ff:ff", Certificate: make([]byte, budget)}
+	recs = append(recs[:100], append([]*certRecord{huge}, recs[100:]...)...)
+	packs, err := encodePacks(recs, budget)
+	require.NoError(t, err)
+	var got []*certRecord
+	for _, p := range packs {
+		require.LessOrEqual(t, len(p.value), budget)
+		var cp certPack
+		require.NoError(t, json.Unmarshal(p.value, &cp))
+		var serials []string
+		for _, r := range cp.Records {
+			serials = append(serials, r.SerialNumber)
+		}
+		require.Equal(t, p.serials, serials)
+		got = append(got, cp.Records...)
+	}
+	want := slices.DeleteFunc(slices.Clone(recs), func(r *certRecord) bool { return r == huge })
+	require.Len(t, got, len(want))
+	for i := range want {
+		require.Equal(t, want[i].SerialNumber, got[i].SerialNumber)
+		require.Len(t, got[i].Certificate, len(want[i].Certificate))
+	}
+	require.Greater(t, len(packs), 20, "packs are cut at the budget")
+}
+
+// TestInvalidatePackReloads: a pack written by another node (Vault tells
+// a standby through Invalidate) is in the registry at its next read.
+func TestInvalidatePackReloads(t *testing.T) {
+	env := newTestEnv(t)
+	other := env.issue("alice")
+	serial := other.Data["serial_number"].(string)
+	_, err := env.foldPacks()
+	require.NoError(t, err)
+	ids := env.keys(certPackStoragePrefix)
+	require.Len(t, ids, 1)
+	// Another node's view: the same storage without the pack, loaded.
+	p, err := env.storage.Get(context.Background(), certPackStoragePrefix+ids[0])
+	require.NoError(t, err)
+	require.NoError(t, env.storage.Delete(context.Background(), certPackStoragePrefix+ids[0]))
+	env.reload()
+	require.Empty(t, env.feedSerials())
+	require.NoError(t, env.storage.Put(context.Background(), p))
+	env.b.invalidate(context.Background(), certPackStoragePrefix+ids[0])
+	require.Equal(t, []string{serial}, env.feedSerials())
+}
+
+// TestIssuesStartAPackFold: enough issues start a pack fold in the
+// background, without waiting for the periodic function.
+func TestIssuesStartAPackFold(t *testing.T) {
+	env := newTestEnv(t)
+	env.b.packAfter = 5
+	for range 6 {
+		env.issue("alice")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(env.keys(certStoragePrefix)) > 1 || env.b.packing.Load() {
+		require.True(t, time.Now().Before(deadline), "loose records left: %d", len(env.keys(certStoragePrefix)))
+		time.Sleep(5 * time.Millisecond)
+	}
+	require.GreaterOrEqual(t, len(env.packedSerials()), 5)
+}
