@@ -166,7 +166,7 @@ func (b *backend) foldJournal(ctx context.Context, s logical.Storage) (int, erro
 	var written atomic.Int64
 	var mu sync.Mutex
 	inPacks := make(map[string][]journaledRevocation) // by pack
-	var waiting []string                                // entries with some of them
+	var waiting []string                              // entries with some of them
 	err := eachJournalEntry(ctx, s, func(id string, entry *revocationJournalEntry) error {
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(foldWorkers)
