@@ -284,6 +284,26 @@ func TestPacksStayWithinTheirBudget(t *testing.T) {
 		require.Len(t, got[i].Certificate, len(want[i].Certificate))
 	}
 	require.Greater(t, len(packs), 20, "packs are cut at the budget")
+
+	// Records of one size, with a budget one byte short of 5 of them.
+	same := make([]*certRecord, 20)
+	for i := range same {
+		same[i] = &certRecord{SerialNumber: fmt.Sprintf("%02x", i+1), Certificate: make([]byte, 300)}
+	}
+	one, err := json.Marshal(same[0])
+	require.NoError(t, err)
+	five := len(packOpen) + 5*len(one) + 4 + len(packClose)
+	packs, err = encodePacks(same, five-1)
+	require.NoError(t, err)
+	require.Equal(t, 5, len(packs))
+	for _, p := range packs {
+		require.Len(t, p.serials, 4)
+		require.LessOrEqual(t, len(p.value), five-1)
+	}
+	packs, err = encodePacks(same, five)
+	require.NoError(t, err)
+	require.Equal(t, 4, len(packs))
+	require.Equal(t, five, len(packs[0].value))
 }
 
 // TestInvalidatePackReloads: a pack written by another node (Vault tells
