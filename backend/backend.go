@@ -146,17 +146,19 @@ func (b *backend) initialize(_ context.Context, req *logical.InitializationReque
 	return nil
 }
 
-// periodic runs where this node may write: it folds the revocation
-// journal into the records and packs the records only loose (every run:
-// Vault calls it about once a minute), and tidy when it is due.
+// periodic runs where this node may write: it packs the records only
+// loose and folds the revocation journal into the records (every run:
+// Vault calls it about once a minute), and tidy when it is due. The pack
+// fold goes first: it packs the records a mass revocation journaled from
+// memory, and the journal's fold then finds them revoked in their packs.
 func (b *backend) periodic(ctx context.Context, req *logical.Request) error {
 	if !b.WriteSafeReplicationState() {
 		return nil
 	}
 	b.tidyMu.Lock()
-	err := b.foldJournalLogged(ctx, req.Storage)
+	_, err := b.foldPacksLogged(ctx, req.Storage)
 	if err == nil {
-		_, err = b.foldPacksLogged(ctx, req.Storage)
+		err = b.foldJournalLogged(ctx, req.Storage)
 	}
 	due := b.now().Sub(b.lastTidy) >= tidyInterval
 	b.tidyMu.Unlock()

@@ -27,26 +27,53 @@ const (
 // registry began loading again since it started.
 var errPackFoldStale = errors.New("the registry was reloaded during the pack fold")
 
-// packCandidates sorts the serials that have a loose entry (as listed) into
-// the committed live records that no pack holds, at most most of them, and
-// the serials of live records a pack holds already (left loose by a fold
-// cut short): their loose entries only wait to be deleted. Revoked ones,
-// and ones the registry does not know or still issues, stay loose.
-func (r *registry) packCandidates(loose []string, most int) (toPack []*certRecord, packed []string) {
+// packWork is what a pack fold does with the loose entries it listed.
+type packWork struct {
+	// live are committed live records no pack holds: to pack, from memory.
+	live []*certRecord
+	// revoked are the serials of revoked certificates no pack holds: to
+	// pack, read from their loose entries, revoked.
+	revoked []string
+	// revocations are those of revoked certificates a pack holds, by pack:
+	// to write into the pack.
+	revocations map[string][]journaledRevocation
+	// packedLive and packedRevoked are the serials of certificates a pack
+	// holds (left loose by a fold cut short, or revoked since it): their
+	// loose entries only wait to be deleted once the pack says what they
+	// say.
+	packedLive, packedRevoked []string
+}
+
+// packCandidates sorts the serials that have a loose entry (as listed), at
+// most most of those to pack. Ones the registry does not know, or still
+// issues, stay loose.
+func (r *registry) packCandidates(loose []string, most int) packWork {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	w := packWork{revocations: make(map[string][]journaledRevocation)}
 	for _, serial := range loose {
-		lc, ok := r.live[serial]
-		if !ok || lc.pending {
+		pack, packed := r.packs[serial]
+		if lc, ok := r.live[serial]; ok {
+			switch {
+			case lc.pending:
+			case packed:
+				w.packedLive = append(w.packedLive, serial)
+			case len(w.live)+len(w.revoked) < most:
+				w.live = append(w.live, lc.rec)
+			}
 			continue
 		}
-		if _, ok := r.packs[serial]; ok {
-			packed = append(packed, serial)
-		} else if len(toPack) < most {
-			toPack = append(toPack, lc.rec)
+		d, ok := r.dead[serial]
+		switch {
+		case !ok:
+		case packed:
+			w.revocations[pack] = append(w.revocations[pack], journaled(d.rec))
+			w.packedRevoked = append(w.packedRevoked, serial)
+		case len(w.live)+len(w.revoked) < most:
+			w.revoked = append(w.revoked, serial)
 		}
 	}
-	return toPack, packed
+	return w
 }
 
 // packOf is the pack holding a copy of serial's record, or "".
@@ -83,28 +110,36 @@ func (r *registry) notePack(gen uint64, id string, serials []string) bool {
 	return true
 }
 
-// packedLive reports whether serial's certificate is live, committed and
-// packed, with no load begun since gen: its loose entry is then a copy of
-// its packed one. The caller holds the serial's lock, which a revocation
-// holds across its write and markRevoked.
-func (r *registry) packedLive(gen uint64, serial string) bool {
+// packedCurrent reports whether serial's certificate is packed, committed,
+// and live or revoked, with no load begun since gen. The caller holds the
+// serial's lock, which a revocation holds across its write and
+// markRevoked, and the fold wrote any revocation into the pack before:
+// its loose entry then says nothing the pack does not.
+func (r *registry) packedCurrent(gen uint64, serial string, live bool) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.gen.Load() != gen {
 		return false
 	}
-	lc, ok := r.live[serial]
-	_, packed := r.packs[serial]
-	return ok && !lc.pending && packed
+	if _, packed := r.packs[serial]; !packed {
+		return false
+	}
+	if lc, ok := r.live[serial]; ok {
+		return live && !lc.pending
+	}
+	_, dead := r.dead[serial]
+	return dead && !live
 }
 
-// foldPacks packs committed live records that are only loose into new packs
-// (at most packFoldMost), then deletes the loose entry of each packed live
-// record whose certificate was not revoked since: a revocation's record,
-// written loose, is newer than the packed copy and stays. It returns how
-// many records it packed. A fold cut short leaves loose copies of packed
-// records, which the next one deletes without packing them again. The
-// caller holds tidyMu.
+// foldPacks moves loose records into packs: it packs the committed live
+// records and the revoked ones that no pack holds (at most packFoldMost),
+// writes the revocations of packed records revoked since into their packs,
+// then deletes each loose entry the packs now say as much as: a live
+// certificate's whose certificate was not revoked meanwhile (a
+// revocation's record, written loose, is newer and stays), a revoked one's.
+// It returns how many records it packed. A fold cut short leaves loose
+// copies of packed records, which the next one deletes without packing
+// them again. The caller holds tidyMu.
 func (b *backend) foldPacks(ctx context.Context, s logical.Storage) (int, error) {
 	if err := b.reg.wait(ctx, s); err != nil {
 		return 0, err
@@ -115,8 +150,17 @@ func (b *backend) foldPacks(ctx context.Context, s logical.Storage) (int, error)
 	if err != nil {
 		return 0, fmt.Errorf("list certificates: %w", err)
 	}
-	toPack, drop := b.reg.packCandidates(loose, packFoldMost)
-	packs, err := encodePacks(toPack, packBudget)
+	w := b.reg.packCandidates(loose, packFoldMost)
+	for pack, js := range w.revocations {
+		if _, err := foldIntoPack(ctx, s, pack, js); err != nil {
+			return 0, err
+		}
+	}
+	revoked, err := b.revokedRecords(ctx, s, w.revoked)
+	if err != nil {
+		return 0, err
+	}
+	packs, err := encodePacks(append(w.live, revoked...), packBudget)
 	if err != nil {
 		return 0, err
 	}
@@ -130,9 +174,42 @@ func (b *backend) foldPacks(ctx context.Context, s logical.Storage) (int, error)
 			return packed, errPackFoldStale
 		}
 		packed += len(p.serials)
-		drop = append(drop, p.serials...)
 	}
-	return packed, b.dropPacked(ctx, s, gen, drop)
+	live := w.packedLive
+	for _, rec := range w.live {
+		live = append(live, rec.SerialNumber)
+	}
+	if err := b.dropPacked(ctx, s, gen, live, true); err != nil {
+		return packed, err
+	}
+	return packed, b.dropPacked(ctx, s, gen, append(w.packedRevoked, w.revoked...), false)
+}
+
+// revokedRecords are the records of revoked certificates: those of
+// revocations this process journaled and has not folded (unfolded), else
+// read from their loose entries, each with its revocation as the registry
+// knows it (a journaled one is not in the stored record yet). One the
+// registry does not know revoked, or with no loose entry, is left out.
+func (b *backend) revokedRecords(ctx context.Context, s logical.Storage, serials []string) ([]*certRecord, error) {
+	var out []*certRecord
+	for _, serial := range serials {
+		rec := b.unfolded.get(serial)
+		if rec == nil {
+			var err error
+			if rec, err = getRecord(ctx, s, serial); err != nil {
+				return nil, err
+			}
+		}
+		j, ok := b.reg.revocation(serial)
+		if rec == nil || !ok {
+			continue
+		}
+		if !rec.revoked() {
+			j.applyTo(rec)
+		}
+		out = append(out, rec)
+	}
+	return out, nil
 }
 
 // writePack writes a new pack's entry, unless a load began since gen: a
@@ -151,8 +228,11 @@ func (b *backend) writePack(ctx context.Context, s logical.Storage, gen uint64, 
 }
 
 // dropPacked deletes the loose entries of serials, each under its lock and
-// only while its certificate is live and packed (packedLive).
-func (b *backend) dropPacked(ctx context.Context, s logical.Storage, gen uint64, serials []string) error {
+// only while its pack says what its loose entry does: the certificates are
+// packed, and still live or (when not live) revoked, their revocation
+// written into the pack. One revoked since the fold packed it live keeps
+// its loose entry.
+func (b *backend) dropPacked(ctx context.Context, s logical.Storage, gen uint64, serials []string, live bool) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(packDeleteWorkers)
 	for _, serial := range serials {
@@ -160,7 +240,7 @@ func (b *backend) dropPacked(ctx context.Context, s logical.Storage, gen uint64,
 			lock := locksutil.LockForKey(b.locks, serial)
 			lock.Lock()
 			defer lock.Unlock()
-			if !b.reg.packedLive(gen, serial) {
+			if !b.reg.packedCurrent(gen, serial, live) {
 				return nil
 			}
 			return deleteKey(gctx, s, certStoragePrefix+serial)

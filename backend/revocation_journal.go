@@ -154,9 +154,11 @@ func loadJournal(ctx context.Context, s logical.Storage) (map[string]journaledRe
 // foldJournal writes the revocations of every journal entry into their
 // records and then deletes the entry, and returns how many records it
 // wrote. A record tidy deleted stays deleted; one already revoked is left
-// as it is. The revocations of records that only a pack holds are written
-// into their packs, each pack once, after every entry was read; the
-// entries holding them are deleted after that. An entry stays until all
+// as it is. The revocations of packed records are written into their
+// packs, each pack once, after every entry was read (a mass revocation
+// costs a write per pack, not one per certificate); the entries holding
+// them are deleted after that. A loose copy such a record may still have
+// is older: a load takes the revoked copy. An entry stays until all
 // its records are written, so a fold cut short is taken up again by the
 // next. The caller holds tidyMu.
 func (b *backend) foldJournal(ctx context.Context, s logical.Storage) (int, error) {
@@ -201,6 +203,9 @@ func (b *backend) foldJournal(ctx context.Context, s logical.Storage) (int, erro
 		written.Add(int64(w))
 		if err != nil {
 			return int(written.Load()), err
+		}
+		for _, j := range js {
+			b.unfolded.drop(j.SerialNumber)
 		}
 	}
 	for _, id := range waiting {
@@ -249,28 +254,25 @@ func (b *backend) foldJournalLogged(ctx context.Context, s logical.Storage) erro
 }
 
 // foldRevocation writes j into its certificate's record, if there is one
-// not revoked yet, and returns how many records it wrote (0 or 1). The
-// record written revoked is the one this process journaled, when it has
-// it (tidy, which deletes records, drops it there first), or else the
-// stored loose one with j applied. A record with no loose entry that a
-// pack holds is written into its pack by the caller: foldRevocation
-// returns the pack's name then.
+// not revoked yet, and returns how many records it wrote (0 or 1). A
+// packed record is revoked in its pack by the caller, with the others of
+// that pack: foldRevocation only returns the pack's name then. Otherwise
+// the record written revoked is the one this process journaled, when it
+// has it (tidy, which deletes records, drops it there first), or else the
+// stored loose one with j applied.
 func (b *backend) foldRevocation(ctx context.Context, s logical.Storage, j journaledRevocation) (int, string, error) {
 	lock := locksutil.LockForKey(b.locks, j.SerialNumber)
 	lock.Lock()
 	defer lock.Unlock()
+	if pack := b.reg.packOf(j.SerialNumber); pack != "" {
+		return 0, pack, nil
+	}
 	rec := b.unfolded.get(j.SerialNumber)
 	if rec == nil {
 		var err error
 		rec, err = getRecord(ctx, s, j.SerialNumber)
-		if err != nil {
+		if err != nil || rec == nil || rec.revoked() {
 			return 0, "", err
-		}
-		if rec == nil {
-			return 0, b.reg.packOf(j.SerialNumber), nil
-		}
-		if rec.revoked() {
-			return 0, "", nil
 		}
 		j.applyTo(rec)
 	}
