@@ -342,3 +342,44 @@ func TestIssuesStartAPackFold(t *testing.T) {
 	}
 	require.GreaterOrEqual(t, len(env.packedSerials()), 5)
 }
+
+// TestRevokedPackedCopyBeatsLooseLive: a journaled revocation of a packed
+// record that still has a loose live copy (a fold cut short) is written
+// into its pack; a load then takes the revoked packed copy over the loose
+// live one, and the next fold deletes the loose copy.
+func TestRevokedPackedCopyBeatsLooseLive(t *testing.T) {
+	env := newTestEnv(t)
+	leases := env.issueApart(6)
+	d := &deleteHook{Storage: env.storage, fail: true}
+	env.storage = d
+	_, err := env.foldPacks()
+	require.ErrorIs(t, err, errInjected)
+	d.fail = false
+	h := env.hooked()
+	for i, err := range env.revokeTogether(h, leases, nil) {
+		require.NoError(t, err, "revocation %d", i)
+	}
+	env.b.tidyMu.Lock()
+	_, err = env.b.foldJournal(context.Background(), env.storage)
+	env.b.tidyMu.Unlock()
+	require.NoError(t, err)
+	require.Empty(t, env.journalKeys())
+	revoked := leaseSerials(leases)
+	live := 0
+	for _, s := range revoked {
+		rec, err := getRecord(context.Background(), env.storage, s)
+		require.NoError(t, err)
+		if rec != nil && !rec.revoked() {
+			live++
+		}
+	}
+	require.Positive(t, live, "loose live copies of revoked packed records")
+
+	env.reload()
+	env.requireRevokedEverywhere(revoked)
+	_, err = env.foldPacks()
+	require.NoError(t, err)
+	require.Empty(t, env.keys(certStoragePrefix))
+	env.reload()
+	env.requireRevokedEverywhere(revoked)
+}
