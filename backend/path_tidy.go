@@ -134,6 +134,8 @@ const pathTidyHelpDesc = `
 Deletes the issuance records of certificates that expired more than
 safety_buffer ago (default 72h), revoked or not. First it writes the
 revocations that were stored together (a mass revocation's, under
-revocations/) into the records of their certificates. A revoked certificate stays
-on the CRL until it expires. Tidy also runs every hour on the active node.
+revocations/) into the records of their certificates; last it packs the
+loose records into a few large entries (certpacks/), as the mount also does
+about once a minute. A revoked certificate stays on the CRL until it expires.
+Tidy also runs every hour on the active node.
 `
