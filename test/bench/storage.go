@@ -2,7 +2,9 @@ package main
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 )
@@ -95,12 +97,24 @@ func (b *bench) sizesOf(mount, certPrefix string, serials, leases []string) (siz
 	if err != nil {
 		return s, err
 	}
+	packed := -1.0 // the mean bytes of a packed record, read once needed
 	for i := range serials {
-		rec, err := b.rawSize(base + certPrefix + serials[i])
+		rec, found, err := b.rawSize(base + certPrefix + serials[i])
 		if err != nil {
 			return s, err
 		}
-		lease, err := b.rawSize("sys/expire/id/" + leases[i])
+		if !found {
+			if packed < 0 {
+				if packed, err = b.packedRecordSize(base); err != nil {
+					return s, err
+				}
+			}
+			rec = int(packed + 0.5)
+		}
+		lease, found, err := b.rawSize("sys/expire/id/" + leases[i])
+		if err == nil && !found {
+			err = fmt.Errorf("no lease %s", leases[i])
+		}
 		if err != nil {
 			return s, err
 		}
@@ -115,20 +129,76 @@ func (b *bench) sizesOf(mount, certPrefix string, serials, leases []string) (siz
 	return s, nil
 }
 
-// rawSize is the stored size of one entry: key, value, barrier overhead.
-func (b *bench) rawSize(key string) (int, error) {
-	var d struct {
-		Value string `json:"value"`
+// rawSize is the stored size of one entry: key, value, barrier overhead;
+// found is false when there is no such entry.
+func (b *bench) rawSize(key string) (size int, found bool, err error) {
+	v, found, err := b.rawValue(key)
+	return len(key) + len(v) + barrierOverhead, found, err
+}
+
+// rawValue is the stored value of one entry, uncompressed; found is false
+// when there is no such entry.
+func (b *bench) rawValue(key string) ([]byte, bool, error) {
+	code, body, err := b.vault.do("GET", "sys/raw/"+key+"?compressed=false&encoding=base64", rootToken, nil)
+	if err != nil {
+		return nil, false, fmt.Errorf("GET sys/raw/%s: %w", key, err)
 	}
-	if _, err := b.vault.call("GET", "sys/raw/"+key+"?compressed=false&encoding=base64", rootToken, nil, &d); err != nil {
+	if code == http.StatusNotFound {
+		return nil, false, nil
+	}
+	var d struct {
+		Data struct {
+			Value string `json:"value"`
+		} `json:"data"`
+	}
+	if code != http.StatusOK {
+		return nil, false, fmt.Errorf("GET sys/raw/%s: status %d: %s", key, code, truncate(body))
+	}
+	if err := json.Unmarshal(body, &d); err != nil {
+		return nil, false, fmt.Errorf("GET sys/raw/%s: %w", key, err)
+	}
+	v, err := base64.StdEncoding.DecodeString(d.Data.Value)
+	if err != nil {
+		return nil, false, fmt.Errorf("%s: %w", key, err)
+	}
+	return v, true, nil
+}
+
+// packedRecordSize is the mean stored bytes of one record in the mount's
+// packs (certpacks/: key, value and barrier overhead of a pack over its
+// records), from up to packSample packs spread over the list.
+func (b *bench) packedRecordSize(base string) (float64, error) {
+	var list struct {
+		Keys []string `json:"keys"`
+	}
+	if _, err := b.vault.call("LIST", "sys/raw/"+base+"certpacks/", rootToken, nil, &list); err != nil {
 		return 0, err
 	}
-	v, err := base64.StdEncoding.DecodeString(d.Value)
-	if err != nil {
-		return 0, fmt.Errorf("%s: %w", key, err)
+	bytes, records := 0, 0
+	step := max(1, len(list.Keys)/packSample)
+	for i := 0; i < len(list.Keys); i += step {
+		key := base + "certpacks/" + list.Keys[i]
+		v, found, err := b.rawValue(key)
+		if err != nil || !found {
+			continue // emptied by tidy meanwhile, or a passing error
+		}
+		var p struct {
+			Records []json.RawMessage `json:"records"`
+		}
+		if err := json.Unmarshal(v, &p); err != nil {
+			return 0, fmt.Errorf("%s: %w", key, err)
+		}
+		bytes += len(key) + len(v) + barrierOverhead
+		records += len(p.Records)
 	}
-	return len(key) + len(v) + barrierOverhead, nil
+	if records == 0 {
+		return 0, fmt.Errorf("a sampled record is in no loose entry and no pack holds records")
+	}
+	return float64(bytes) / float64(records), nil
 }
+
+// packSample is how many packs packedRecordSize reads.
+const packSample = 20
 
 // tokenIndex is the mean size of the device token's lease index entries
 // (sys/expire/token/<salted token>/<salted lease>, value the lease id),
@@ -158,9 +228,12 @@ func (b *bench) tokenIndex() (float64, error) {
 	}
 	total, n := 0, 0
 	for _, k := range bestKeys[:min(20, len(bestKeys))] {
-		sz, err := b.rawSize("sys/expire/token/" + best + "/" + k)
+		sz, found, err := b.rawSize("sys/expire/token/" + best + "/" + k)
 		if err != nil {
 			return 0, err
+		}
+		if !found {
+			continue // revoked meanwhile
 		}
 		total += sz
 		n++
