@@ -60,6 +60,9 @@ type backend struct {
 	// packAfter is how many records committed since the last pack fold
 	// start one in the background (packFoldAfter; tests lower it).
 	packAfter int64
+	// packingOff is set by a tidy with unpack=true, for a downgrade: the
+	// mount packs no more records.
+	packingOff atomic.Bool
 	// packing is true while a pack fold runs in the background
 	// (maybeFoldPacks).
 	packing atomic.Bool

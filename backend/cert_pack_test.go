@@ -383,3 +383,44 @@ func TestRevokedPackedCopyBeatsLooseLive(t *testing.T) {
 	env.reload()
 	env.requireRevokedEverywhere(revoked)
 }
+
+// TestUnpackForDowngrade: tidy with unpack=true writes every packed record
+// back to its own entry, as a version without packs reads them (revoked
+// ones revoked), deletes the packs, and the mount packs no more.
+func TestUnpackForDowngrade(t *testing.T) {
+	env := newTestEnv(t)
+	var serials []string
+	for range 8 {
+		serials = append(serials, env.issue("alice").Data["serial_number"].(string))
+	}
+	leases := env.issueApart(4)
+	serials = append(serials, leaseSerials(leases)...)
+	_, err := env.foldPacks()
+	require.NoError(t, err)
+	lone := env.issue("bob") // loose, revoked after it was packed
+	serials = append(serials, lone.Data["serial_number"].(string))
+	_, err = env.foldPacks()
+	require.NoError(t, err)
+	env.revokeLease(lone)
+	h := env.hooked()
+	for i, err := range env.revokeTogether(h, leases, nil) {
+		require.NoError(t, err, "revocation %d", i)
+	}
+	revoked := append(leaseSerials(leases), lone.Data["serial_number"].(string))
+	before := env.certViews(serials)
+
+	resp := env.ok(logical.UpdateOperation, "tidy", map[string]any{"unpack": true})
+	require.Positive(t, resp.Data["unpacked"])
+	require.Empty(t, env.keys(certPackStoragePrefix))
+	require.Empty(t, env.journalKeys())
+	require.ElementsMatch(t, serials, env.keys(certStoragePrefix))
+	for _, s := range serials {
+		rec, err := getRecord(context.Background(), env.storage, s)
+		require.NoError(t, err)
+		require.Equal(t, slices.Contains(revoked, s), rec.revoked(), "loose record of %s", s)
+	}
+	require.Equal(t, before, env.certViews(serials))
+	env.issue("carol")
+	require.NoError(t, env.b.periodic(context.Background(), &logical.Request{Storage: env.storage}))
+	require.Empty(t, env.keys(certPackStoragePrefix), "packed again")
+}

@@ -96,6 +96,16 @@ func (r *registry) byPack(serials []string) map[string][]string {
 	return out
 }
 
+// forgetPack forgets that the pack p holds its records (unpackAll deleted
+// it, once they were written loose).
+func (r *registry) forgetPack(p *certPack) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, rec := range p.Records {
+		delete(r.packs, rec.SerialNumber)
+	}
+}
+
 // notePack records that the pack id holds serials, unless a load began
 // since gen; it reports whether it did.
 func (r *registry) notePack(gen uint64, id string, serials []string) bool {
@@ -139,8 +149,12 @@ func (r *registry) packedCurrent(gen uint64, serial string, live bool) bool {
 // revocation's record, written loose, is newer and stays), a revoked one's.
 // It returns how many records it packed. A fold cut short leaves loose
 // copies of packed records, which the next one deletes without packing
-// them again. The caller holds tidyMu.
+// them again. It does nothing once tidy unpacked the records for a
+// downgrade (packingOff). The caller holds tidyMu.
 func (b *backend) foldPacks(ctx context.Context, s logical.Storage) (int, error) {
+	if b.packingOff.Load() {
+		return 0, nil
+	}
 	if err := b.reg.wait(ctx, s); err != nil {
 		return 0, err
 	}

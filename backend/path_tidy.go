@@ -2,12 +2,15 @@ package backend
 
 import (
 	"context"
+	"fmt"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/vault/sdk/framework"
 	"github.com/hashicorp/vault/sdk/helper/locksutil"
 	"github.com/hashicorp/vault/sdk/logical"
+	"golang.org/x/sync/errgroup"
 )
 
 const (
@@ -30,6 +33,11 @@ func pathTidy(b *backend) []*framework.Path {
 				Description: "Keep records of certificates that expired less than this long ago.",
 				Default:     int(defaultSafetyBuffer.Seconds()),
 			},
+			"unpack": {
+				Type: framework.TypeBool,
+				Description: "Write every packed record back to its own entry (certs/), delete the packs (certpacks/), " +
+					"and pack no more until the plugin restarts: run it right before a downgrade to a version without packs.",
+			},
 		},
 		Operations: map[logical.Operation]framework.OperationHandler{
 			logical.UpdateOperation: &framework.PathOperation{Callback: b.pathTidyWrite},
@@ -44,11 +52,25 @@ func (b *backend) pathTidyWrite(ctx context.Context, req *logical.Request, d *fr
 	if buffer < 0 {
 		return logical.ErrorResponse("safety_buffer: must not be negative"), nil
 	}
+	unpack := d.Get("unpack").(bool)
+	if unpack {
+		b.packingOff.Store(true)
+	}
 	n, err := b.tidy(ctx, req.Storage, buffer)
 	if err != nil {
 		return nil, err
 	}
-	return &logical.Response{Data: map[string]any{"deleted": n}}, nil
+	data := map[string]any{"deleted": n}
+	if unpack {
+		b.tidyMu.Lock()
+		u, err := b.unpackAll(ctx, req.Storage)
+		b.tidyMu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+		data["unpacked"] = u
+	}
+	return &logical.Response{Data: data}, nil
 }
 
 // tidy writes the revocations of the journal into their records, then
@@ -128,6 +150,59 @@ func (b *backend) tidyOne(ctx context.Context, s logical.Storage, serial string)
 	return nil
 }
 
+// unpackAll writes every packed record to its own loose entry, unless it
+// has one (as new as the packed copy, or newer), deletes each pack once its
+// records are written, and returns how many records it wrote. The caller
+// holds tidyMu, and packingOff is set: nothing packs them again.
+func (b *backend) unpackAll(ctx context.Context, s logical.Storage) (int, error) {
+	ids, err := s.List(ctx, certPackStoragePrefix)
+	if err != nil {
+		return 0, fmt.Errorf("list certificate packs: %w", err)
+	}
+	var written atomic.Int64
+	for _, id := range ids {
+		p, err := getPack(ctx, s, id)
+		if err != nil {
+			return int(written.Load()), err
+		}
+		if p == nil {
+			continue
+		}
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(foldWorkers)
+		for _, rec := range p.Records {
+			g.Go(func() error {
+				w, err := b.unpackOne(gctx, s, rec)
+				if w {
+					written.Add(1)
+				}
+				return err
+			})
+		}
+		if err := g.Wait(); err != nil {
+			return int(written.Load()), err
+		}
+		if err := deleteKey(ctx, s, certPackStoragePrefix+id); err != nil {
+			return int(written.Load()), err
+		}
+		b.reg.forgetPack(p)
+	}
+	return int(written.Load()), nil
+}
+
+// unpackOne writes rec, a packed record, to its own entry unless there is
+// one, and reports whether it wrote it.
+func (b *backend) unpackOne(ctx context.Context, s logical.Storage, rec *certRecord) (bool, error) {
+	lock := locksutil.LockForKey(b.locks, rec.SerialNumber)
+	lock.Lock()
+	defer lock.Unlock()
+	loose, err := getRecord(ctx, s, rec.SerialNumber)
+	if err != nil || loose != nil {
+		return false, err
+	}
+	return true, putJSON(ctx, s, certStoragePrefix+rec.SerialNumber, rec)
+}
+
 const pathTidyHelpSyn = `Delete the records of long-expired certificates.`
 
 const pathTidyHelpDesc = `
@@ -138,4 +213,9 @@ revocations/) into the records of their certificates; last it packs the
 loose records into a few large entries (certpacks/), as the mount also does
 about once a minute. A revoked certificate stays on the CRL until it expires.
 Tidy also runs every hour on the active node.
+
+With unpack=true, tidy then writes every packed record back to its own
+entry and deletes the packs, and the mount packs no more until the plugin
+restarts: run it right before a downgrade to a version that does not read
+packs.
 `
