@@ -357,7 +357,7 @@ func TestGatewayStatusLifecycle(t *testing.T) {
 	for _, p := range paths["/wg/gateways/{name}/peers"].(map[string]any)["get"].(map[string]any)["parameters"].([]any) {
 		in[p.(map[string]any)["name"].(string)] = p.(map[string]any)["in"]
 	}
-	require.Equal(t, map[string]any{"index": "query", "wait": "query", "limit": "query", "after": "query"}, in, "the feed's index, wait and paging are query parameters")
+	require.Equal(t, map[string]any{"index": "query", "wait": "query", "limit": "query", "after": "query", "certificate_format": "query"}, in, "the feed's index, wait, paging and certificate format are query parameters")
 	require.Equal(t, "wireguard-issue-certificate", paths["/wg/issue/{role}"].(map[string]any)["post"].(map[string]any)["operationId"])
 	require.Equal(t, "wireguard-report-gateway-status", paths["/wg/gateways/{name}/status"].(map[string]any)["post"].(map[string]any)["operationId"])
 
