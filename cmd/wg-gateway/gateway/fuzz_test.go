@@ -19,6 +19,17 @@ func FuzzFeed(f *testing.F) {
 		Gateway: "gw1", Index: 5, Full: true, AddressPool: []string{"10.77.0.0/24"}, Peers: []peerfeed.Peer{good},
 	}})
 	f.Add(valid)
+	// The same entry with its certificate as DER, and with both.
+	validDER, _ := json.Marshal(map[string]any{"data": peerfeed.Response{
+		Gateway: "gw1", Index: 5, Full: true, AddressPool: []string{"10.77.0.0/24"}, Peers: []peerfeed.Peer{asDER(f, good)},
+	}})
+	f.Add(validDER)
+	both := asDER(f, good)
+	both.Certificate = good.Certificate
+	validBoth, _ := json.Marshal(map[string]any{"data": peerfeed.Response{
+		Gateway: "gw1", Index: 5, Full: true, AddressPool: []string{"10.77.0.0/24"}, Peers: []peerfeed.Peer{both},
+	}})
+	f.Add(validBoth)
 	f.Add([]byte(`{"data":{"index":7,"full":false,"removed":[{"serial_number":"x","public_key":"y"}]}}`))
 	f.Add([]byte(`{"data":{"peers":[{"public_key":"AAAA","certificate":"-----BEGIN CERTIFICATE-----\nMA==\n-----END CERTIFICATE-----"}]}}`))
 	f.Add([]byte(`{"data":{"address_pool":["0.0.0.0/0","::/0"],"peers":null}}`))
