@@ -149,19 +149,29 @@ func (b *bench) runP4() error {
 		}
 	}
 	logf("P4 breakdown: one full feed read takes %.3f s (median of 3)", median(feed))
-	paged, err := b.pagedReadsCPU(wm, pluginPID, peerfeed.CertificateDER)
+	paged, err := b.pagedReadsCPU(wm, pluginPID, peerfeed.MaxPage, peerfeed.CertificateDER)
 	if err != nil {
 		return err
 	}
 	logf("P4 breakdown: a full read in pages of %d as the daemon reads it costs Vault %.0f ms and the plugin %.0f ms of CPU (%d reads)",
 		peerfeed.MaxPage, paged.VaultUS/1000, paged.PluginUS/1000, paged.Reads)
-	pagedPEM, err := b.pagedReadsCPU(wm, pluginPID, peerfeed.CertificatePEM)
+	pagedPEM, err := b.pagedReadsCPU(wm, pluginPID, peerfeed.MaxPage, peerfeed.CertificatePEM)
 	if err != nil {
 		return err
 	}
 	logf("P4 breakdown: the same with PEM certificates (daemons before certificate_format) costs Vault %.0f ms and the plugin %.0f ms of CPU (%d reads)",
 		pagedPEM.VaultUS/1000, pagedPEM.PluginUS/1000, pagedPEM.Reads)
-	b.report.raw("P4", map[string]any{"peers": n, "rounds": rounds, "full_feed_read_s": feed, "paged_read_cpu": paged, "paged_read_pem_cpu": pagedPEM})
+	// Pages of a tenth: ten times the requests for the same bytes, so
+	// the difference is what a request costs apart from its bytes.
+	small, err := b.pagedReadsCPU(wm, pluginPID, peerfeed.MaxPage/10, peerfeed.CertificateDER)
+	if err != nil {
+		return err
+	}
+	extra := float64(pagesOf(n, peerfeed.MaxPage/10) - pagesOf(n, peerfeed.MaxPage))
+	logf("P4 breakdown: in pages of %d it costs Vault %.0f ms and the plugin %.0f ms: %.0f and %.0f µs per request more",
+		peerfeed.MaxPage/10, small.VaultUS/1000, small.PluginUS/1000, (small.VaultUS-paged.VaultUS)/extra, (small.PluginUS-paged.PluginUS)/extra)
+	b.report.raw("P4", map[string]any{"peers": n, "rounds": rounds, "full_feed_read_s": feed, "paged_read_cpu": paged, "paged_read_pem_cpu": pagedPEM,
+		"paged_read_small_pages_cpu": small})
 	var gw, sc []float64
 	for _, r := range rounds {
 		gw, sc = append(gw, r.Gateway.Seconds()), append(sc, r.Syncconf.Seconds())
@@ -205,19 +215,23 @@ type pagedCPU struct {
 	Reads int `json:"reads"`
 }
 
-// pagedReadsCPU reads the gateway's full set in pages of
-// peerfeed.MaxPage, as the daemon reads it, its certificates in format,
-// one read after the other, and returns the CPU time Vault and the plugin
-// spent per read: 10 reads, or in profile mode as many as fit in 10 s of
-// CPU profiles of both.
-func (b *bench) pagedReadsCPU(wm *wgMount, pluginPID int, format string) (pagedCPU, error) {
+// pagesOf is how many pages a full read of n peers takes in pages of
+// limit (the last one's delta read apart).
+func pagesOf(n, limit int) int { return (n + limit - 1) / limit }
+
+// pagedReadsCPU reads the gateway's full set in pages of limit (the
+// daemon's: peerfeed.MaxPage), its certificates in format, one read
+// after the other, and returns the CPU time Vault and the plugin spent
+// per read: 10 reads, or in profile mode as many as fit in 10 s of CPU
+// profiles of both.
+func (b *bench) pagedReadsCPU(wm *wgMount, pluginPID, limit int, format string) (pagedCPU, error) {
 	m := cpuMeter{vault: b.vault.Pid(), plugin: pluginPID}
 	var res pagedCPU
 	var err error
 	reads := func(ctx context.Context) {
 		res.cpuUse = m.measure(1, func() {
 			for res.Reads < 10 || b.p.Profile && ctx.Err() == nil {
-				if err = b.fullRead(wm, peerfeed.MaxPage, format); err != nil {
+				if err = b.fullRead(wm, limit, format); err != nil {
 					return
 				}
 				res.Reads++
@@ -225,7 +239,7 @@ func (b *bench) pagedReadsCPU(wm *wgMount, pluginPID int, format string) (pagedC
 		})
 	}
 	if b.p.Profile {
-		b.profileDuring("p4-paged-reads-"+format, 10, reads)
+		b.profileDuring(fmt.Sprintf("p4-paged-reads-%d-%s", limit, format), 10, reads)
 	} else {
 		reads(b.ctx)
 	}
