@@ -1,9 +1,11 @@
 package gateway
 
 import (
+	"context"
 	"math"
 	"runtime/debug"
 	"testing"
+	"time"
 )
 
 func TestTuneGC(t *testing.T) {
@@ -51,5 +53,34 @@ func TestMemoryLimit(t *testing.T) {
 		if got := memoryLimit(tt.live); got != tt.want {
 			t.Errorf("memoryLimit(%d MiB) = %d MiB, want %d MiB", tt.live/mib, got/mib, tt.want/mib)
 		}
+	}
+}
+
+// TestFollowHeap: followHeap sets the limit from the live heap until its
+// context ends.
+func TestFollowHeap(t *testing.T) {
+	before := debug.SetMemoryLimit(math.MaxInt64)
+	defer debug.SetMemoryLimit(before)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		followHeap(ctx)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for debug.SetMemoryLimit(-1) == math.MaxInt64 {
+		if time.Now().After(deadline) {
+			t.Fatal("the limit was not set within 10 s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := debug.SetMemoryLimit(-1); got < memoryFloor {
+		t.Errorf("limit %d, under the floor %d", got, memoryFloor)
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("followHeap did not return after its context ended")
 	}
 }
