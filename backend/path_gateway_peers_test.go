@@ -314,7 +314,8 @@ func TestPeersPageLimitIsCapped(t *testing.T) {
 }
 
 // TestPeersCertificateFormat: a read that asks certificate_format=der gets
-// each peer's certificate as DER in certificate_der, and no PEM, in every
+// each peer's certificate as DER in certificate_der, and no PEM, addresses
+// or expiration (the certificate's), in every
 // kind of answer (the whole set, a page, a delta); a read that does not
 // ask (a daemon before the choice) or asks pem gets the PEM in
 // certificate as before. The signature is the same either way: over the
@@ -346,6 +347,8 @@ func TestPeersCertificateFormat(t *testing.T) {
 		require.Len(t, resp.Peers, n)
 		for _, p := range resp.Peers {
 			require.Empty(t, p.Certificate, "no PEM beside the DER")
+			require.Nil(t, p.AllowedIPs, "the addresses are the certificate's")
+			require.True(t, p.Expiration.IsZero(), "the expiration is the certificate's")
 			c, err := wgcert.ParsePEM([]byte(pemOf[p.SerialNumber]))
 			require.NoError(t, err)
 			require.Equal(t, c.X509.Raw, p.CertificateDER)
@@ -384,6 +387,8 @@ func TestPeersCertificateFormat(t *testing.T) {
 		for _, p := range resp.Peers {
 			require.Empty(t, p.CertificateDER, "%v", data)
 			require.Equal(t, pemOf[p.SerialNumber], p.Certificate, "%v", data)
+			require.NotEmpty(t, p.AllowedIPs, "%v", data)
+			require.False(t, p.Expiration.IsZero(), "%v", data)
 		}
 	}
 

@@ -14,7 +14,8 @@ import (
 
 // TestFeedCertificateFormatOnRealVault reads a gateway's feed through a
 // real Vault as a daemon before certificate_format does (PEM, exactly as
-// before) and as today's asks (certificate_der), whole, in pages and as a
+// before) and as today's asks (certificate_der, and no addresses or
+// expiration beside it), whole, in pages and as a
 // delta: Vault delivers the plugin's answers intact (they travel as a
 // string through the SDK), the certificates are the same, and the
 // signature verifies with the CA over either.
@@ -50,6 +51,8 @@ func TestFeedCertificateFormatOnRealVault(t *testing.T) {
 		require.Len(t, r.Peers, n)
 		for _, p := range r.Peers {
 			require.Empty(t, p.CertificateDER)
+			require.NotEmpty(t, p.AllowedIPs)
+			require.False(t, p.Expiration.IsZero())
 			c, err := wgcert.ParsePEM([]byte(p.Certificate))
 			require.NoError(t, err)
 			ders[p.SerialNumber] = c.X509.Raw
@@ -61,6 +64,8 @@ func TestFeedCertificateFormatOnRealVault(t *testing.T) {
 		digests := make([]byte, 0, n*wgcert.DigestSize)
 		for _, p := range r.Peers {
 			require.Empty(t, p.Certificate)
+			require.Nil(t, p.AllowedIPs)
+			require.True(t, p.Expiration.IsZero())
 			require.Equal(t, ders[p.SerialNumber], p.CertificateDER, "peer %s", p.SerialNumber)
 			d := wgcert.FeedDigest(p.CertificateDER)
 			digests = append(digests, d[:]...)

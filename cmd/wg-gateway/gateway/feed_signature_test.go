@@ -121,16 +121,16 @@ func feedEntry(t testing.TB, der []byte, key wgtypes.Key) peerfeed.Peer {
 	return peerfeed.Peer{SerialNumber: c.SerialNumber.Text(16), PublicKey: key.String(), Certificate: wgcert.EncodePEM(der)}
 }
 
-// asDER is entry with its certificate as DER instead of PEM, as the engine
-// sends it to a read with certificate_format=der.
+// asDER is entry as the engine sends it to a read with
+// certificate_format=der: its certificate as DER instead of PEM, no
+// addresses and no expiration.
 func asDER(t testing.TB, entry peerfeed.Peer) peerfeed.Peer {
 	t.Helper()
 	c, err := wgcert.ParsePEM([]byte(entry.Certificate))
 	if err != nil {
 		t.Fatal(err)
 	}
-	entry.Certificate, entry.CertificateDER = "", c.X509.Raw
-	return entry
+	return peerfeed.Peer{SerialNumber: entry.SerialNumber, PublicKey: entry.PublicKey, CertificateDER: c.X509.Raw}
 }
 
 // TestSignedAnswerVouchesOnlyForWhatItSigned: a signed answer spares the
