@@ -88,7 +88,7 @@ func (b *backend) tidy(ctx context.Context, s logical.Storage, buffer time.Durat
 	}
 	now := b.now()
 	expired := b.reg.tidyCandidates(now, buffer)
-	if err := b.unpack(ctx, s, b.reg.byPack(expired)); err != nil {
+	if err := b.dropFromPacks(ctx, s, b.reg.byPack(expired)); err != nil {
 		return 0, err
 	}
 	deleted := 0
@@ -108,10 +108,10 @@ func (b *backend) tidy(ctx context.Context, s logical.Storage, buffer time.Durat
 	return deleted, nil
 }
 
-// unpack takes the records of the serials out of their packs, by pack,
+// dropFromPacks takes the records of the serials out of their packs, by pack,
 // with one write of each pack (or its deletion once empty). The caller
 // holds tidyMu, under which packs are written.
-func (b *backend) unpack(ctx context.Context, s logical.Storage, serials map[string][]string) error {
+func (b *backend) dropFromPacks(ctx context.Context, s logical.Storage, serials map[string][]string) error {
 	for id, out := range serials {
 		p, err := getPack(ctx, s, id)
 		if err != nil {
