@@ -91,13 +91,8 @@ func getPack(ctx context.Context, s logical.Storage, id string) (*certPack, erro
 		return nil, nil
 	}
 	var p certPack
-	if len(entry.Value) > 0 && entry.Value[0] == '{' {
-		err = json.Unmarshal(entry.Value, &p)
-	} else {
-		err = entry.DecodeJSON(&p)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("decode %s: %w", key, err)
+	if err := decodeEntry(key, entry, &p); err != nil {
+		return nil, err
 	}
 	return &p, nil
 }

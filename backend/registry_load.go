@@ -263,10 +263,6 @@ func oldestFirst(l identityCerts) identityCerts {
 }
 
 // getRecord reads the certificate record of serial; nil when there is none.
-// A record is JSON as putJSON wrote it, decoded with json.Unmarshal, which
-// spares each of a mount's records the SDK's DecodeJSON (a decompression
-// check, then a json.Decoder refilling its own copy); anything else (a
-// compressed entry) goes through DecodeJSON.
 func getRecord(ctx context.Context, s logical.Storage, serial string) (*certRecord, error) {
 	key := certStoragePrefix + serial
 	entry, err := s.Get(ctx, key)
@@ -277,13 +273,26 @@ func getRecord(ctx context.Context, s logical.Storage, serial string) (*certReco
 		return nil, nil
 	}
 	var rec certRecord
-	if len(entry.Value) > 0 && entry.Value[0] == '{' {
-		err = json.Unmarshal(entry.Value, &rec)
-	} else {
-		err = entry.DecodeJSON(&rec)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("decode %s: %w", key, err)
+	if err := decodeEntry(key, entry, &rec); err != nil {
+		return nil, err
 	}
 	return &rec, nil
+}
+
+// decodeEntry decodes the storage entry read at key into out. JSON as
+// putJSON wrote it is decoded with json.Unmarshal, which spares each of a
+// mount's records the SDK's DecodeJSON (a decompression check, then a
+// json.Decoder refilling its own copy); anything else (a compressed entry)
+// goes through DecodeJSON.
+func decodeEntry(key string, entry *logical.StorageEntry, out any) error {
+	var err error
+	if len(entry.Value) > 0 && entry.Value[0] == '{' {
+		err = json.Unmarshal(entry.Value, out)
+	} else {
+		err = entry.DecodeJSON(out)
+	}
+	if err != nil {
+		return fmt.Errorf("decode %s: %w", key, err)
+	}
+	return nil
 }

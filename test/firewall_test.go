@@ -95,11 +95,7 @@ func newFirewallTest(t *testing.T) *firewallTest {
 	s.cli("auth", "enable", "approle")
 	require.NoError(t, s.root.Sys().PutPolicy("devices", `path "wg/issue/*" { capabilities = ["update"] }`))
 	ft.issuer = approleLogin(t, s, "devices", "devices")
-	policy, err := os.ReadFile("../scripts/policies/gateway-gw1.hcl")
-	require.NoError(t, err)
-	require.NoError(t, s.root.Sys().PutPolicy("gateway-gw1", string(policy)))
-	s.cli("write", "auth/approle/role/gateway-gw1", "token_policies=gateway-gw1", "token_ttl=1h")
-	roleID, secretID := writeAppRoleCredentials(t, s, ft.dir, "gateway-gw1", false)
+	roleID, secretID := gatewayAppRole(t, s, ft.dir)
 	keyFile := filepath.Join(ft.dir, "gateway.key")
 	require.NoError(t, os.WriteFile(keyFile, []byte(ft.gwIf.private.String()+"\n"), 0o600))
 

@@ -37,11 +37,7 @@ func newGatewayOnlyWith(t *testing.T, args func(*vaultServer) []string) *gateway
 	setUpEngine(t, s)
 	s.cli("write", "wg/roles/laptop", "gateway=gw1", "ttl=1h")
 	s.cli("auth", "enable", "approle")
-	policy, err := os.ReadFile("../scripts/policies/gateway-gw1.hcl")
-	require.NoError(t, err)
-	require.NoError(t, s.root.Sys().PutPolicy("gateway-gw1", string(policy)))
-	s.cli("write", "auth/approle/role/gateway-gw1", "token_policies=gateway-gw1", "token_ttl=1h")
-	roleID, secretID := writeAppRoleCredentials(t, s, t.TempDir(), "gateway-gw1", false)
+	roleID, secretID := gatewayAppRole(t, s, t.TempDir())
 	g.gwIf = newWG(t, newNetns(t), "10.77.0.1/16", 0)
 	g.proxy = newFeedTamperer(t, s.addr)
 	daemonArgs := []string{"-gateway", "gw1", "-interface", g.gwIf.name,

@@ -146,6 +146,18 @@ func writeAppRoleCredentials(t *testing.T, s *vaultServer, dir, role string, wra
 	return roleIDFile, secretIDFile
 }
 
+// gatewayAppRole sets up the AppRole role gateway-gw1 with the gateway
+// policy shipped in the repo (tokens of an hour; approle must be enabled)
+// and writes its credentials to files in dir.
+func gatewayAppRole(t *testing.T, s *vaultServer, dir string) (roleIDFile, secretIDFile string) {
+	t.Helper()
+	policy, err := os.ReadFile("../scripts/policies/gateway-gw1.hcl")
+	require.NoError(t, err)
+	require.NoError(t, s.root.Sys().PutPolicy("gateway-gw1", string(policy)))
+	s.cli("write", "auth/approle/role/gateway-gw1", "token_policies=gateway-gw1", "token_ttl=1h")
+	return writeAppRoleCredentials(t, s, dir, "gateway-gw1", false)
+}
+
 // issue has the device issue a certificate for its interface's key and
 // applies the answer to the device's interface, as wg-quick would.
 func (tt *tunnelTest) issue(ttl string) *vault.Secret {

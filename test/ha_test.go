@@ -2,7 +2,6 @@ package test
 
 import (
 	"math/rand/v2"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -33,11 +32,7 @@ func TestHAFailover(t *testing.T) {
 	setUpEngine(t, leader.vaultServer)
 	leader.cli("write", "wg/roles/laptop", "gateway=gw1", "ttl=1h")
 	leader.cli("auth", "enable", "approle")
-	policy, err := os.ReadFile("../scripts/policies/gateway-gw1.hcl")
-	require.NoError(t, err)
-	require.NoError(t, leader.root.Sys().PutPolicy("gateway-gw1", string(policy)))
-	leader.cli("write", "auth/approle/role/gateway-gw1", "token_policies=gateway-gw1", "token_ttl=1h")
-	roleID, secretID := writeAppRoleCredentials(t, leader.vaultServer, t.TempDir(), "gateway-gw1", false)
+	roleID, secretID := gatewayAppRole(t, leader.vaultServer, t.TempDir())
 
 	// The gateway talks to a standby, which forwards to the active node.
 	var standby *vaultNode

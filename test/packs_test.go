@@ -1,7 +1,6 @@
 package test
 
 import (
-	"os"
 	"testing"
 	"time"
 
@@ -37,11 +36,7 @@ func TestPackedRevocationSurvivesPluginReload(t *testing.T) {
 	setUpEngine(t, s)
 	s.cli("write", "wg/roles/laptop", "gateway=gw1", "ttl=1h")
 	s.cli("auth", "enable", "approle")
-	policy, err := os.ReadFile("../scripts/policies/gateway-gw1.hcl")
-	require.NoError(t, err)
-	require.NoError(t, s.root.Sys().PutPolicy("gateway-gw1", string(policy)))
-	s.cli("write", "auth/approle/role/gateway-gw1", "token_policies=gateway-gw1", "token_ttl=1h")
-	roleID, secretID := writeAppRoleCredentials(t, s, t.TempDir(), "gateway-gw1", false)
+	roleID, secretID := gatewayAppRole(t, s, t.TempDir())
 	ns := newNetns(t)
 	gwIf := newWG(t, ns, "10.77.0.1/16", 0)
 	daemon := startGateway(t, s.addr, "-gateway", "gw1", "-interface", gwIf.name,
