@@ -45,28 +45,34 @@ type encodedPack struct {
 	serials []string
 }
 
-// encodePacks writes recs into packs of at most budget bytes each, in order.
-// A record that fits in no pack by itself is left out (it stays loose).
-func encodePacks(recs []*certRecord, budget int) ([]encodedPack, error) {
-	var out []encodedPack
+// eachPack encodes recs into packs of at most budget bytes each, in
+// order, and calls emit with each as soon as it is complete: a fold holds
+// one pack's bytes at a time, not those of every record it packs (20,000
+// records are 24 MB). A record that fits in no pack by itself is left out
+// (it stays loose). It stops at emit's first error.
+func eachPack(recs []*certRecord, budget int, emit func(encodedPack) error) error {
 	var cur encodedPack
-	flush := func() {
-		if len(cur.serials) > 0 {
-			cur.value = append(cur.value, packClose...)
-			out = append(out, cur)
+	flush := func() error {
+		if len(cur.serials) == 0 {
+			return nil
 		}
+		cur.value = append(cur.value, packClose...)
+		p := cur
 		cur = encodedPack{}
+		return emit(p)
 	}
 	for _, rec := range recs {
 		buf, err := json.Marshal(rec)
 		if err != nil {
-			return nil, fmt.Errorf("encode record %s: %w", rec.SerialNumber, err)
+			return fmt.Errorf("encode record %s: %w", rec.SerialNumber, err)
 		}
 		if len(packOpen)+len(buf)+len(packClose) > budget {
 			continue
 		}
 		if len(cur.serials) > 0 && len(cur.value)+1+len(buf)+len(packClose) > budget {
-			flush()
+			if err := flush(); err != nil {
+				return err
+			}
 		}
 		if len(cur.serials) == 0 {
 			cur.value = append(make([]byte, 0, min(budget, 64<<10)), packOpen...)
@@ -76,8 +82,7 @@ func encodePacks(recs []*certRecord, budget int) ([]encodedPack, error) {
 		cur.value = append(cur.value, buf...)
 		cur.serials = append(cur.serials, rec.SerialNumber)
 	}
-	flush()
-	return out, nil
+	return flush()
 }
 
 // getPack reads the pack id; nil when there is none.

@@ -263,8 +263,7 @@ func TestPacksStayWithinTheirBudget(t *testing.T) {
 	}
 	huge := &certRecord{SerialNumber: "ff:ff", Certificate: make([]byte, budget)}
 	recs = append(recs[:100], append([]*certRecord{huge}, recs[100:]...)...)
-	packs, err := encodePacks(recs, budget)
-	require.NoError(t, err)
+	packs := packsOf(t, recs, budget)
 	var got []*certRecord
 	for _, p := range packs {
 		require.LessOrEqual(t, len(p.value), budget)
@@ -293,15 +292,13 @@ func TestPacksStayWithinTheirBudget(t *testing.T) {
 	one, err := json.Marshal(same[0])
 	require.NoError(t, err)
 	five := len(packOpen) + 5*len(one) + 4 + len(packClose)
-	packs, err = encodePacks(same, five-1)
-	require.NoError(t, err)
+	packs = packsOf(t, same, five-1)
 	require.Equal(t, 5, len(packs))
 	for _, p := range packs {
 		require.Len(t, p.serials, 4)
 		require.LessOrEqual(t, len(p.value), five-1)
 	}
-	packs, err = encodePacks(same, five)
-	require.NoError(t, err)
+	packs = packsOf(t, same, five)
 	require.Equal(t, 4, len(packs))
 	require.Equal(t, five, len(packs[0].value))
 }
@@ -423,4 +420,15 @@ func TestUnpackForDowngrade(t *testing.T) {
 	env.issue("carol")
 	require.NoError(t, env.b.periodic(context.Background(), &logical.Request{Storage: env.storage}))
 	require.Empty(t, env.keys(certPackStoragePrefix), "packed again")
+}
+
+// packsOf is every pack eachPack encodes recs into.
+func packsOf(t *testing.T, recs []*certRecord, budget int) []encodedPack {
+	t.Helper()
+	var out []encodedPack
+	require.NoError(t, eachPack(recs, budget, func(p encodedPack) error {
+		out = append(out, p)
+		return nil
+	}))
+	return out
 }

@@ -177,20 +177,20 @@ func (b *backend) foldPacks(ctx context.Context, s logical.Storage) (int, error)
 	if err != nil {
 		return 0, err
 	}
-	packs, err := encodePacks(append(w.live, revoked...), packBudget)
-	if err != nil {
-		return 0, err
-	}
 	packed := 0
-	for _, p := range packs {
+	err = eachPack(append(w.live, revoked...), packBudget, func(p encodedPack) error {
 		id := journalID(b.now())
 		if err := b.writePack(ctx, s, gen, id, p.value); err != nil {
-			return packed, err
+			return err
 		}
 		if !b.reg.notePack(gen, id, p.serials) {
-			return packed, errPackFoldStale
+			return errPackFoldStale
 		}
 		packed += len(p.serials)
+		return nil
+	})
+	if err != nil {
+		return packed, err
 	}
 	live := w.packedLive
 	for _, rec := range w.live {
