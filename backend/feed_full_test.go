@@ -98,10 +98,7 @@ func TestEncodeFullAsMarshal(t *testing.T) {
 		for _, der := range []bool{false, true} {
 			snap := env.b.reg.poll(context.Background(), "gw1", 0, 0)
 			require.True(t, snap.resp.Full)
-			resp := snap.answer()
-			for i, rec := range snap.records {
-				resp.Peers[i] = feedPeer(rec, der)
-			}
+			resp := snap.answer(der)
 			slices.SortFunc(resp.Peers, func(a, b peerfeed.Peer) int { return strings.Compare(a.SerialNumber, b.SerialNumber) }) // encodeFull sorts by serial
 			resp.AddressPool = pool
 			want, err := json.Marshal(peersEnvelope{&resp})

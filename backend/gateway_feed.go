@@ -189,13 +189,14 @@ func (f *gatewayFeed) latest(since uint64, fn func(feedChange)) {
 	}
 }
 
-// answer builds the response of a delta snapshot, without the registry's
-// lock. A full answer is built by encodeFull instead, straight into bytes.
-func (s feedSnapshot) answer() peerfeed.Response {
+// answer builds the response of a delta snapshot, its certificates as DER
+// when der is set (feedPeer), without the registry's lock. A full answer
+// is built by encodeFull instead, straight into bytes.
+func (s feedSnapshot) answer(der bool) peerfeed.Response {
 	resp := s.resp
 	resp.Peers = make([]peerfeed.Peer, 0, len(s.records))
 	for _, rec := range s.records {
-		resp.Peers = append(resp.Peers, rec.peer())
+		resp.Peers = append(resp.Peers, feedPeer(rec, der))
 	}
 	return resp
 }

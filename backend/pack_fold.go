@@ -287,7 +287,6 @@ func (b *backend) maybeFoldPacks(s logical.Storage) {
 	if !b.packing.CompareAndSwap(false, true) {
 		return
 	}
-	b.reg.unpacked.Store(0)
 	go func() {
 		defer b.packing.Store(false)
 		for range packFoldMost { // bounded: each round packs records or stops

@@ -117,13 +117,8 @@ func (b *backend) pathGatewayPeersRead(ctx context.Context, req *logical.Request
 		}
 		return feedResponse(string(body)), nil
 	}
-	resp := snap.answer()
+	resp := snap.answer(der)
 	resp.AddressPool = gw.AddressPool
-	if der {
-		for i, rec := range snap.records {
-			resp.Peers[i] = feedPeer(rec, true)
-		}
-	}
 	if resp.Signature, err = signer.sign(snap.records); err != nil {
 		return nil, err
 	}
