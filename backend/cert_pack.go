@@ -13,19 +13,30 @@ import (
 // instead of one entry per certificate (a round trip through gRPC, Vault's
 // barrier and its storage each).
 //
-// The issue path still writes one loose entry per certificate
-// (certStoragePrefix + serial), and a revocation writes its record loose
-// too (or a journal entry): the pack fold (foldPacks) later packs the
-// committed live records that are only loose, then deletes each loose
-// entry unless its certificate was revoked meanwhile. A certificate's state
-// only moves from live to revoked, so where one serial has two copies the
-// revoked one is the newer, and among two of the same state the loose one
-// is (see mergeLoaded). Packs are written only under tidyMu: by the pack
-// fold, by tidy (which takes expired records out of them) and by the
-// journal's fold (which writes revocations of packed-only records into
-// their packs).
+// The issue path writes one loose entry per certificate (certStoragePrefix
+// + serial); the pack fold (foldPacks) later writes the committed records,
+// live and revoked, into packs. It leaves the loose entries where they are:
+// deleting each cost issuance about one more storage operation per
+// certificate while a fold ran (bench P5). Tidy deletes them, with the
+// record, once the certificate expired. From the moment a fold takes a
+// record, every change of its certificate goes into the journal (see
+// writeRevocations) and from there into its pack, never into its loose
+// entry: a pack written so is authoritative, and a load does not read the
+// loose entries of its records.
+//
+// Packs written before that (Authoritative unset) may have loose entries
+// newer than themselves: a revocation written loose after the fold packed
+// the record live. A load reads those, a revoked copy beats a live one (a
+// certificate's state only moves from live to revoked), and the fold writes
+// such a revocation into the pack and deletes the loose entry, as it did
+// then. Packs are written only under tidyMu: by the pack fold, by tidy
+// (which takes expired records out of them) and by the journal's fold
+// (which writes revocations of packed records into their packs).
 type certPack struct {
-	Records []*certRecord `json:"records"`
+	// Authoritative says that no loose entry of a record here is newer
+	// than the pack's copy.
+	Authoritative bool          `json:"authoritative,omitempty"`
+	Records       []*certRecord `json:"records"`
 }
 
 // packBudget is the most bytes a pack's entry holds: well under Consul's
@@ -35,7 +46,7 @@ const packBudget = 256 << 10
 
 // packOpen and packClose surround a pack's records, separated by commas.
 const (
-	packOpen  = `{"records":[`
+	packOpen  = `{"authoritative":true,"records":[`
 	packClose = `]}`
 )
 
@@ -102,14 +113,14 @@ func getPack(ctx context.Context, s logical.Storage, id string) (*certPack, erro
 	return &p, nil
 }
 
-// putPack writes the records recs as the pack id, or deletes the pack when
-// there are none. The records must fit in packBudget: they come from a pack
-// that did.
-func putPack(ctx context.Context, s logical.Storage, id string, recs []*certRecord) error {
-	if len(recs) == 0 {
+// putPack writes p as the pack id, or deletes the pack when it holds no
+// record. Its records must fit in packBudget: they come from a pack that
+// did.
+func putPack(ctx context.Context, s logical.Storage, id string, p *certPack) error {
+	if len(p.Records) == 0 {
 		return deleteKey(ctx, s, certPackStoragePrefix+id)
 	}
-	buf, err := json.Marshal(certPack{Records: recs})
+	buf, err := json.Marshal(p)
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", certPackStoragePrefix+id, err)
 	}
@@ -126,22 +137,31 @@ func (p *certPack) find(serial string) *certRecord {
 	return nil
 }
 
-// storedRecord reads serial's record as storage holds it: its loose entry
-// when there is one (the newer copy), else its copy in the pack the
-// registry knows for it; nil when neither holds it. A revocation still in
-// the journal is not in it (see registry.revocation).
+// storedRecord reads serial's record as storage holds it: its copy in the
+// pack the registry knows for it, else its loose entry; nil when neither
+// holds it. Where a loose entry may be newer than the pack (one that is not
+// authoritative), the revoked copy of the two. A revocation still in the
+// journal is not in it (see registry.revocation).
 func (b *backend) storedRecord(ctx context.Context, s logical.Storage, serial string) (*certRecord, error) {
-	rec, err := getRecord(ctx, s, serial)
-	if err != nil || rec != nil {
-		return rec, err
+	var packed *certRecord
+	if id := b.reg.packOf(serial); id != "" {
+		p, err := getPack(ctx, s, id)
+		if err != nil {
+			return nil, err
+		}
+		if p != nil {
+			packed = p.find(serial)
+		}
+		if packed != nil && (p.Authoritative || packed.revoked()) {
+			return packed, nil
+		}
 	}
-	id := b.reg.packOf(serial)
-	if id == "" {
-		return nil, nil
-	}
-	p, err := getPack(ctx, s, id)
-	if err != nil || p == nil {
+	loose, err := getRecord(ctx, s, serial)
+	if err != nil {
 		return nil, err
 	}
-	return p.find(serial), nil
+	if loose == nil || (packed != nil && !loose.revoked()) {
+		return packed, nil
+	}
+	return loose, nil
 }

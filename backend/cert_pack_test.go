@@ -57,12 +57,15 @@ func (e *testEnv) certViews(serials []string) map[string]map[string]any {
 	return out
 }
 
-// TestPackFoldKeepsState: a pack fold moves the live and revoked records
-// into packs and deletes their loose entries. A mount started
-// over that storage has the same certificates, peer set, CRL and cert/
-// answers as before, and keeps the live addresses taken.
+// TestPackFoldKeepsState: a pack fold writes the live and revoked records
+// into packs and deletes nothing: their loose entries stay, and a mount
+// started over that storage reads none of them. It has the same
+// certificates, peer set, CRL and cert/ answers as before, and keeps the
+// live addresses taken.
 func TestPackFoldKeepsState(t *testing.T) {
 	env := newTestEnv(t)
+	c := &storageCounter{Storage: env.storage}
+	env.storage = c
 	var serials, live []string
 	for i := range 12 {
 		resp := env.issue(fmt.Sprintf("user%d", i%3))
@@ -83,11 +86,14 @@ func TestPackFoldKeepsState(t *testing.T) {
 	require.Equal(t, len(serials), n)
 	all := slices.Sorted(slices.Values(serials))
 	require.Equal(t, all, env.packedSerials(), "live and revoked")
-	require.Empty(t, env.keys(certStoragePrefix))
+	require.Zero(t, c.count("delete", certStoragePrefix), "a fold deletes no loose entry")
+	require.Equal(t, all, env.keys(certStoragePrefix), "loose entries stay until tidy")
 	require.Equal(t, before, env.certViews(serials), "cert/ reads packed records")
 
+	c.reset()
 	env.reload()
 	require.ElementsMatch(t, feed, env.feedSerials())
+	require.Zero(t, c.count("get", certStoragePrefix), "a load reads no loose entry an authoritative pack covers")
 	require.Equal(t, crl, env.crlSerials())
 	require.Equal(t, before, env.certViews(serials))
 	for range 5 {
@@ -103,50 +109,120 @@ func TestPackFoldKeepsState(t *testing.T) {
 	require.Len(t, env.packedSerials(), len(serials)+5)
 }
 
-// deleteHook fails the deletes of loose certificate records.
-type deleteHook struct {
+// storageCounter counts the reads and deletes of storage keys.
+type storageCounter struct {
 	logical.Storage
-	fail bool
+	mu   sync.Mutex
+	keys map[string][]string // by operation
 }
 
-func (d *deleteHook) Delete(ctx context.Context, key string) error {
-	if d.fail && strings.HasPrefix(key, certStoragePrefix) {
-		return errInjected
+func (c *storageCounter) Get(ctx context.Context, key string) (*logical.StorageEntry, error) {
+	c.note("get", key)
+	return c.Storage.Get(ctx, key)
+}
+
+func (c *storageCounter) Delete(ctx context.Context, key string) error {
+	c.note("delete", key)
+	return c.Storage.Delete(ctx, key)
+}
+
+func (c *storageCounter) note(op, key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.keys == nil {
+		c.keys = make(map[string][]string)
 	}
-	return d.Storage.Delete(ctx, key)
+	c.keys[op] = append(c.keys[op], key)
 }
 
-// TestPackFoldCutShort: a fold that wrote its pack but deleted none of
-// the loose entries (a crash, a failed delete) leaves two copies of each
-// record; a mount started then loads each certificate once, and the next
-// fold deletes the loose copies without packing them again.
+// count is how many times op reached a key under prefix.
+func (c *storageCounter) count(op, prefix string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, k := range c.keys[op] {
+		if strings.HasPrefix(k, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
+func (c *storageCounter) reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.keys = nil
+}
+
+// TestRevocationWhileRecordsArePacked: a certificate revoked alone while a
+// fold writes the pack that takes its record live has its revocation
+// journaled, not written loose: a load, which does not read the loose
+// entries of an authoritative pack's records, still finds it revoked; so
+// does one after the journal is folded into the pack.
+func TestRevocationWhileRecordsArePacked(t *testing.T) {
+	env := newTestEnv(t)
+	victim := env.issue("alice")
+	serial := victim.Data["serial_number"].(string)
+	keep := env.issue("bob")
+	h := env.hooked()
+	h.setHook(func(key string) error {
+		if strings.HasPrefix(key, certPackStoragePrefix) {
+			h.setHook(nil)
+			env.revokeLease(victim)
+		}
+		return nil
+	})
+	n, err := env.foldPacks()
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+	require.Len(t, env.journalKeys(), 1, "the revocation is journaled")
+
+	env.reload()
+	env.requireRevokedEverywhere([]string{serial})
+	require.NoError(t, env.b.periodic(context.Background(), &logical.Request{Storage: env.storage}))
+	require.Empty(t, env.journalKeys(), "the journal is folded")
+	env.reload()
+	env.requireRevokedEverywhere([]string{serial})
+	require.Equal(t, []string{keep.Data["serial_number"].(string)}, env.feedSerials())
+}
+
+// TestPackFoldCutShort: a fold whose pack write fails packs nothing; a
+// certificate revoked meanwhile stays revoked (its revocation was
+// journaled), and the next fold packs every record once, that one revoked.
 func TestPackFoldCutShort(t *testing.T) {
 	env := newTestEnv(t)
-	d := &deleteHook{Storage: env.storage, fail: true}
-	env.storage = d
 	var serials []string
 	for range 6 {
 		serials = append(serials, env.issue("alice").Data["serial_number"].(string))
 	}
+	victim := env.issue("bob")
+	serials = append(serials, victim.Data["serial_number"].(string))
+	h := env.hooked()
+	h.setHook(func(key string) error {
+		if strings.HasPrefix(key, certPackStoragePrefix) {
+			h.setHook(nil)
+			env.revokeLease(victim)
+			return errInjected
+		}
+		return nil
+	})
 	_, err := env.foldPacks()
 	require.ErrorIs(t, err, errInjected)
-	require.Len(t, env.keys(certStoragePrefix), 6)
-	require.Len(t, env.packedSerials(), 6)
-
+	require.Empty(t, env.keys(certPackStoragePrefix))
+	require.NoError(t, env.b.periodic(context.Background(), &logical.Request{Storage: env.storage}))
+	require.Empty(t, env.journalKeys(), "the journal is folded")
+	revoked := []string{victim.Data["serial_number"].(string)}
+	env.requireRevokedEverywhere(revoked)
 	env.reload()
-	require.ElementsMatch(t, serials, env.feedSerials())
-	list := env.ok(logical.ListOperation, "certs/", nil)
-	require.Len(t, list.Data["keys"], 6, "each certificate once")
+	env.requireRevokedEverywhere(revoked)
 
-	d.fail = false
 	n, err := env.foldPacks()
 	require.NoError(t, err)
-	require.Zero(t, n, "nothing packed twice")
-	require.Empty(t, env.keys(certStoragePrefix))
-	require.Len(t, env.keys(certPackStoragePrefix), 1)
-	require.Len(t, env.packedSerials(), 6)
+	require.Zero(t, n, "the periodic function packed them all")
+	require.Equal(t, slices.Sorted(slices.Values(serials)), env.packedSerials(), "each record once")
 	env.reload()
-	require.ElementsMatch(t, serials, env.feedSerials())
+	require.ElementsMatch(t, serials[:6], env.feedSerials())
+	env.requireRevokedEverywhere(revoked)
 }
 
 // TestPackedRevocationSurvives: a packed certificate revoked alone, or with
@@ -160,14 +236,17 @@ func TestPackedRevocationSurvives(t *testing.T) {
 	keep := env.issue("bob")
 	_, err := env.foldPacks()
 	require.NoError(t, err)
-	require.Len(t, env.keys(certStoragePrefix), 0)
 
 	env.revokeLease(lone)
+	require.Len(t, env.journalKeys(), 1, "a packed record's revocation alone is journaled")
+	rec, err := getRecord(context.Background(), env.storage, lone.Data["serial_number"].(string))
+	require.NoError(t, err)
+	require.False(t, rec.revoked(), "its loose entry is left as it was")
 	h := env.hooked()
 	for i, err := range env.revokeTogether(h, leases, nil) {
 		require.NoError(t, err, "revocation %d", i)
 	}
-	require.Len(t, env.journalKeys(), 1)
+	require.Len(t, env.journalKeys(), 3, "lone's; the first of the others', written alone; the rest's")
 	revoked := append(leaseSerials(leases), lone.Data["serial_number"].(string))
 	env.requireRevokedEverywhere(revoked)
 
@@ -313,10 +392,12 @@ func TestInvalidatePackReloads(t *testing.T) {
 	require.NoError(t, err)
 	ids := env.keys(certPackStoragePrefix)
 	require.Len(t, ids, 1)
-	// Another node's view: the same storage without the pack, loaded.
+	// Another node's view: the same storage without the pack (nor the
+	// loose entry, not replicated yet), loaded.
 	p, err := env.storage.Get(context.Background(), certPackStoragePrefix+ids[0])
 	require.NoError(t, err)
 	require.NoError(t, env.storage.Delete(context.Background(), certPackStoragePrefix+ids[0]))
+	require.NoError(t, env.storage.Delete(context.Background(), certStoragePrefix+serial))
 	env.reload()
 	require.Empty(t, env.feedSerials())
 	require.NoError(t, env.storage.Put(context.Background(), p))
@@ -333,52 +414,51 @@ func TestIssuesStartAPackFold(t *testing.T) {
 		env.issue("alice")
 	}
 	deadline := time.Now().Add(10 * time.Second)
-	for len(env.keys(certStoragePrefix)) > 1 || env.b.packing.Load() {
-		require.True(t, time.Now().Before(deadline), "loose records left: %d", len(env.keys(certStoragePrefix)))
+	for len(env.packedSerials()) < 5 || env.b.packing.Load() {
+		require.True(t, time.Now().Before(deadline), "records packed: %d", len(env.packedSerials()))
 		time.Sleep(5 * time.Millisecond)
 	}
-	require.GreaterOrEqual(t, len(env.packedSerials()), 5)
 }
 
-// TestRevokedPackedCopyBeatsLooseLive: a journaled revocation of a packed
-// record that still has a loose live copy (a fold cut short) is written
-// into its pack; a load then takes the revoked packed copy over the loose
-// live one, and the next fold deletes the loose copy.
-func TestRevokedPackedCopyBeatsLooseLive(t *testing.T) {
+// TestPackWrittenBeforeLooseEntriesWereKept: storage as a version that
+// deleted loose entries once packed left it (an upgrade): a pack that is
+// not authoritative, and a revocation written loose after it packed the
+// record live. A load reads that loose entry and takes the revoked copy;
+// the next fold writes the revocation into the pack and deletes the loose
+// entries, as that version did; the certificate stays revoked.
+func TestPackWrittenBeforeLooseEntriesWereKept(t *testing.T) {
 	env := newTestEnv(t)
-	leases := env.issueApart(6)
-	d := &deleteHook{Storage: env.storage, fail: true}
-	env.storage = d
-	_, err := env.foldPacks()
-	require.ErrorIs(t, err, errInjected)
-	d.fail = false
-	h := env.hooked()
-	for i, err := range env.revokeTogether(h, leases, nil) {
-		require.NoError(t, err, "revocation %d", i)
-	}
-	env.b.tidyMu.Lock()
-	_, err = env.b.foldJournal(context.Background(), env.storage)
-	env.b.tidyMu.Unlock()
-	require.NoError(t, err)
-	require.Empty(t, env.journalKeys())
-	revoked := leaseSerials(leases)
-	live := 0
-	for _, s := range revoked {
-		rec, err := getRecord(context.Background(), env.storage, s)
+	ctx := context.Background()
+	var serials []string
+	var recs []*certRecord
+	for range 4 {
+		serial := env.issue("alice").Data["serial_number"].(string)
+		rec, err := getRecord(ctx, env.storage, serial)
 		require.NoError(t, err)
-		if rec != nil && !rec.revoked() {
-			live++
-		}
+		serials, recs = append(serials, serial), append(recs, rec)
 	}
-	require.Positive(t, live, "loose live copies of revoked packed records")
+	buf, err := json.Marshal(map[string]any{"records": recs})
+	require.NoError(t, err)
+	require.NoError(t, env.storage.Put(ctx, &logical.StorageEntry{Key: certPackStoragePrefix + "old", Value: buf}))
+	for _, serial := range serials[1:] {
+		require.NoError(t, env.storage.Delete(ctx, certStoragePrefix+serial))
+	}
+	revoked := *recs[0]
+	revoked.RevokedAt = env.b.now()
+	require.NoError(t, putJSON(ctx, env.storage, certStoragePrefix+revoked.SerialNumber, &revoked))
 
 	env.reload()
-	env.requireRevokedEverywhere(revoked)
-	_, err = env.foldPacks()
+	env.requireRevokedEverywhere(serials[:1])
+	require.ElementsMatch(t, serials[1:], env.feedSerials())
+	n, err := env.foldPacks()
 	require.NoError(t, err)
-	require.Empty(t, env.keys(certStoragePrefix))
+	require.Zero(t, n, "nothing packed again")
+	require.Empty(t, env.keys(certStoragePrefix), "the loose entry is deleted once the pack says it")
+	p, err := getPack(ctx, env.storage, "old")
+	require.NoError(t, err)
+	require.True(t, p.find(serials[0]).revoked(), "the revocation is in the pack")
 	env.reload()
-	env.requireRevokedEverywhere(revoked)
+	env.requireRevokedEverywhere(serials[:1])
 }
 
 // TestUnpackForDowngrade: tidy with unpack=true writes every packed record

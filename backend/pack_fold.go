@@ -19,10 +19,9 @@ const (
 	// start one in the background: a mount issuing thousands a minute
 	// does not wait for the periodic function to pack them.
 	packFoldAfter = 4096
-	// packDeleteWorkers is how many loose entries a fold deletes at once.
-	// Each delete waits for its round trip into Vault and, on raft, for
-	// its commit: with 8 a fold kept up with a third of 32 clients'
-	// issues (bench P9 left 41,897 of 200,000 records loose).
+	// packDeleteWorkers is how many loose entries a fold deletes at once:
+	// those of records in packs that are not authoritative (written by a
+	// version that deleted them), whose packs now say as much.
 	packDeleteWorkers = 32
 )
 
@@ -30,53 +29,107 @@ const (
 // registry began loading again since it started.
 var errPackFoldStale = errors.New("the registry was reloaded during the pack fold")
 
-// packWork is what a pack fold does with the loose entries it listed.
+// packWork is what a pack fold does with the records of the registry's
+// loose set.
 type packWork struct {
 	// live are committed live records no pack holds: to pack, from memory.
 	live []*certRecord
 	// revoked are the serials of revoked certificates no pack holds: to
 	// pack, read from their loose entries, revoked.
 	revoked []string
-	// revocations are those of revoked certificates a pack holds, by pack:
-	// to write into the pack.
+	// revocations are those of revoked certificates a pack that is not
+	// authoritative holds, by pack: to write into the pack.
 	revocations map[string][]journaledRevocation
 	// packedLive and packedRevoked are the serials of certificates a pack
-	// holds (left loose by a fold cut short, or revoked since it): their
-	// loose entries only wait to be deleted once the pack says what they
-	// say.
+	// that is not authoritative holds, with a loose entry that may be
+	// newer: their loose entries only wait to be deleted once the pack
+	// says what they say.
 	packedLive, packedRevoked []string
 }
 
-// packCandidates sorts the serials that have a loose entry (as listed), at
-// most most of those to pack. Ones the registry does not know, or still
-// issues, stay loose.
-func (r *registry) packCandidates(loose []string, most int) packWork {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+// takeForPacking sorts the serials of the registry's loose set into a
+// pack fold's work, taking at most most records to pack (see
+// registry.taken). It takes each under the serial's lock, which a
+// revocation holds from its choice between a loose write and the journal
+// until the registry knows it revoked: a record is taken either revoked,
+// or live with any later revocation bound for the journal.
+func (b *backend) takeForPacking(most int) packWork {
 	w := packWork{revocations: make(map[string][]journaledRevocation)}
-	for _, serial := range loose {
-		pack, packed := r.packs[serial]
-		if lc, ok := r.live[serial]; ok {
-			switch {
-			case lc.pending:
-			case packed:
-				w.packedLive = append(w.packedLive, serial)
-			case len(w.live)+len(w.revoked) < most:
-				w.live = append(w.live, lc.rec)
-			}
-			continue
-		}
-		d, ok := r.dead[serial]
-		switch {
-		case !ok:
-		case packed:
-			w.revocations[pack] = append(w.revocations[pack], journaled(d.rec))
-			w.packedRevoked = append(w.packedRevoked, serial)
-		case len(w.live)+len(w.revoked) < most:
-			w.revoked = append(w.revoked, serial)
-		}
+	for _, serial := range b.reg.looseSerials() {
+		lock := locksutil.LockForKey(b.locks, serial)
+		lock.Lock()
+		b.reg.sortLoose(&w, serial, most)
+		lock.Unlock()
 	}
 	return w
+}
+
+// looseSerials are the serials of the loose set.
+func (r *registry) looseSerials() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]string, 0, len(r.loose))
+	for serial := range r.loose {
+		out = append(out, serial)
+	}
+	return out
+}
+
+// sortLoose adds serial, of the loose set, to the fold's work w; one to
+// pack is taken, unless w has most records to pack already. One the
+// registry no longer knows leaves the set.
+func (r *registry) sortLoose(w *packWork, serial string, most int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	pack, packed := r.packs[serial]
+	room := len(w.live)+len(w.revoked) < most
+	if lc, ok := r.live[serial]; ok {
+		switch {
+		case lc.pending:
+		case packed:
+			w.packedLive = append(w.packedLive, serial)
+		case room:
+			w.live = append(w.live, lc.rec)
+			r.taken[serial] = struct{}{}
+		}
+		return
+	}
+	d, ok := r.dead[serial]
+	switch {
+	case !ok:
+		delete(r.loose, serial)
+	case packed:
+		w.revocations[pack] = append(w.revocations[pack], journaled(d.rec))
+		w.packedRevoked = append(w.packedRevoked, serial)
+	case room:
+		w.revoked = append(w.revoked, serial)
+		r.taken[serial] = struct{}{}
+	}
+}
+
+// packedOrTaken reports whether a pack holds serial's record or a pack
+// fold is packing it: its revocation goes to the journal.
+func (r *registry) packedOrTaken(serial string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, packed := r.packs[serial]
+	_, taken := r.taken[serial]
+	return packed || taken
+}
+
+// releaseTaken ends a pack fold's hold on the records it took.
+func (r *registry) releaseTaken() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	clear(r.taken)
+}
+
+// settled takes serial out of the loose set: the fold deleted its loose
+// entry, which a pack now covers.
+func (r *registry) settled(serial string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.loose, serial)
 }
 
 // packOf is the pack holding a copy of serial's record, or "".
@@ -109,8 +162,8 @@ func (r *registry) forgetPack(p *certPack) {
 	}
 }
 
-// notePack records that the pack id holds serials, unless a load began
-// since gen; it reports whether it did.
+// notePack records that the pack id holds serials, which leave the loose
+// set, unless a load began since gen; it reports whether it did.
 func (r *registry) notePack(gen uint64, id string, serials []string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -119,6 +172,7 @@ func (r *registry) notePack(gen uint64, id string, serials []string) bool {
 	}
 	for _, s := range serials {
 		r.packs[s] = id
+		delete(r.loose, s)
 	}
 	return true
 }
@@ -144,16 +198,15 @@ func (r *registry) packedCurrent(gen uint64, serial string, live bool) bool {
 	return dead && !live
 }
 
-// foldPacks moves loose records into packs: it packs the committed live
-// records and the revoked ones that no pack holds (at most packFoldMost),
-// writes the revocations of packed records revoked since into their packs,
-// then deletes each loose entry the packs now say as much as: a live
-// certificate's whose certificate was not revoked meanwhile (a
-// revocation's record, written loose, is newer and stays), a revoked one's.
-// It returns how many records it packed. A fold cut short leaves loose
-// copies of packed records, which the next one deletes without packing
-// them again. It does nothing once tidy unpacked the records for a
-// downgrade (packingOff). The caller holds tidyMu.
+// foldPacks writes the records of the loose set into packs: the committed
+// live records and the revoked ones that no pack holds (at most
+// packFoldMost), from memory or their loose entries, into authoritative
+// packs, whose records' loose entries stay until tidy deletes them (see
+// certPack). It returns how many records it packed. A pack not
+// authoritative, written before, gets the revocations of its records
+// written loose since, and their loose entries are deleted once it says
+// what they say, as they were then. It does nothing once tidy unpacked
+// the records for a downgrade (packingOff). The caller holds tidyMu.
 func (b *backend) foldPacks(ctx context.Context, s logical.Storage) (int, error) {
 	if b.packingOff.Load() {
 		return 0, nil
@@ -163,11 +216,8 @@ func (b *backend) foldPacks(ctx context.Context, s logical.Storage) (int, error)
 	}
 	gen := b.reg.gen.Load()
 	b.reg.unpacked.Store(0)
-	loose, err := s.List(ctx, certStoragePrefix)
-	if err != nil {
-		return 0, fmt.Errorf("list certificates: %w", err)
-	}
-	w := b.reg.packCandidates(loose, packFoldMost)
+	w := b.takeForPacking(packFoldMost)
+	defer b.reg.releaseTaken()
 	for pack, js := range w.revocations {
 		if _, err := foldIntoPack(ctx, s, pack, js); err != nil {
 			return 0, err
@@ -192,14 +242,10 @@ func (b *backend) foldPacks(ctx context.Context, s logical.Storage) (int, error)
 	if err != nil {
 		return packed, err
 	}
-	live := w.packedLive
-	for _, rec := range w.live {
-		live = append(live, rec.SerialNumber)
-	}
-	if err := b.dropPacked(ctx, s, gen, live, true); err != nil {
+	if err := b.dropPacked(ctx, s, gen, w.packedLive, true); err != nil {
 		return packed, err
 	}
-	return packed, b.dropPacked(ctx, s, gen, append(w.packedRevoked, w.revoked...), false)
+	return packed, b.dropPacked(ctx, s, gen, w.packedRevoked, false)
 }
 
 // revokedRecords are the records of revoked certificates: those of
@@ -244,11 +290,11 @@ func (b *backend) writePack(ctx context.Context, s logical.Storage, gen uint64, 
 	return nil
 }
 
-// dropPacked deletes the loose entries of serials, each under its lock and
-// only while its pack says what its loose entry does: the certificates are
-// packed, and still live or (when not live) revoked, their revocation
-// written into the pack. One revoked since the fold packed it live keeps
-// its loose entry.
+// dropPacked deletes the loose entries of serials, held by packs that are
+// not authoritative, each under its lock and only while its pack says what
+// its loose entry does: the certificates are packed, and still live or
+// (when not live) revoked, their revocation written into the pack. One
+// revoked since keeps its loose entry, for the next fold.
 func (b *backend) dropPacked(ctx context.Context, s logical.Storage, gen uint64, serials []string, live bool) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(packDeleteWorkers)
@@ -260,7 +306,11 @@ func (b *backend) dropPacked(ctx context.Context, s logical.Storage, gen uint64,
 			if !b.reg.packedCurrent(gen, serial, live) {
 				return nil
 			}
-			return deleteKey(gctx, s, certStoragePrefix+serial)
+			if err := deleteKey(gctx, s, certStoragePrefix+serial); err != nil {
+				return err
+			}
+			b.reg.settled(serial)
+			return nil
 		})
 	}
 	return g.Wait()

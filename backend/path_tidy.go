@@ -75,8 +75,10 @@ func (b *backend) pathTidyWrite(ctx context.Context, req *logical.Request, d *fr
 
 // tidy writes the revocations of the journal into their records, then
 // deletes the records of certificates that expired more than buffer ago
-// (taking them out of their packs first) and returns how many it deleted;
-// last it packs the records only loose (foldPacks).
+// (their loose entries first, then their copies in packs: a tidy cut short
+// leaves a packed copy, which a load reads and the next tidy deletes, never
+// a loose entry an authoritative pack no longer covers) and returns how
+// many it deleted; last it packs the records only loose (foldPacks).
 func (b *backend) tidy(ctx context.Context, s logical.Storage, buffer time.Duration) (int, error) {
 	if err := b.reg.wait(ctx, s); err != nil {
 		return 0, err
@@ -88,15 +90,16 @@ func (b *backend) tidy(ctx context.Context, s logical.Storage, buffer time.Durat
 	}
 	now := b.now()
 	expired := b.reg.tidyCandidates(now, buffer)
-	if err := b.dropFromPacks(ctx, s, b.reg.byPack(expired)); err != nil {
-		return 0, err
-	}
+	packed := b.reg.byPack(expired)
 	deleted := 0
 	for _, serial := range expired {
 		if err := b.tidyOne(ctx, s, serial); err != nil {
 			return deleted, err
 		}
 		deleted++
+	}
+	if err := b.dropFromPacks(ctx, s, packed); err != nil {
+		return deleted, err
 	}
 	b.lastTidy = now
 	if deleted > 0 {
@@ -125,19 +128,19 @@ func (b *backend) dropFromPacks(ctx context.Context, s logical.Storage, serials 
 			drop[serial] = true
 		}
 		had := len(p.Records)
-		keep := slices.DeleteFunc(p.Records, func(rec *certRecord) bool { return drop[rec.SerialNumber] })
-		if len(keep) == had {
+		p.Records = slices.DeleteFunc(p.Records, func(rec *certRecord) bool { return drop[rec.SerialNumber] })
+		if len(p.Records) == had {
 			continue
 		}
-		if err := putPack(ctx, s, id, keep); err != nil {
+		if err := putPack(ctx, s, id, p); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// tidyOne deletes serial's loose record (a packed one was taken out of its
-// pack first) and forgets it.
+// tidyOne deletes serial's loose record and forgets it; the caller takes
+// its packed copy, if any, out of its pack next.
 func (b *backend) tidyOne(ctx context.Context, s logical.Storage, serial string) error {
 	lock := locksutil.LockForKey(b.locks, serial)
 	lock.Lock()
@@ -190,14 +193,16 @@ func (b *backend) unpackAll(ctx context.Context, s logical.Storage) (int, error)
 	return int(written.Load()), nil
 }
 
-// unpackOne writes rec, a packed record, to its own entry unless there is
-// one, and reports whether it wrote it.
+// unpackOne writes rec, a packed record, to its own entry unless that
+// says as much (it is revoked, or rec is live: a loose entry the fold left
+// is never newer than an authoritative pack's copy, but it may be older),
+// and reports whether it wrote it.
 func (b *backend) unpackOne(ctx context.Context, s logical.Storage, rec *certRecord) (bool, error) {
 	lock := locksutil.LockForKey(b.locks, rec.SerialNumber)
 	lock.Lock()
 	defer lock.Unlock()
 	loose, err := getRecord(ctx, s, rec.SerialNumber)
-	if err != nil || loose != nil {
+	if err != nil || (loose != nil && (loose.revoked() || !rec.revoked())) {
 		return false, err
 	}
 	return true, putJSON(ctx, s, certStoragePrefix+rec.SerialNumber, rec)

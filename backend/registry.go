@@ -59,6 +59,14 @@ type registry struct {
 	// packed certificate's record, by serial. The names are shared: one
 	// string a pack.
 	packs map[string]string
+	// loose holds the serials of committed certificates whose record no
+	// pack holds yet, or whose loose entry may be newer than a pack that
+	// is not authoritative: the next pack fold's work (packCandidates).
+	loose map[string]struct{}
+	// taken holds the serials of the records a pack fold is packing: their
+	// revocations go to the journal (writeRevocations), so that the pack,
+	// once written, is authoritative.
+	taken map[string]struct{}
 	// unpacked counts the records committed since the last pack fold
 	// began: enough of them start one (maybeFoldPacks).
 	unpacked atomic.Int64
@@ -111,6 +119,8 @@ func (r *registry) clear() {
 	r.indexed = newCertIndexes()
 	r.blocks = newBlockSet()
 	r.packs = make(map[string]string)
+	r.loose = make(map[string]struct{})
+	r.taken = make(map[string]struct{})
 	// Revisions start at the clock in microseconds, so that they keep
 	// growing across plugin restarts and leader changes: a gateway's old
 	// index is then always behind and gets a full set.
@@ -306,6 +316,7 @@ func (r *registry) commit(rec *certRecord) error {
 	}
 	lc.pending = false
 	r.unpacked.Add(1)
+	r.loose[rec.SerialNumber] = struct{}{}
 	f := r.feed(rec.Gateway)
 	delete(f.reserved, rec.SerialNumber)
 	f.live[rec.SerialNumber] = rec
@@ -368,6 +379,7 @@ func (r *registry) forget(serial string) {
 		delete(r.dead, serial)
 	}
 	delete(r.packs, serial)
+	delete(r.loose, serial)
 }
 
 // tidyCandidates returns the serials whose records may be deleted at now:

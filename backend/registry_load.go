@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -83,14 +84,15 @@ const loadWorkers = 16
 
 // load reads every certificate record, with the revocations of the journal
 // not yet written into them, and every block into a fresh registry state.
-// It reads the loose records first, then the packs: the pack fold writes a
-// pack before it deletes the loose entries it holds, so a record the fold
-// moves meanwhile is read in one place or the other (see certPack). The
-// workers read and decode records while one goroutine indexes those
-// already read, holding mu from the first record to the last: a
-// mount's start costs the storage reads, with the indexing beside them
-// instead of after. Nothing else reads the state before the load is done
-// (every reader waits for it); a load that fails leaves it empty.
+// It lists the loose records, reads the packs, then the loose records that
+// no authoritative pack covers (see certPack): a pack fold writes a pack
+// and leaves the loose entries it holds, so a record the fold packs
+// meanwhile is read in one place or the other. The workers read and decode
+// records while one goroutine indexes those already read, holding mu from
+// the first record to the last: a mount's start costs the storage reads,
+// with the indexing beside them instead of after. Nothing else reads the
+// state before the load is done (every reader waits for it); a load that
+// fails leaves it empty.
 func (r *registry) load(ctx context.Context, s logical.Storage) error {
 	serials, err := s.List(ctx, certStoragePrefix)
 	if err != nil {
@@ -110,9 +112,9 @@ func (r *registry) load(ctx context.Context, s logical.Storage) error {
 		defer close(indexed)
 		r.indexRecords(len(serials), recs, journal, blocks)
 	}()
-	err = readLoose(ctx, s, serials, recs)
+	covered, err := r.readPacks(ctx, s, recs)
 	if err == nil {
-		err = r.readPacks(ctx, s, recs)
+		err = readLoose(ctx, s, uncovered(serials, covered), recs)
 	}
 	close(recs)
 	<-indexed
@@ -154,14 +156,18 @@ func readLoose(ctx context.Context, s logical.Storage, serials []string, recs ch
 }
 
 // readPacks reads every pack's records into recs, loadWorkers packs at
-// once; a pack deleted since the list (emptied by tidy) is skipped.
-func (r *registry) readPacks(ctx context.Context, s logical.Storage, recs chan<- loadedRecord) error {
+// once, and returns the serials the authoritative ones hold, whose loose
+// entries are not newer; a pack deleted since the list (emptied by tidy) is
+// skipped.
+func (r *registry) readPacks(ctx context.Context, s logical.Storage, recs chan<- loadedRecord) (map[string]struct{}, error) {
 	r.packMu.Lock()
 	ids, err := s.List(ctx, certPackStoragePrefix)
 	r.packMu.Unlock()
 	if err != nil {
-		return fmt.Errorf("list certificate packs: %w", err)
+		return nil, fmt.Errorf("list certificate packs: %w", err)
 	}
+	var mu sync.Mutex
+	covered := make(map[string]struct{})
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(loadWorkers)
 	for _, id := range ids {
@@ -169,6 +175,13 @@ func (r *registry) readPacks(ctx context.Context, s logical.Storage, recs chan<-
 			p, err := getPack(gctx, s, id)
 			if err != nil || p == nil {
 				return err
+			}
+			if p.Authoritative {
+				mu.Lock()
+				for _, rec := range p.Records {
+					covered[rec.SerialNumber] = struct{}{}
+				}
+				mu.Unlock()
 			}
 			for _, rec := range p.Records {
 				select {
@@ -180,13 +193,22 @@ func (r *registry) readPacks(ctx context.Context, s logical.Storage, recs chan<-
 			return nil
 		})
 	}
-	return g.Wait()
+	return covered, g.Wait()
+}
+
+// uncovered is serials without those covered.
+func uncovered(serials []string, covered map[string]struct{}) []string {
+	return slices.DeleteFunc(serials, func(s string) bool {
+		_, ok := covered[s]
+		return ok
+	})
 }
 
 // indexRecords builds the registry's state from the n records (about) that
 // recs brings, each with its revocation in journal if it has one there, then
 // the blocks; it holds mu throughout. Of two copies of one serial, the
-// revoked one wins, else the first (the loose one: they come first).
+// revoked one wins, else the first (they say the same). A record read
+// loose joins the loose set, the next pack fold's work.
 func (r *registry) indexRecords(n int, recs <-chan loadedRecord, journal map[string]journaledRevocation, blocks []*blockEntry) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -197,6 +219,8 @@ func (r *registry) indexRecords(n int, recs <-chan loadedRecord, journal map[str
 		rec := l.rec
 		if l.pack != "" {
 			r.packs[rec.SerialNumber] = shared.intern(l.pack)
+		} else {
+			r.loose[rec.SerialNumber] = struct{}{}
 		}
 		if j, ok := journal[rec.SerialNumber]; ok && !rec.revoked() {
 			j.applyTo(rec)

@@ -53,10 +53,11 @@ func (j journaledRevocation) applyTo(rec *certRecord) {
 }
 
 // writeRevocations persists records written revoked with one storage
-// write: a single one as its record, several as one journal entry. Nothing
-// is written when it fails.
+// write: a single one as its record, unless a pack fold took it (see
+// certPack), several or a taken one as one journal entry. The caller
+// holds the lock of each serial. Nothing is written when it fails.
 func (b *backend) writeRevocations(ctx context.Context, s logical.Storage, revoked []*certRecord) error {
-	if len(revoked) == 1 {
+	if len(revoked) == 1 && !b.reg.packedOrTaken(revoked[0].SerialNumber) {
 		return putJSON(ctx, s, certStoragePrefix+revoked[0].SerialNumber, revoked[0])
 	}
 	entry := revocationJournalEntry{Revocations: make([]journaledRevocation, len(revoked))}
@@ -235,7 +236,7 @@ func foldIntoPack(ctx context.Context, s logical.Storage, id string, js []journa
 	if n == 0 {
 		return 0, nil
 	}
-	return n, putPack(ctx, s, id, p.Records)
+	return n, putPack(ctx, s, id, p)
 }
 
 // foldWorkers is how many records a fold writes at once: one at a time,

@@ -26,10 +26,12 @@ func mountEntries(t *testing.T, s *vaultServer, prefix string) []any {
 }
 
 // TestPackedRevocationSurvivesPluginReload: tidy packs the certificate
-// records into a few storage entries; a packed certificate revoked after
-// that stays revoked across `vault plugin reload` (cert/, CRL, and a real
-// wg-gateway, which never gets its peer back), before and after the next
-// tidy packs the revocation too, and the live ones stay on the gateway.
+// records into a few storage entries, which a load reads instead of the
+// loose ones; a packed certificate revoked after that (its revocation
+// journaled, its loose record left live) stays revoked across `vault
+// plugin reload` (cert/, CRL, and a real wg-gateway, which never gets its
+// peer back), before and after the next tidy writes the revocation into
+// its pack, and the live ones stay on the gateway.
 func TestPackedRevocationSurvivesPluginReload(t *testing.T) {
 	requireNetTools(t)
 	s := wrapVault(t, harness.StartVault(t, harness.VaultOptions{Config: "raw_storage_endpoint = true\n"}))
@@ -45,20 +47,20 @@ func TestPackedRevocationSurvivesPluginReload(t *testing.T) {
 
 	issued := issueMany(t, s.root, "laptop", 60)
 	s.cli("write", "-f", "wg/tidy")
-	require.Empty(t, mountEntries(t, s, "certs/"), "loose records after tidy")
+	require.Len(t, mountEntries(t, s, "certs/"), len(issued), "loose records stay until they expire")
 	require.NotEmpty(t, mountEntries(t, s, "certpacks/"))
 
 	gone, live := issued[7], issued[8:]
 	goneKey := certKey(t, s, gone)
 	s.cli("lease", "revoke", gone.LeaseID)
 	requireRevoked(t, s, gone.Data["serial_number"].(string))
-	require.Len(t, mountEntries(t, s, "certs/"), 1, "the revocation's loose record")
+	require.Len(t, mountEntries(t, s, "revocations/"), 1, "the revocation is journaled")
 	requireGatewayHas(t, s, gwIf, live, goneKey)
 
 	for round := range 2 {
 		if round == 1 {
 			s.cli("write", "-f", "wg/tidy")
-			require.Empty(t, mountEntries(t, s, "certs/"), "the revocation packed")
+			require.Empty(t, mountEntries(t, s, "revocations/"), "the revocation is in its pack")
 		}
 		s.cli("plugin", "reload", "-plugin="+pluginName)
 		require.Eventually(t, func() bool {
