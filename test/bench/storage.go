@@ -18,7 +18,11 @@ const barrierOverhead = 4 + 1 + 12 + 16
 // whole issue response in it), and the lease's index under its token.
 // Each is key bytes + value bytes + barrierOverhead.
 type sizeSet struct {
+	// Record is a certificate's loose entry (certs/<serial>), Packed its
+	// share of the mount's packs (certpacks/): a packed record keeps its
+	// loose entry until tidy.
 	Record  float64 `json:"record_bytes"`
+	Packed  float64 `json:"packed_bytes"`
 	Lease   float64 `json:"lease_bytes"`
 	Index   float64 `json:"token_index_bytes"`
 	Total   float64 `json:"total_bytes"`
@@ -36,8 +40,9 @@ const sizeSample = 100
 
 // storageSizes reads stored entries through sys/raw (the dev server runs
 // with raw_storage_endpoint): the values exactly as the barrier stores
-// them before encryption (compressed=false).
-func (b *bench) storageSizes(wm *wgMount, certs []issued) (storageReport, error) {
+// them before encryption (compressed=false); live is the number of live
+// certificates on the wg mount, over which its packs are shared.
+func (b *bench) storageSizes(wm *wgMount, certs []issued, live int) (storageReport, error) {
 	rep := storageReport{Method: fmt.Sprintf("sys/raw, uncompressed stored values, key+value+%d B barrier overhead per entry, mean of %d certificates", barrierOverhead, sizeSample)}
 	var leases, serials []string
 	step := max(1, len(certs)/sizeSample)
@@ -45,7 +50,7 @@ func (b *bench) storageSizes(wm *wgMount, certs []issued) (storageReport, error)
 		leases, serials = append(leases, certs[i].LeaseID), append(serials, certs[i].Serial)
 	}
 	var err error
-	if rep.WG, err = b.sizesOf(wm.path, "certs/", serials, leases); err != nil {
+	if rep.WG, err = b.sizesOf(wm.path, "certs/", serials, leases, live); err != nil {
 		return rep, err
 	}
 
@@ -65,7 +70,7 @@ func (b *bench) storageSizes(wm *wgMount, certs []issued) (storageReport, error)
 		}
 		leases, serials = append(leases, r.LeaseID), append(serials, strings.ReplaceAll(d.Serial, ":", "-"))
 	}
-	if rep.PKI, err = b.sizesOf(pm.path, "certs/", serials, leases); err != nil {
+	if rep.PKI, err = b.sizesOf(pm.path, "certs/", serials, leases, len(serials)); err != nil {
 		return rep, err
 	}
 	logf("storage per live certificate: wg %.0f B (record %.0f, lease %.0f, index %.0f); pki %.0f B (record %.0f, lease %.0f, index %.0f)",
@@ -73,7 +78,11 @@ func (b *bench) storageSizes(wm *wgMount, certs []issued) (storageReport, error)
 	return rep, nil
 }
 
-func (b *bench) sizesOf(mount, certPrefix string, serials, leases []string) (sizeSet, error) {
+// sizesOf is the mean stored bytes per certificate of the mount, which
+// holds live certificates, sampled at serials and leases: its loose record
+// (if any), its share of the packs (their bytes over live), its lease and
+// its token's lease index entry.
+func (b *bench) sizesOf(mount, certPrefix string, serials, leases []string, live int) (sizeSet, error) {
 	var s sizeSet
 	var mounts map[string]struct {
 		UUID string `json:"uuid"`
@@ -97,19 +106,17 @@ func (b *bench) sizesOf(mount, certPrefix string, serials, leases []string) (siz
 	if err != nil {
 		return s, err
 	}
-	packed := -1.0 // the mean bytes of a packed record, read once needed
+	packs, err := b.packBytes(base)
+	if err != nil {
+		return s, err
+	}
 	for i := range serials {
 		rec, found, err := b.rawSize(base + certPrefix + serials[i])
 		if err != nil {
 			return s, err
 		}
 		if !found {
-			if packed < 0 {
-				if packed, err = b.packedRecordSize(base); err != nil {
-					return s, err
-				}
-			}
-			rec = int(packed + 0.5)
+			rec = 0
 		}
 		lease, found, err := b.rawSize("sys/expire/id/" + leases[i])
 		if err == nil && !found {
@@ -123,9 +130,10 @@ func (b *bench) sizesOf(mount, certPrefix string, serials, leases []string) (siz
 		s.Sampled++
 	}
 	s.Record /= float64(s.Sampled)
+	s.Packed = packs / float64(max(1, live))
 	s.Lease /= float64(s.Sampled)
 	s.Index = tokenIndex
-	s.Total = s.Record + s.Lease + s.Index
+	s.Total = s.Record + s.Packed + s.Lease + s.Index
 	return s, nil
 }
 
@@ -164,17 +172,17 @@ func (b *bench) rawValue(key string) ([]byte, bool, error) {
 	return v, true, nil
 }
 
-// packedRecordSize is the mean stored bytes of one record in the mount's
-// packs (certpacks/: key, value and barrier overhead of a pack over its
-// records), from up to packSample packs spread over the list.
-func (b *bench) packedRecordSize(base string) (float64, error) {
+// packBytes is the stored bytes of the mount's packs (certpacks/: key,
+// value and barrier overhead), estimated from up to packSample packs
+// spread over the list; 0 when it has none.
+func (b *bench) packBytes(base string) (float64, error) {
 	var list struct {
 		Keys []string `json:"keys"`
 	}
 	if _, err := b.vault.call("LIST", "sys/raw/"+base+"certpacks/", rootToken, nil, &list); err != nil {
 		return 0, err
 	}
-	bytes, records := 0, 0
+	bytes, read := 0, 0
 	step := max(1, len(list.Keys)/packSample)
 	for i := 0; i < len(list.Keys); i += step {
 		key := base + "certpacks/" + list.Keys[i]
@@ -182,22 +190,16 @@ func (b *bench) packedRecordSize(base string) (float64, error) {
 		if err != nil || !found {
 			continue // emptied by tidy meanwhile, or a passing error
 		}
-		var p struct {
-			Records []json.RawMessage `json:"records"`
-		}
-		if err := json.Unmarshal(v, &p); err != nil {
-			return 0, fmt.Errorf("%s: %w", key, err)
-		}
 		bytes += len(key) + len(v) + barrierOverhead
-		records += len(p.Records)
+		read++
 	}
-	if records == 0 {
-		return 0, fmt.Errorf("a sampled record is in no loose entry and no pack holds records")
+	if read == 0 {
+		return 0, nil
 	}
-	return float64(bytes) / float64(records), nil
+	return float64(bytes) / float64(read) * float64(len(list.Keys)), nil
 }
 
-// packSample is how many packs packedRecordSize reads.
+// packSample is how many packs packBytes reads.
 const packSample = 20
 
 // tokenIndex is the mean size of the device token's lease index entries
