@@ -17,8 +17,8 @@ import (
 // + serial); the pack fold (foldPacks) later writes the committed records,
 // live and revoked, into packs. It leaves the loose entries where they are:
 // deleting each cost issuance about one more storage operation per
-// certificate while a fold ran (bench P5). Tidy deletes them, with the
-// record, once the certificate expired. From the moment a fold takes a
+// certificate while a fold ran (bench P5). Tidy deletes them (shedLoose),
+// hourly or when asked. From the moment a fold takes a
 // record, every change of its certificate goes into the journal (see
 // writeRevocations) and from there into its pack, never into its loose
 // entry: a pack written so is authoritative, and a load does not read the

@@ -512,3 +512,41 @@ func packsOf(t *testing.T, recs []*certRecord, budget int) []encodedPack {
 	}))
 	return out
 }
+
+// TestTidyShedsLooseCopies: tidy packs the loose records and deletes the
+// loose copies of packed ones, never a record no pack holds; the mount
+// then loads the same state from the packs, and a packed certificate
+// revoked after that stays revoked.
+func TestTidyShedsLooseCopies(t *testing.T) {
+	env := newTestEnv(t)
+	var serials []string
+	for range 6 {
+		serials = append(serials, env.issue("alice").Data["serial_number"].(string))
+	}
+	gone := env.issue("bob")
+	env.revokeLease(gone)
+	serials = append(serials, gone.Data["serial_number"].(string))
+	env.ok(logical.UpdateOperation, "tidy", nil)
+	require.Empty(t, env.keys(certStoragePrefix), "loose copies of packed records left")
+	require.Equal(t, slices.Sorted(slices.Values(serials)), env.packedSerials())
+
+	fresh := env.issue("carol")
+	serials = append(serials, fresh.Data["serial_number"].(string))
+	env.b.tidyMu.Lock()
+	shed, err := env.b.shedLoose(context.Background(), env.storage)
+	env.b.tidyMu.Unlock()
+	require.NoError(t, err)
+	require.Zero(t, shed, "a record no pack holds keeps its loose entry")
+	require.Equal(t, []string{fresh.Data["serial_number"].(string)}, env.keys(certStoragePrefix))
+
+	before, feed, crl := env.certViews(serials), env.feedSerials(), env.crlSerials()
+	env.reload()
+	require.Equal(t, before, env.certViews(serials))
+	require.ElementsMatch(t, feed, env.feedSerials())
+	require.Equal(t, crl, env.crlSerials())
+
+	victim := serials[0]
+	env.ok(logical.UpdateOperation, "revoke", map[string]any{"serial_number": victim})
+	env.reload()
+	env.requireRevokedEverywhere([]string{victim, gone.Data["serial_number"].(string)})
+}

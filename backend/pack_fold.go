@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/hashicorp/vault/sdk/helper/locksutil"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -170,6 +171,7 @@ func (r *registry) notePack(gen uint64, id string, serials []string) bool {
 	if r.gen.Load() != gen {
 		return false
 	}
+	r.authoritative[id] = struct{}{}
 	for _, s := range serials {
 		r.packs[s] = id
 		delete(r.loose, s)
@@ -354,4 +356,53 @@ func (b *backend) maybeFoldPacks(s logical.Storage) {
 			}
 		}
 	}()
+}
+
+// inAuthoritativePack reports whether an authoritative pack holds serial's
+// record: its loose entry, if any, says nothing the pack does not.
+func (r *registry) inAuthoritativePack(serial string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	id, ok := r.packs[serial]
+	if !ok {
+		return false
+	}
+	_, ok = r.authoritative[id]
+	return ok
+}
+
+// shedLoose deletes the loose entries of records that authoritative packs
+// hold, and returns how many: the pack fold leaves them, so that issues do
+// not pay a delete per packed record while it runs, and tidy (hourly, or
+// when asked) takes them. None is written again once packed (see
+// certPack), so a delete loses nothing; each is checked under the serial's
+// lock all the same. The caller holds tidyMu.
+func (b *backend) shedLoose(ctx context.Context, s logical.Storage) (int, error) {
+	serials, err := s.List(ctx, certStoragePrefix)
+	if err != nil {
+		return 0, fmt.Errorf("list certificates: %w", err)
+	}
+	var shed atomic.Int64
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(packDeleteWorkers)
+	for _, serial := range serials {
+		if !b.reg.inAuthoritativePack(serial) {
+			continue
+		}
+		g.Go(func() error {
+			lock := locksutil.LockForKey(b.locks, serial)
+			lock.Lock()
+			defer lock.Unlock()
+			if !b.reg.inAuthoritativePack(serial) {
+				return nil
+			}
+			if err := deleteKey(gctx, s, certStoragePrefix+serial); err != nil {
+				return err
+			}
+			shed.Add(1)
+			return nil
+		})
+	}
+	err = g.Wait()
+	return int(shed.Load()), err
 }

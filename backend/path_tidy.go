@@ -78,7 +78,8 @@ func (b *backend) pathTidyWrite(ctx context.Context, req *logical.Request, d *fr
 // (their loose entries first, then their copies in packs: a tidy cut short
 // leaves a packed copy, which a load reads and the next tidy deletes, never
 // a loose entry an authoritative pack no longer covers) and returns how
-// many it deleted; last it packs the records only loose (foldPacks).
+// many it deleted; last it packs the records only loose (foldPacks) and
+// deletes the loose copies of packed ones (shedLoose).
 func (b *backend) tidy(ctx context.Context, s logical.Storage, buffer time.Duration) (int, error) {
 	if err := b.reg.wait(ctx, s); err != nil {
 		return 0, err
@@ -108,7 +109,14 @@ func (b *backend) tidy(ctx context.Context, s logical.Storage, buffer time.Durat
 	if _, err := b.foldPacksLogged(ctx, s); err != nil {
 		return deleted, err
 	}
-	return deleted, nil
+	if b.packingOff.Load() {
+		return deleted, nil // unpackAll writes them all loose next
+	}
+	shed, err := b.shedLoose(ctx, s)
+	if shed > 0 {
+		b.Logger().Debug("deleted the loose copies of packed records", "count", shed)
+	}
+	return deleted, err
 }
 
 // dropFromPacks takes the records of the serials out of their packs, by pack,
@@ -216,7 +224,8 @@ safety_buffer ago (default 72h), revoked or not. First it writes the
 revocations that were stored together (a mass revocation's, under
 revocations/) into the records of their certificates; last it packs the
 loose records into a few large entries (certpacks/), as the mount also does
-about once a minute. A revoked certificate stays on the CRL until it expires.
+about once a minute, and deletes the loose records that packs now hold. A
+revoked certificate stays on the CRL until it expires.
 Tidy also runs every hour on the active node.
 
 With unpack=true, tidy then writes every packed record back to its own

@@ -63,6 +63,9 @@ type registry struct {
 	// pack holds yet, or whose loose entry may be newer than a pack that
 	// is not authoritative: the next pack fold's work (packCandidates).
 	loose map[string]struct{}
+	// authoritative holds the names of the authoritative packs (see
+	// certPack) the registry knows.
+	authoritative map[string]struct{}
 	// taken holds the serials of the records a pack fold is packing: their
 	// revocations go to the journal (writeRevocations), so that the pack,
 	// once written, is authoritative.
@@ -121,6 +124,7 @@ func (r *registry) clear() {
 	r.packs = make(map[string]string)
 	r.loose = make(map[string]struct{})
 	r.taken = make(map[string]struct{})
+	r.authoritative = make(map[string]struct{})
 	// Revisions start at the clock in microseconds, so that they keep
 	// growing across plugin restarts and leader changes: a gateway's old
 	// index is then always behind and gets a full set.

@@ -126,11 +126,12 @@ func (r *registry) load(ctx context.Context, s logical.Storage) error {
 	return err
 }
 
-// A loadedRecord is a record a load read, and the pack it came from (""
-// for a loose entry).
+// A loadedRecord is a record a load read, the pack it came from (""
+// for a loose entry), and whether that pack is authoritative.
 type loadedRecord struct {
-	rec  *certRecord
-	pack string
+	rec           *certRecord
+	pack          string
+	authoritative bool
 }
 
 // readLoose reads the loose records of serials into recs, loadWorkers at
@@ -185,7 +186,7 @@ func (r *registry) readPacks(ctx context.Context, s logical.Storage, recs chan<-
 			}
 			for _, rec := range p.Records {
 				select {
-				case recs <- loadedRecord{rec: rec, pack: id}:
+				case recs <- loadedRecord{rec: rec, pack: id, authoritative: p.Authoritative}:
 				case <-gctx.Done():
 					return gctx.Err()
 				}
@@ -218,7 +219,11 @@ func (r *registry) indexRecords(n int, recs <-chan loadedRecord, journal map[str
 	for l := range recs {
 		rec := l.rec
 		if l.pack != "" {
-			r.packs[rec.SerialNumber] = shared.intern(l.pack)
+			id := shared.intern(l.pack)
+			r.packs[rec.SerialNumber] = id
+			if l.authoritative {
+				r.authoritative[id] = struct{}{}
+			}
 		} else {
 			r.loose[rec.SerialNumber] = struct{}{}
 		}
