@@ -109,13 +109,11 @@ func (b *bench) sizesOf(mount, certPrefix string, serials, leases []string, live
 		return s, fmt.Errorf("no mount %s", mount)
 	}
 	base := "logical/" + m.UUID + "/"
-	var list struct {
-		Keys []string `json:"keys"`
-	}
-	if _, err := b.vault.call("LIST", "sys/raw/"+base+certPrefix, rootToken, nil, &list); err != nil {
+	keys, err := b.rawList(base + certPrefix)
+	if err != nil {
 		return s, err
 	}
-	s.Records = len(list.Keys)
+	s.Records = len(keys)
 	tokenIndex, err := b.tokenIndex()
 	if err != nil {
 		return s, err
@@ -190,21 +188,14 @@ func (b *bench) rawValue(key string) ([]byte, bool, error) {
 // value and barrier overhead), estimated from up to packSample packs
 // spread over the list; 0 when it has none.
 func (b *bench) packBytes(base string) (float64, error) {
-	var list struct {
-		Keys []string `json:"keys"`
-	}
-	path := "sys/raw/" + base + "certpacks/"
-	code, _, err := b.vault.do("LIST", path, rootToken, nil)
-	if err != nil || code == http.StatusNotFound {
-		return 0, err // no packs: a mount of another engine, or none yet
-	}
-	if _, err := b.vault.call("LIST", path, rootToken, nil, &list); err != nil {
+	ids, err := b.rawList(base + "certpacks/")
+	if err != nil {
 		return 0, err
 	}
 	bytes, read := 0, 0
-	step := max(1, len(list.Keys)/packSample)
-	for i := 0; i < len(list.Keys); i += step {
-		key := base + "certpacks/" + list.Keys[i]
+	step := max(1, len(ids)/packSample)
+	for i := 0; i < len(ids); i += step {
+		key := base + "certpacks/" + ids[i]
 		v, found, err := b.rawValue(key)
 		if err != nil || !found {
 			continue // emptied by tidy meanwhile, or a passing error
@@ -215,7 +206,24 @@ func (b *bench) packBytes(base string) (float64, error) {
 	if read == 0 {
 		return 0, nil
 	}
-	return float64(bytes) / float64(read) * float64(len(list.Keys)), nil
+	return float64(bytes) / float64(read) * float64(len(ids)), nil
+}
+
+// rawList lists the storage keys under prefix (sys/raw); none when Vault
+// answers 404, as it does for an empty prefix.
+func (b *bench) rawList(prefix string) ([]string, error) {
+	var list struct {
+		Keys []string `json:"keys"`
+	}
+	path := "sys/raw/" + prefix
+	code, _, err := b.vault.do("LIST", path, rootToken, nil)
+	if err != nil || code == http.StatusNotFound {
+		return nil, err
+	}
+	if _, err := b.vault.call("LIST", path, rootToken, nil, &list); err != nil {
+		return nil, err
+	}
+	return list.Keys, nil
 }
 
 // packSample is how many packs packBytes reads.
