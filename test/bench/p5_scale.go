@@ -16,6 +16,8 @@ type scalePoint struct {
 	P50        time.Duration `json:"p50_ns"`
 	P99        time.Duration `json:"p99_ns"`
 	Throughput float64       `json:"throughput_per_s"`
+	// CPU is Vault's and the plugin's CPU per issue of the sample.
+	CPU cpuUse `json:"cpu"`
 }
 
 // runP5P6 grows one gateway's live certificates to ScaleMax, timing a
@@ -47,7 +49,10 @@ func (b *bench) runP5P6() error {
 		certs = append(certs, more...)
 		live = cp - sample
 		jobs := wm.jobs(sample)
-		r := b.vault.load(b.ctx, b.device, b.p.Clients, jobs, nil)
+		var r loadResult
+		cpu := b.vault.cpuMeter(pluginName).measure(sample, func() {
+			r = b.vault.load(b.ctx, b.device, b.p.Clients, jobs, nil)
+		})
 		if r.Errors > 0 {
 			return fmt.Errorf("sample at %d: %d errors, first: %s", cp, r.Errors, r.FirstError)
 		}
@@ -55,14 +60,16 @@ func (b *bench) runP5P6() error {
 			return err
 		}
 		live += sample
-		pt := scalePoint{Live: live, P50: r.P50, P99: r.P99, Throughput: r.Throughput}
-		logf("P5 %d live: issue p50 %.2f ms, p99 %.2f ms, %.0f/s", live, ms(pt.P50), ms(pt.P99), pt.Throughput)
+		pt := scalePoint{Live: live, P50: r.P50, P99: r.P99, Throughput: r.Throughput, CPU: cpu}
+		logf("P5 %d live: issue p50 %.2f ms, p99 %.2f ms, %.0f/s; CPU per issue Vault %.0f µs + plugin %.0f µs, other work %.0f%%",
+			live, ms(pt.P50), ms(pt.P99), pt.Throughput, cpu.VaultUS, cpu.PluginUS, 100*cpu.OtherShare)
 		points = append(points, pt)
 	}
 	first, last := points[0], points[len(points)-1]
 	ratio := float64(last.P50) / float64(first.P50)
 	b.report.add(row{ID: "P5", What: fmt.Sprintf("issue p50 at %d vs %d live (%d clients)", last.Live, first.Live, b.p.Clients),
-		Ours:  fmt.Sprintf("%.2f ms vs %.2f ms (p99 %.2f vs %.2f)", ms(last.P50), ms(first.P50), ms(last.P99), ms(first.P99)),
+		Ours: fmt.Sprintf("%.2f ms vs %.2f ms (p99 %.2f vs %.2f); CPU per issue Vault + plugin %.0f + %.0f µs vs %.0f + %.0f µs",
+			ms(last.P50), ms(first.P50), ms(last.P99), ms(first.P99), last.CPU.VaultUS, last.CPU.PluginUS, first.CPU.VaultUS, first.CPU.PluginUS),
 		Ratio: fmt.Sprintf("%.2f", ratio), Goal: "≤ 1.2", Verdict: verdict(ratio <= 1.2)})
 
 	sizes, err := b.storageSizes(wm, certs, live)
