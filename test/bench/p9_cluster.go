@@ -38,7 +38,9 @@ func (b *bench) startP9Cluster() (*p9Cluster, error) {
 		Bin:      b.bins.vault,
 		Plugin:   b.bins.plugin,
 		Config:   "raw_storage_endpoint = true\ndefault_max_request_duration = \"30m\"\n",
-		LogLevel: "warn",
+		// info: the log shows raft's snapshots and leader changes, to set
+		// beside the rounds' times.
+		LogLevel: "info",
 		Log:      logFile,
 		Mount:    harness.NoMount,
 		// Vault's default raft timing: with the tests' fastest one, a
