@@ -37,7 +37,7 @@ func main() {
 	// a mount loading its certificates holds it off.
 	ctx, stop := context.WithCancel(context.Background())
 	defer stop()
-	mem := memlimit.Start(ctx)
+	mem := memlimit.Start(ctx, memlimit.PluginPolicy())
 	factory := backend.NewFactory(version, backend.WithLoadHold(mem.Hold))
 	if err := pluginserve.Serve(factory, api.VaultPluginTLSProvider(meta.GetTLSConfig()), nil); err != nil {
 		logger.Error("plugin shutting down", "error", err)

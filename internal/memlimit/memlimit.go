@@ -12,37 +12,46 @@ import (
 
 // Policy is how a Controller derives the limit.
 type Policy struct {
+	// Growth is how many times the live heap the heap may reach at rest
+	// before a collection, as GOGC paces it: 2 as GOGC=100 does, 1.5 as
+	// GOGC=50 does.
+	Growth float64
 	// Floor is the least limit set: below it the collector's own pacing
 	// rules (a small heap, as with few certificates, is never limited).
 	Floor uint64
-	// Margin is added to twice the resting live heap: the runtime's own
-	// memory beside the heap's objects (stacks, metadata, fragmentation)
-	// and the requests in flight at rest.
+	// Margin is added to the resting live heap's growth: the runtime's
+	// own memory beside the heap's objects (stacks, metadata,
+	// fragmentation) and the requests in flight at rest.
 	Margin uint64
-	// Transient is how much of the live heap above rest is not doubled:
-	// the limit is never under twice the live heap less this, so a heap
-	// that grew for real (an old daemon's unpaged full read, a new mount
-	// loading without a Hold) is paced almost as GOGC=100 paces it, and
-	// is never collected back to back.
+	// Transient is how much of the live heap above rest does not grow:
+	// the limit is never under the live heap's growth less this, so a
+	// heap that grew for real (an old daemon's unpaged full read, a new
+	// mount loading without a Hold) is paced almost as Growth paces it,
+	// and is never collected back to back.
 	Transient uint64
 	// Window is how far back the resting live heap is the smallest live
 	// heap seen.
 	Window time.Duration
 	// Every is how often the live heap is read.
 	Every time.Duration
+	// GCPercent, unless 0, is the GOGC Start sets: the pacing of a heap
+	// the limit is far above.
+	GCPercent int
 }
 
-// DefaultPolicy is the plugin's policy.
-func DefaultPolicy() Policy {
-	return Policy{Floor: 128 << 20, Margin: 16 << 20, Transient: 64 << 20, Window: 10 * time.Second, Every: 250 * time.Millisecond}
+// PluginPolicy is the plugin's policy: GOGC's default pacing, and a limit
+// that transients reach (see the package's doc).
+func PluginPolicy() Policy {
+	return Policy{Growth: 2, Floor: 128 << 20, Margin: 16 << 20, Transient: 64 << 20, Window: 10 * time.Second, Every: 250 * time.Millisecond}
 }
 
 // Limit is the memory limit for a process whose smallest live heap over
 // the window was resting and whose live heap is now live (both in bytes,
-// as the last collection marked them): twice resting plus the margin, at
-// least the floor, and at least twice live less the transient.
+// as the last collection marked them): resting's growth plus the margin,
+// at least the floor, and at least live's growth less the transient.
 func (p Policy) Limit(resting, live uint64) uint64 {
-	return max(p.Floor, 2*resting+p.Margin, 2*live-min(2*live, p.Transient))
+	grown := uint64(p.Growth * float64(live))
+	return max(p.Floor, uint64(p.Growth*float64(resting))+p.Margin, grown-min(grown, p.Transient))
 }
 
 // A sample is the live heap at a time.
@@ -158,14 +167,18 @@ func (c *Controller) Run(ctx context.Context) {
 	}
 }
 
-// Start runs a controller of DefaultPolicy for the process until ctx is
-// done and returns it, unless the environment tunes the collector (Enabled
-// with os.Getenv): then it returns nil.
-func Start(ctx context.Context) *Controller {
+// Start sets p's GCPercent and runs a controller of p for the process
+// until ctx is done, and returns it, unless the environment tunes the
+// collector (Enabled with os.Getenv): then it changes nothing and returns
+// nil.
+func Start(ctx context.Context, p Policy) *Controller {
 	if !Enabled(os.Getenv) {
 		return nil
 	}
-	c := NewController(DefaultPolicy())
+	if p.GCPercent != 0 {
+		debug.SetGCPercent(p.GCPercent)
+	}
+	c := NewController(p)
 	go c.Run(ctx)
 	return c
 }

@@ -13,7 +13,7 @@ import (
 const mib = 1 << 20
 
 func TestLimit(t *testing.T) {
-	p := Policy{Floor: 128 * mib, Margin: 16 * mib, Transient: 64 * mib}
+	p := Policy{Growth: 2, Floor: 128 * mib, Margin: 16 * mib, Transient: 64 * mib}
 	for name, c := range map[string]struct{ resting, live, want uint64 }{
 		// Few certificates: the floor, far above GOGC's own goal.
 		"small heap": {resting: 10 * mib, live: 12 * mib, want: 128 * mib},
@@ -60,7 +60,7 @@ func TestWindowSmallest(t *testing.T) {
 // The controller sets a limit first, then only when it moved by more than
 // 1/32.
 func TestObserveSetsOnChange(t *testing.T) {
-	c := NewController(Policy{Floor: 128 * mib, Margin: 32 * mib, Window: 10 * time.Second})
+	c := NewController(Policy{Growth: 2, Floor: 128 * mib, Margin: 32 * mib, Window: 10 * time.Second})
 	t0 := time.Unix(1e9, 0)
 	limit, ok := c.Observe(t0, 10*mib)
 	require.True(t, ok)
@@ -107,7 +107,7 @@ func TestObserveFollowsTheHeap(t *testing.T) {
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
-			ctl := NewController(Policy{Floor: 128 * mib, Margin: 16 * mib, Transient: 64 * mib, Window: 10 * time.Second})
+			ctl := NewController(Policy{Growth: 2, Floor: 128 * mib, Margin: 16 * mib, Transient: 64 * mib, Window: 10 * time.Second})
 			var got []uint64
 			release := func() {}
 			for i, live := range c.live {
@@ -129,7 +129,7 @@ func TestObserveFollowsTheHeap(t *testing.T) {
 func TestHold(t *testing.T) {
 	var none *Controller
 	none.Hold()()
-	c := NewController(DefaultPolicy())
+	c := NewController(PluginPolicy())
 	r1, r2 := c.Hold(), c.Hold()
 	r1()
 	r1()
@@ -151,10 +151,35 @@ func TestRunSetsTheLimit(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		NewController(Policy{Floor: 4096 * mib, Margin: 32 * mib, Window: time.Second, Every: time.Millisecond}).Run(ctx)
+		NewController(Policy{Growth: 2, Floor: 4096 * mib, Margin: 32 * mib, Window: time.Second, Every: time.Millisecond}).Run(ctx)
 	}()
 	require.Eventually(t, func() bool { return debug.SetMemoryLimit(-1) == 4096*mib }, 10*time.Second, time.Millisecond)
 	cancel()
 	<-done
 	require.EqualValues(t, int64(math.MaxInt64), debug.SetMemoryLimit(-1))
+}
+
+// Start sets the policy's GOGC and runs a controller, unless the
+// environment tunes the collector: then it changes nothing.
+func TestStart(t *testing.T) {
+	gcBefore := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(gcBefore)
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	p := Policy{GCPercent: 300, Growth: 2, Floor: 2048 * mib, Every: time.Millisecond}
+
+	for _, name := range []string{"GOGC", "GOMEMLIMIT"} {
+		t.Run(name, func(t *testing.T) {
+			t.Setenv(name, "200")
+			debug.SetMemoryLimit(math.MaxInt64)
+			require.Nil(t, Start(t.Context(), p))
+			require.Equal(t, 100, debug.SetGCPercent(100), "GOGC changed")
+			require.EqualValues(t, int64(math.MaxInt64), debug.SetMemoryLimit(-1), "the limit changed")
+		})
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	require.NotNil(t, Start(ctx, p))
+	require.Equal(t, 300, debug.SetGCPercent(300))
+	require.Eventually(t, func() bool { return debug.SetMemoryLimit(-1) == 2048*mib }, 10*time.Second, time.Millisecond)
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/cmd/internal/envflag"
 	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/cmd/wg-gateway/firewall"
+	"github.com/wireguard-vault/vault-plugin-secrets-wireguard/internal/memlimit"
 )
 
 // Main is the wg-gateway command: it reads its flags (and their
@@ -27,7 +28,6 @@ func Main(args []string, version string) int {
 		fmt.Println("wg-gateway", version)
 		return 0
 	}
-	followLimit := tuneGC(os.LookupEnv)
 	host, _ := os.Hostname()
 	cfg := Config{Version: version}
 	fs := flag.NewFlagSet("wg-gateway", flag.ExitOnError)
@@ -89,9 +89,7 @@ func Main(args []string, version string) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if followLimit {
-		go followHeap(ctx)
-	}
+	memlimit.Start(ctx, memoryPolicy())
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
