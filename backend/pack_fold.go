@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/vault/sdk/helper/locksutil"
 	"github.com/hashicorp/vault/sdk/logical"
@@ -318,12 +319,13 @@ func (b *backend) dropPacked(ctx context.Context, s logical.Storage, gen uint64,
 	return g.Wait()
 }
 
-// foldPacksLogged is foldPacks, logging what it packed. The caller holds
-// tidyMu.
+// foldPacksLogged is foldPacks, logging what it packed and how long it
+// took. The caller holds tidyMu.
 func (b *backend) foldPacksLogged(ctx context.Context, s logical.Storage) (int, error) {
+	start := time.Now()
 	n, err := b.foldPacks(ctx, s)
 	if n > 0 {
-		b.Logger().Debug("packed certificate records", "count", n)
+		b.Logger().Debug("packed certificate records", "count", n, "took", time.Since(start))
 	}
 	return n, err
 }
