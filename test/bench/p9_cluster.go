@@ -35,9 +35,9 @@ func (b *bench) startP9Cluster() (*p9Cluster, error) {
 	}
 	atExit(func() { _ = logFile.Close() }) // after the nodes have stopped
 	opts := harness.VaultOptions{
-		Bin:      b.bins.vault,
-		Plugin:   b.bins.plugin,
-		Config:   "raw_storage_endpoint = true\ndefault_max_request_duration = \"30m\"\n",
+		Bin:    b.bins.vault,
+		Plugin: b.bins.plugin,
+		Config: "raw_storage_endpoint = true\ndefault_max_request_duration = \"30m\"\n",
 		// info: the log shows raft's snapshots and leader changes, to set
 		// beside the rounds' times.
 		LogLevel: "info",
