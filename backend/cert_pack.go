@@ -98,19 +98,7 @@ func eachPack(recs []*certRecord, budget int, emit func(encodedPack) error) erro
 
 // getPack reads the pack id; nil when there is none.
 func getPack(ctx context.Context, s logical.Storage, id string) (*certPack, error) {
-	key := certPackStoragePrefix + id
-	entry, err := s.Get(ctx, key)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", key, err)
-	}
-	if entry == nil {
-		return nil, nil
-	}
-	var p certPack
-	if err := decodeEntry(key, entry, &p); err != nil {
-		return nil, err
-	}
-	return &p, nil
+	return getRecordEntry[certPack](ctx, s, certPackStoragePrefix+id)
 }
 
 // putPack writes p as the pack id, or deletes the pack when it holds no

@@ -154,6 +154,20 @@ func (c *storageCounter) reset() {
 	c.keys = nil
 }
 
+// revokeAtPackWrite revokes lease alone as the first pack is written,
+// before its write goes on, then fails that write with fail (nil: none).
+func (e *testEnv) revokeAtPackWrite(lease *logical.Response, fail error) {
+	h := e.hooked()
+	h.setHook(func(key string) error {
+		if !strings.HasPrefix(key, certPackStoragePrefix) {
+			return nil
+		}
+		h.setHook(nil)
+		e.revokeLease(lease)
+		return fail
+	})
+}
+
 // TestRevocationWhileRecordsArePacked: a certificate revoked alone while a
 // fold writes the pack that takes its record live has its revocation
 // journaled, not written loose: a load, which does not read the loose
@@ -164,14 +178,7 @@ func TestRevocationWhileRecordsArePacked(t *testing.T) {
 	victim := env.issue("alice")
 	serial := victim.Data["serial_number"].(string)
 	keep := env.issue("bob")
-	h := env.hooked()
-	h.setHook(func(key string) error {
-		if strings.HasPrefix(key, certPackStoragePrefix) {
-			h.setHook(nil)
-			env.revokeLease(victim)
-		}
-		return nil
-	})
+	env.revokeAtPackWrite(victim, nil)
 	n, err := env.foldPacks()
 	require.NoError(t, err)
 	require.Equal(t, 2, n)
@@ -197,15 +204,7 @@ func TestPackFoldCutShort(t *testing.T) {
 	}
 	victim := env.issue("bob")
 	serials = append(serials, victim.Data["serial_number"].(string))
-	h := env.hooked()
-	h.setHook(func(key string) error {
-		if strings.HasPrefix(key, certPackStoragePrefix) {
-			h.setHook(nil)
-			env.revokeLease(victim)
-			return errInjected
-		}
-		return nil
-	})
+	env.revokeAtPackWrite(victim, errInjected)
 	_, err := env.foldPacks()
 	require.ErrorIs(t, err, errInjected)
 	require.Empty(t, env.keys(certPackStoragePrefix))

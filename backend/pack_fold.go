@@ -294,11 +294,23 @@ func (b *backend) writePack(ctx context.Context, s logical.Storage, gen uint64, 
 }
 
 // dropPacked deletes the loose entries of serials, held by packs that are
-// not authoritative, each under its lock and only while its pack says what
-// its loose entry does: the certificates are packed, and still live or
-// (when not live) revoked, their revocation written into the pack. One
-// revoked since keeps its loose entry, for the next fold.
+// not authoritative, each only while its pack says what its loose entry
+// does: the certificates are packed, and still live or (when not live)
+// revoked, their revocation written into the pack. One revoked since keeps
+// its loose entry, for the next fold.
 func (b *backend) dropPacked(ctx context.Context, s logical.Storage, gen uint64, serials []string, live bool) error {
+	_, err := b.deleteLoose(ctx, s, serials, func(serial string) bool {
+		return b.reg.packedCurrent(gen, serial, live)
+	})
+	return err
+}
+
+// deleteLoose deletes the loose entries of serials for which covered,
+// asked under the serial's lock (which a revocation holds across its
+// write), says a pack holds all they say; each leaves the loose set. It
+// returns how many it deleted, packDeleteWorkers at once.
+func (b *backend) deleteLoose(ctx context.Context, s logical.Storage, serials []string, covered func(serial string) bool) (int, error) {
+	var deleted atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(packDeleteWorkers)
 	for _, serial := range serials {
@@ -306,17 +318,19 @@ func (b *backend) dropPacked(ctx context.Context, s logical.Storage, gen uint64,
 			lock := locksutil.LockForKey(b.locks, serial)
 			lock.Lock()
 			defer lock.Unlock()
-			if !b.reg.packedCurrent(gen, serial, live) {
+			if !covered(serial) {
 				return nil
 			}
 			if err := deleteKey(gctx, s, certStoragePrefix+serial); err != nil {
 				return err
 			}
 			b.reg.settled(serial)
+			deleted.Add(1)
 			return nil
 		})
 	}
-	return g.Wait()
+	err := g.Wait()
+	return int(deleted.Load()), err
 }
 
 // foldPacksLogged is foldPacks, logging what it packed and how long it
@@ -377,34 +391,11 @@ func (r *registry) inAuthoritativePack(serial string) bool {
 // hold, and returns how many: the pack fold leaves them, so that issues do
 // not pay a delete per packed record while it runs, and tidy (hourly, or
 // when asked) takes them. None is written again once packed (see
-// certPack), so a delete loses nothing; each is checked under the serial's
-// lock all the same. The caller holds tidyMu.
+// certPack), so a delete loses nothing. The caller holds tidyMu.
 func (b *backend) shedLoose(ctx context.Context, s logical.Storage) (int, error) {
 	serials, err := s.List(ctx, certStoragePrefix)
 	if err != nil {
 		return 0, fmt.Errorf("list certificates: %w", err)
 	}
-	var shed atomic.Int64
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(packDeleteWorkers)
-	for _, serial := range serials {
-		if !b.reg.inAuthoritativePack(serial) {
-			continue
-		}
-		g.Go(func() error {
-			lock := locksutil.LockForKey(b.locks, serial)
-			lock.Lock()
-			defer lock.Unlock()
-			if !b.reg.inAuthoritativePack(serial) {
-				return nil
-			}
-			if err := deleteKey(gctx, s, certStoragePrefix+serial); err != nil {
-				return err
-			}
-			shed.Add(1)
-			return nil
-		})
-	}
-	err = g.Wait()
-	return int(shed.Load()), err
+	return b.deleteLoose(ctx, s, serials, b.reg.inAuthoritativePack)
 }

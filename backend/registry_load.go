@@ -2,7 +2,6 @@ package backend
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -289,39 +288,4 @@ func oldestFirst(l identityCerts) identityCerts {
 	})
 	l.renumber()
 	return l
-}
-
-// getRecord reads the certificate record of serial; nil when there is none.
-func getRecord(ctx context.Context, s logical.Storage, serial string) (*certRecord, error) {
-	key := certStoragePrefix + serial
-	entry, err := s.Get(ctx, key)
-	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", key, err)
-	}
-	if entry == nil {
-		return nil, nil
-	}
-	var rec certRecord
-	if err := decodeEntry(key, entry, &rec); err != nil {
-		return nil, err
-	}
-	return &rec, nil
-}
-
-// decodeEntry decodes the storage entry read at key into out. JSON as
-// putJSON wrote it is decoded with json.Unmarshal, which spares each of a
-// mount's records the SDK's DecodeJSON (a decompression check, then a
-// json.Decoder refilling its own copy); anything else (a compressed entry)
-// goes through DecodeJSON.
-func decodeEntry(key string, entry *logical.StorageEntry, out any) error {
-	var err error
-	if len(entry.Value) > 0 && entry.Value[0] == '{' {
-		err = json.Unmarshal(entry.Value, out)
-	} else {
-		err = entry.DecodeJSON(out)
-	}
-	if err != nil {
-		return fmt.Errorf("decode %s: %w", key, err)
-	}
-	return nil
 }

@@ -51,6 +51,47 @@ func getJSON(ctx context.Context, s logical.Storage, key string, out any) (bool,
 	return true, nil
 }
 
+// getRecord reads the certificate record of serial; nil when there is none.
+func getRecord(ctx context.Context, s logical.Storage, serial string) (*certRecord, error) {
+	return getRecordEntry[certRecord](ctx, s, certStoragePrefix+serial)
+}
+
+// getRecordEntry reads key, a certificate record or a pack of them, as
+// decodeEntry decodes it; nil when there is none. A mount's load reads
+// every one of them: getJSON's DecodeJSON would cost each a copy.
+func getRecordEntry[T any](ctx context.Context, s logical.Storage, key string) (*T, error) {
+	entry, err := s.Get(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", key, err)
+	}
+	if entry == nil {
+		return nil, nil
+	}
+	var out T
+	if err := decodeEntry(key, entry, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// decodeEntry decodes the storage entry read at key into out. JSON as
+// putJSON wrote it is decoded with json.Unmarshal, which spares each of a
+// mount's records the SDK's DecodeJSON (a decompression check, then a
+// json.Decoder refilling its own copy); anything else (a compressed entry)
+// goes through DecodeJSON.
+func decodeEntry(key string, entry *logical.StorageEntry, out any) error {
+	var err error
+	if len(entry.Value) > 0 && entry.Value[0] == '{' {
+		err = json.Unmarshal(entry.Value, out)
+	} else {
+		err = entry.DecodeJSON(out)
+	}
+	if err != nil {
+		return fmt.Errorf("decode %s: %w", key, err)
+	}
+	return nil
+}
+
 // putJSON writes v at key.
 func putJSON(ctx context.Context, s logical.Storage, key string, v any) error {
 	buf, err := json.Marshal(v)

@@ -212,18 +212,26 @@ func (b *bench) packBytes(base string) (float64, error) {
 // rawList lists the storage keys under prefix (sys/raw); none when Vault
 // answers 404, as it does for an empty prefix.
 func (b *bench) rawList(prefix string) ([]string, error) {
-	var list struct {
-		Keys []string `json:"keys"`
-	}
 	path := "sys/raw/" + prefix
-	code, _, err := b.vault.do("LIST", path, rootToken, nil)
-	if err != nil || code == http.StatusNotFound {
-		return nil, err
+	code, body, err := b.vault.do("LIST", path, rootToken, nil)
+	if err != nil {
+		return nil, fmt.Errorf("LIST %s: %w", path, err)
 	}
-	if _, err := b.vault.call("LIST", path, rootToken, nil, &list); err != nil {
-		return nil, err
+	if code == http.StatusNotFound {
+		return nil, nil
 	}
-	return list.Keys, nil
+	if code != http.StatusOK {
+		return nil, fmt.Errorf("LIST %s: status %d: %s", path, code, truncate(body))
+	}
+	var list struct {
+		Data struct {
+			Keys []string `json:"keys"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(body, &list); err != nil {
+		return nil, fmt.Errorf("LIST %s: %w", path, err)
+	}
+	return list.Data.Keys, nil
 }
 
 // packSample is how many packs packBytes reads.
