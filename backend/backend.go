@@ -54,8 +54,9 @@ type backend struct {
 	// block's write takes the locks of the serials it revokes.
 	blocksMu sync.Mutex
 
-	tidyMu   sync.Mutex
-	lastTidy time.Time
+	// tidyMu serialises the writers of packs: tidy, the pack fold and
+	// the journal's fold.
+	tidyMu sync.Mutex
 
 	// packAfter is how many records committed since the last pack fold
 	// start one in the background (packFoldAfter; tests lower it).
@@ -163,13 +164,12 @@ func (b *backend) periodic(ctx context.Context, req *logical.Request) error {
 	if err == nil {
 		err = b.foldJournalLogged(ctx, req.Storage)
 	}
-	due := b.now().Sub(b.lastTidy) >= tidyInterval
 	b.tidyMu.Unlock()
 	if err != nil {
 		return err
 	}
-	if !due {
-		return nil
+	if due, err := tidyDue(ctx, req.Storage, b.now()); err != nil || !due {
+		return err
 	}
 	_, err = b.tidy(ctx, req.Storage, defaultSafetyBuffer)
 	return err

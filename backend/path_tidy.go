@@ -102,7 +102,9 @@ func (b *backend) tidy(ctx context.Context, s logical.Storage, buffer time.Durat
 	if err := b.dropFromPacks(ctx, s, packed); err != nil {
 		return deleted, err
 	}
-	b.lastTidy = now
+	if err := scheduleTidy(ctx, s, now); err != nil {
+		return deleted, err
+	}
 	if deleted > 0 {
 		b.Logger().Info("tidy deleted expired certificate records", "count", deleted)
 	}

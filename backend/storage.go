@@ -34,6 +34,9 @@ const (
 	statusStoragePrefix = "status/"
 	// blockStoragePrefix + name holds a blockEntry.
 	blockStoragePrefix = "blocks/"
+	// tidyScheduleKey holds the tidySchedule: when the periodic tidy is
+	// next due.
+	tidyScheduleKey = "tidy/schedule"
 )
 
 // getJSON reads key into out and reports whether it existed.
