@@ -9,6 +9,7 @@ import (
 	"encoding/pem"
 	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,6 +37,40 @@ func (b *bench) newWGMount(path string, octet int) (*wgMount, error) {
 		return nil, err
 	}
 	return b.newWGGateway(path, octet)
+}
+
+// disableWGMount disables our engine's mount at path: Vault revokes its
+// leases, and the plugin process forgets its certificates (not measured).
+func (b *bench) disableWGMount(path string) error {
+	start := time.Now()
+	if _, err := b.vault.cli("secrets", "disable", path); err != nil {
+		return err
+	}
+	logf("disabled %s (revoking its leases) in %s", path, time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// disableWGMountsBut disables every mount of our engine but keep. One
+// plugin process serves them all (multiplexed): a part that measures the
+// plugin's memory or its cost per certificate as its mount grows counts
+// only that mount's certificates, not those earlier parts left live.
+func (b *bench) disableWGMountsBut(keep string) error {
+	var mounts map[string]struct {
+		Type string `json:"type"`
+	}
+	if _, err := b.vault.call("GET", "sys/mounts", rootToken, nil, &mounts); err != nil {
+		return err
+	}
+	for path, m := range mounts {
+		path = strings.TrimSuffix(path, "/")
+		if m.Type != pluginName || path == keep {
+			continue
+		}
+		if err := b.disableWGMount(path); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // newWGGateway writes the gateway "gw" and the role "bench" of a mount
