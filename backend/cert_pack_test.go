@@ -486,7 +486,7 @@ func TestUnpackForDowngrade(t *testing.T) {
 	require.Positive(t, resp.Data["unpacked"])
 	require.Empty(t, env.keys(certPackStoragePrefix))
 	require.Empty(t, env.journalKeys())
-	require.ElementsMatch(t, serials, env.keys(certStoragePrefix))
+	require.Subset(t, env.keys(certStoragePrefix), serials, "issueApart may leave others, revoked")
 	for _, s := range serials {
 		rec, err := getRecord(context.Background(), env.storage, s)
 		require.NoError(t, err)

@@ -73,19 +73,24 @@ func (b *backend) pathTidyWrite(ctx context.Context, req *logical.Request, d *fr
 	return &logical.Response{Data: data}, nil
 }
 
-// tidy writes the revocations of the journal into their records, then
-// deletes the records of certificates that expired more than buffer ago
-// (their loose entries first, then their copies in packs: a tidy cut short
-// leaves a packed copy, which a load reads and the next tidy deletes, never
-// a loose entry an authoritative pack no longer covers) and returns how
-// many it deleted; last it packs the records only loose (foldPacks) and
-// deletes the loose copies of packed ones (shedLoose).
+// tidy first folds as the periodic function does: it packs the records
+// only loose (foldPacks: those of a mass revocation's journal go into the
+// packs revoked, from memory) and writes the journal into the packs and
+// records. Then it deletes the records of certificates that expired more
+// than buffer ago (their loose entries first, then their copies in packs:
+// a tidy cut short leaves a packed copy, which a load reads and the next
+// tidy deletes, never a loose entry an authoritative pack no longer
+// covers) and returns how many it deleted; last it deletes the loose
+// copies of packed records (shedLoose).
 func (b *backend) tidy(ctx context.Context, s logical.Storage, buffer time.Duration) (int, error) {
 	if err := b.reg.wait(ctx, s); err != nil {
 		return 0, err
 	}
 	b.tidyMu.Lock()
 	defer b.tidyMu.Unlock()
+	if _, err := b.foldPacksLogged(ctx, s); err != nil {
+		return 0, err
+	}
 	if err := b.foldJournalLogged(ctx, s); err != nil {
 		return 0, err
 	}
@@ -107,9 +112,6 @@ func (b *backend) tidy(ctx context.Context, s logical.Storage, buffer time.Durat
 	}
 	if deleted > 0 {
 		b.Logger().Info("tidy deleted expired certificate records", "count", deleted)
-	}
-	if _, err := b.foldPacksLogged(ctx, s); err != nil {
-		return deleted, err
 	}
 	if b.packingOff.Load() {
 		return deleted, nil // unpackAll writes them all loose next

@@ -40,7 +40,9 @@ func TestPeriodicTidyKeepsItsSchedule(t *testing.T) {
 	}
 	// A tidy deletes the loose copies of packed records; the periodic
 	// function packs them every time.
-	env.issueApart(3)
+	for range 3 {
+		env.issue("alice")
+	}
 	periodicAt(0)
 	require.Len(t, env.keys(certStoragePrefix), 3, "no tidy at the first periodic call")
 	env.reload()
