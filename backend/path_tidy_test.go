@@ -59,4 +59,14 @@ func TestPeriodicTidyKeepsItsSchedule(t *testing.T) {
 	require.Len(t, env.keys(certStoragePrefix), 1, "no tidy after a restart half an hour after the last")
 	periodicAt(122 * time.Minute)
 	require.Empty(t, env.keys(certStoragePrefix), "the next an hour after the last")
+
+	// A tidy asked for (wg/tidy) counts as the last one too.
+	env.issue("carol")
+	periodicAt(150 * time.Minute)
+	env.ok(logical.UpdateOperation, "tidy", nil)
+	env.issue("dave")
+	periodicAt(190 * time.Minute)
+	require.Len(t, env.keys(certStoragePrefix), 1, "no tidy 40 minutes after one asked for")
+	periodicAt(211 * time.Minute)
+	require.Empty(t, env.keys(certStoragePrefix))
 }
