@@ -73,6 +73,8 @@ type vaultServer struct {
 	version string
 	http    *http.Client
 	pprof   string // the plugin's pprof listener, in profile mode
+	// gc is Vault's garbage collections, from its output (gcTraceEnv).
+	gc *gcTrace
 }
 
 // startVault starts `vault server -dev` on a loopback port, with the raw
@@ -90,7 +92,7 @@ func startVault(tb *runTB, bins binaries, p params) (*vaultServer, error) {
 		return nil, err
 	}
 	atExit(func() { _ = logFile.Close() }) // after Vault has stopped
-	s := &vaultServer{}
+	s := &vaultServer{gc: newGCTrace(logFile)}
 	s.http = &http.Client{
 		Timeout: 30 * time.Minute,
 		Transport: &http.Transport{
@@ -103,7 +105,8 @@ func startVault(tb *runTB, bins binaries, p params) (*vaultServer, error) {
 		Plugin:   bins.plugin,
 		Config:   "raw_storage_endpoint = true\ndefault_max_request_duration = \"30m\"\n",
 		LogLevel: "warn",
-		Log:      logFile,
+		Log:      s.gc,
+		Env:      []string{gcTraceEnv},
 		Mount:    harness.NoMount,
 	}
 	if p.Profile {

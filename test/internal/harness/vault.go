@@ -78,6 +78,8 @@ type VaultOptions struct {
 	Plugin string
 	// PluginEnv is passed to the plugin at registration (-env).
 	PluginEnv []string
+	// Env is added to the server's environment.
+	Env []string
 	// Config is HCL added to the server's configuration.
 	Config string
 	// LogLevel is Vault's log level; "debug" by default.
@@ -209,6 +211,7 @@ func (v *Vault) startDev(port int) {
 	if v.CAFile != "" {
 		cmd.Env = append(cmd.Env, "VAULT_CACERT="+v.CAFile)
 	}
+	cmd.Env = append(cmd.Env, v.opts.Env...)
 	v.run(cmd)
 	if v.opts.TLS {
 		// The CA file appears once the server has made it; wait until it
@@ -238,7 +241,9 @@ func (v *Vault) writeConfig(body string) {
 // start runs a non-dev server's process; it comes up sealed.
 func (v *Vault) start() {
 	v.tb.Helper()
-	v.run(exec.Command(v.Bin, "server", "-config="+v.config, "-log-level="+v.opts.LogLevel))
+	cmd := exec.Command(v.Bin, "server", "-config="+v.config, "-log-level="+v.opts.LogLevel)
+	cmd.Env = append(os.Environ(), v.opts.Env...)
+	v.run(cmd)
 	c := v.Client("")
 	require.Eventually(v.tb, func() bool {
 		_, err := c.Sys().SealStatus()
