@@ -53,8 +53,12 @@ func (g *gcTrace) Write(p []byte) (int, error) {
 	return g.out.Write(p)
 }
 
-// between is how many collections ended from from to to, and their CPU.
+// between is how many collections ended from from to to, and their CPU;
+// none without a trace.
 func (g *gcTrace) between(from, to time.Time) (int, time.Duration) {
+	if g == nil {
+		return 0, 0
+	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	n, cpu := 0, time.Duration(0)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -48,6 +49,14 @@ func (b *bench) startP9Cluster() (*p9Cluster, error) {
 		// loses its quorum in the middle of the growth.
 		RaftPerformanceMultiplier: 5,
 	}
+	// Each node's collections are told apart: the active node's, which
+	// holds the leases, are set beside the rounds.
+	traces := make([]*gcTrace, p9Nodes)
+	opts.NodeLog = func(i int) io.Writer {
+		traces[i] = newGCTrace(logFile)
+		return traces[i]
+	}
+	opts.Env = []string{gcTraceEnv}
 	c := &p9Cluster{servers: map[*harness.Vault]*vaultServer{}}
 	if b.p.Profile {
 		var pp int
@@ -65,8 +74,8 @@ func (b *bench) startP9Cluster() (*p9Cluster, error) {
 	if err := try(func() { c.Cluster = harness.StartCluster(b.tb, p9Nodes, opts) }); err != nil {
 		return nil, fmt.Errorf("start raft cluster (log %s): %w", logFile.Name(), err)
 	}
-	for _, n := range c.Nodes {
-		c.servers[n] = &vaultServer{Vault: n, addr: n.Addr, http: b.vault.http, pprof: c.pprof}
+	for i, n := range c.Nodes {
+		c.servers[n] = &vaultServer{Vault: n, addr: n.Addr, http: b.vault.http, pprof: c.pprof, gc: traces[i]}
 	}
 	leader, err := c.active(nil)
 	if err != nil {

@@ -153,6 +153,16 @@ type p9Round struct {
 	Big      loadResult `json:"big"`
 	Ref      loadResult `json:"ref"`
 	Load     string     `json:"loadavg"`
+	// BigGC and RefGC are the active node's collections that ended
+	// during each half.
+	BigGC gcUse `json:"big_vault_gc"`
+	RefGC gcUse `json:"ref_vault_gc"`
+}
+
+// A gcUse is the collections that ended in a span of time, and their CPU.
+type gcUse struct {
+	N   int           `json:"n"`
+	CPU time.Duration `json:"cpu_ns"`
 }
 
 // pairedSamples runs rounds of sample issues on big and on ref (the
@@ -164,13 +174,16 @@ func (b *bench) pairedSamples(label string, big *p9Mount, ref *wgMount, rounds, 
 		rd := p9Round{BigFirst: i%2 == 0, Load: loadAvg()}
 		runs := []struct {
 			res  *loadResult
+			gc   *gcUse
 			jobs []job
-		}{{&rd.Big, big.jobs(sample)}, {&rd.Ref, ref.jobs(sample)}}
+		}{{&rd.Big, &rd.BigGC, big.jobs(sample)}, {&rd.Ref, &rd.RefGC, ref.jobs(sample)}}
 		if !rd.BigFirst {
 			runs[0], runs[1] = runs[1], runs[0]
 		}
 		for _, r := range runs {
+			start := time.Now()
 			*r.res = b.vault.load(b.ctx, b.device, b.p.Clients, r.jobs, nil)
+			r.gc.N, r.gc.CPU = b.vault.gc.between(start, time.Now())
 			if r.res.Errors > 0 {
 				return nil, fmt.Errorf("sample: %d errors, first: %s", r.res.Errors, r.res.FirstError)
 			}
@@ -178,7 +191,8 @@ func (b *bench) pairedSamples(label string, big *p9Mount, ref *wgMount, rounds, 
 				return nil, err
 			}
 		}
-		logf("P9 %s round %d: issue p50 big %.2f ms, ref %.2f ms (load %s)", label, i+1, ms(rd.Big.P50), ms(rd.Ref.P50), rd.Load)
+		logf("P9 %s round %d: issue p50 big %.2f ms, ref %.2f ms; the active node's collector: big %d, %.0f ms of CPU, ref %d, %.0f ms (load %s)",
+			label, i+1, ms(rd.Big.P50), ms(rd.Ref.P50), rd.BigGC.N, ms(rd.BigGC.CPU), rd.RefGC.N, ms(rd.RefGC.CPU), rd.Load)
 		out = append(out, rd)
 	}
 	return out, nil

@@ -35,7 +35,11 @@ func StartCluster(tb TB, n int, opts VaultOptions) *Cluster {
 	c := &Cluster{tb: tb}
 	multiplier := max(1, opts.RaftPerformanceMultiplier)
 	for i, a := range as {
-		node := newVault(tb, opts)
+		nodeOpts := opts
+		if opts.NodeLog != nil {
+			nodeOpts.Log = opts.NodeLog(i)
+		}
+		node := newVault(tb, nodeOpts)
 		node.Addr = "http://" + a.api
 		var joins strings.Builder
 		for j, other := range as {

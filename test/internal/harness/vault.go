@@ -87,6 +87,8 @@ type VaultOptions struct {
 	// Log receives the server's output; by default it is kept in memory
 	// and shown if the test failed.
 	Log io.Writer
+	// NodeLog, when set, gives StartCluster's node i a Log of its own.
+	NodeLog func(i int) io.Writer
 	// Mount is where the plugin is enabled: "wg" by default, NoMount for
 	// nowhere.
 	Mount string
