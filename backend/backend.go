@@ -150,29 +150,34 @@ func (b *backend) initialize(_ context.Context, req *logical.InitializationReque
 	return nil
 }
 
-// periodic runs where this node may write: it packs the records only
-// loose and folds the revocation journal into the records (every run:
-// Vault calls it about once a minute), and tidy when it is due. The pack
-// fold goes first: it packs the records a mass revocation journaled from
-// memory, and the journal's fold then finds them revoked in their packs.
+// periodic runs where this node may write, about once a minute: tidy when
+// it is due, else the folds that begin every tidy (fold).
 func (b *backend) periodic(ctx context.Context, req *logical.Request) error {
 	if !b.WriteSafeReplicationState() {
 		return nil
 	}
-	b.tidyMu.Lock()
-	_, err := b.foldPacksLogged(ctx, req.Storage)
-	if err == nil {
-		err = b.foldJournalLogged(ctx, req.Storage)
-	}
-	b.tidyMu.Unlock()
+	due, err := tidyDue(ctx, req.Storage, b.now())
 	if err != nil {
 		return err
 	}
-	if due, err := tidyDue(ctx, req.Storage, b.now()); err != nil || !due {
+	if due {
+		_, err := b.tidy(ctx, req.Storage, defaultSafetyBuffer)
 		return err
 	}
-	_, err = b.tidy(ctx, req.Storage, defaultSafetyBuffer)
-	return err
+	b.tidyMu.Lock()
+	defer b.tidyMu.Unlock()
+	return b.fold(ctx, req.Storage)
+}
+
+// fold packs the records only loose and writes the revocation journal into
+// the packs and records. The pack fold goes first: it packs the records a
+// mass revocation journaled from memory, revoked, and the journal's fold
+// then finds them revoked in their packs. The caller holds tidyMu.
+func (b *backend) fold(ctx context.Context, s logical.Storage) error {
+	if _, err := b.foldPacksLogged(ctx, s); err != nil {
+		return err
+	}
+	return b.foldJournalLogged(ctx, s)
 }
 
 // invalidate drops cached state that another node changed.

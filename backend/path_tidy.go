@@ -73,10 +73,9 @@ func (b *backend) pathTidyWrite(ctx context.Context, req *logical.Request, d *fr
 	return &logical.Response{Data: data}, nil
 }
 
-// tidy first folds as the periodic function does: it packs the records
-// only loose (foldPacks: those of a mass revocation's journal go into the
-// packs revoked, from memory) and writes the journal into the packs and
-// records. Then it deletes the records of certificates that expired more
+// tidy first folds as the periodic function does (fold: the records only
+// loose into packs, then the journal into the packs and records). Then it
+// deletes the records of certificates that expired more
 // than buffer ago (their loose entries first, then their copies in packs:
 // a tidy cut short leaves a packed copy, which a load reads and the next
 // tidy deletes, never a loose entry an authoritative pack no longer
@@ -88,10 +87,7 @@ func (b *backend) tidy(ctx context.Context, s logical.Storage, buffer time.Durat
 	}
 	b.tidyMu.Lock()
 	defer b.tidyMu.Unlock()
-	if _, err := b.foldPacksLogged(ctx, s); err != nil {
-		return 0, err
-	}
-	if err := b.foldJournalLogged(ctx, s); err != nil {
+	if err := b.fold(ctx, s); err != nil {
 		return 0, err
 	}
 	now := b.now()
@@ -224,12 +220,12 @@ const pathTidyHelpSyn = `Delete the records of long-expired certificates.`
 
 const pathTidyHelpDesc = `
 Deletes the issuance records of certificates that expired more than
-safety_buffer ago (default 72h), revoked or not. First it writes the
-revocations that were stored together (a mass revocation's, under
-revocations/) into the records of their certificates; last it packs the
-loose records into a few large entries (certpacks/), as the mount also does
-about once a minute, and deletes the loose records that packs now hold. A
-revoked certificate stays on the CRL until it expires.
+safety_buffer ago (default 72h), revoked or not. First it packs the loose
+records into a few large entries (certpacks/) and writes the revocations
+that were stored together (a mass revocation's, under revocations/) into
+the records of their certificates, as the mount also does about once a
+minute; last it deletes the loose records that packs now hold. A revoked
+certificate stays on the CRL until it expires.
 Tidy also runs every hour on the active node.
 
 With unpack=true, tidy then writes every packed record back to its own

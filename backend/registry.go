@@ -61,7 +61,7 @@ type registry struct {
 	packs map[string]string
 	// loose holds the serials of committed certificates whose record no
 	// pack holds yet, or whose loose entry may be newer than a pack that
-	// is not authoritative: the next pack fold's work (packCandidates).
+	// is not authoritative: the next pack fold's work (takeForPacking).
 	loose map[string]struct{}
 	// authoritative holds the names of the authoritative packs (see
 	// certPack) the registry knows.

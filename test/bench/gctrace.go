@@ -53,21 +53,27 @@ func (g *gcTrace) Write(p []byte) (int, error) {
 	return g.out.Write(p)
 }
 
-// between is how many collections ended from from to to, and their CPU;
-// none without a trace.
-func (g *gcTrace) between(from, to time.Time) (int, time.Duration) {
+// A gcUse is the collections that ended in a span of time, and their CPU.
+type gcUse struct {
+	N   int           `json:"n"`
+	CPU time.Duration `json:"cpu_ns"`
+}
+
+// between is the collections that ended from from to to; none without a
+// trace.
+func (g *gcTrace) between(from, to time.Time) gcUse {
+	var u gcUse
 	if g == nil {
-		return 0, 0
+		return u
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	n, cpu := 0, time.Duration(0)
 	for _, c := range g.cycles {
 		if !c.at.Before(from) && !c.at.After(to) {
-			n, cpu = n+1, cpu+c.cpu
+			u.N, u.CPU = u.N+1, u.CPU+c.cpu
 		}
 	}
-	return n, cpu
+	return u
 }
 
 // gcLineCPU is the CPU of the collection a gctrace line reports, the sum

@@ -35,10 +35,9 @@ func TestGCTraceLinesAcrossWrites(t *testing.T) {
 		_, err := g.Write([]byte(p))
 		require.NoError(t, err)
 	}
-	n, cpu := g.between(start, time.Now())
-	require.Equal(t, 2, n)
-	require.InDelta(t, 16.85, float64(cpu)/float64(time.Millisecond), 0.001)
+	u := g.between(start, time.Now())
+	require.Equal(t, 2, u.N)
+	require.InDelta(t, 16.85, float64(u.CPU)/float64(time.Millisecond), 0.001)
 	require.Contains(t, out.String(), "4 MB goal, 2 P\ngc 2")
-	n, _ = g.between(start.Add(-time.Hour), start.Add(-time.Minute))
-	require.Zero(t, n)
+	require.Zero(t, g.between(start.Add(-time.Hour), start.Add(-time.Minute)).N)
 }

@@ -18,11 +18,10 @@ type scalePoint struct {
 	Throughput float64       `json:"throughput_per_s"`
 	// CPU is Vault's and the plugin's CPU per issue of the sample.
 	CPU cpuUse `json:"cpu"`
-	// VaultGCs is how many of Vault's garbage collections ended during the
-	// sample, and VaultGCCPU their CPU: with a large heap (its leases, and
-	// on the dev server its storage) one falls in a sample or does not.
-	VaultGCs   int           `json:"vault_gcs"`
-	VaultGCCPU time.Duration `json:"vault_gc_cpu_ns"`
+	// VaultGC is Vault's garbage collections that ended during the
+	// sample: with a large heap (its leases, and on the dev server its
+	// storage) one falls in a sample or does not.
+	VaultGC gcUse `json:"vault_gc"`
 }
 
 // runP5P6 grows one gateway's live certificates to ScaleMax, timing a
@@ -63,7 +62,7 @@ func (b *bench) runP5P6() error {
 		cpu := b.vault.cpuMeter(pluginName).measure(sample, func() {
 			r = b.vault.load(b.ctx, b.device, b.p.Clients, jobs, nil)
 		})
-		gcs, gcCPU := b.vault.gc.between(start, time.Now())
+		gc := b.vault.gc.between(start, time.Now())
 		if r.Errors > 0 {
 			return fmt.Errorf("sample at %d: %d errors, first: %s", cp, r.Errors, r.FirstError)
 		}
@@ -71,9 +70,9 @@ func (b *bench) runP5P6() error {
 			return err
 		}
 		live += sample
-		pt := scalePoint{Live: live, P50: r.P50, P99: r.P99, Throughput: r.Throughput, CPU: cpu, VaultGCs: gcs, VaultGCCPU: gcCPU}
+		pt := scalePoint{Live: live, P50: r.P50, P99: r.P99, Throughput: r.Throughput, CPU: cpu, VaultGC: gc}
 		logf("P5 %d live: issue p50 %.2f ms, p99 %.2f ms, %.0f/s; CPU per issue Vault %.0f µs (its collector %.0f µs: %d collections) + plugin %.0f µs, other work %.0f%%",
-			live, ms(pt.P50), ms(pt.P99), pt.Throughput, cpu.VaultUS, pt.vaultGCPerIssue(sample), gcs, cpu.PluginUS, 100*cpu.OtherShare)
+			live, ms(pt.P50), ms(pt.P99), pt.Throughput, cpu.VaultUS, pt.vaultGCPerIssue(sample), gc.N, cpu.PluginUS, 100*cpu.OtherShare)
 		points = append(points, pt)
 	}
 	first, last := points[0], points[len(points)-1]
@@ -81,7 +80,7 @@ func (b *bench) runP5P6() error {
 	b.report.add(row{ID: "P5", What: fmt.Sprintf("issue p50 at %d vs %d live (%d clients)", last.Live, first.Live, b.p.Clients),
 		Ours: fmt.Sprintf("%.2f ms vs %.2f ms (p99 %.2f vs %.2f); CPU per issue Vault + plugin %.0f + %.0f µs vs %.0f + %.0f µs, of which Vault's collector %.0f µs (%d collections) vs %.0f µs (%d)",
 			ms(last.P50), ms(first.P50), ms(last.P99), ms(first.P99), last.CPU.VaultUS, last.CPU.PluginUS, first.CPU.VaultUS, first.CPU.PluginUS,
-			last.vaultGCPerIssue(sample), last.VaultGCs, first.vaultGCPerIssue(sample), first.VaultGCs),
+			last.vaultGCPerIssue(sample), last.VaultGC.N, first.vaultGCPerIssue(sample), first.VaultGC.N),
 		Ratio: fmt.Sprintf("%.2f", ratio), Goal: "≤ 1.2", Verdict: verdict(ratio <= 1.2)})
 
 	sizes, err := b.storageSizes(wm, certs, live)
@@ -103,7 +102,7 @@ func (b *bench) runP5P6() error {
 
 // vaultGCPerIssue is Vault's collector's CPU in the sample per issue, µs.
 func (pt scalePoint) vaultGCPerIssue(sample int) float64 {
-	return float64(pt.VaultGCCPU.Microseconds()) / float64(sample)
+	return float64(pt.VaultGC.CPU.Microseconds()) / float64(sample)
 }
 
 // p6PageSize is the page size of P6's concurrent full reads: the one

@@ -159,12 +159,6 @@ type p9Round struct {
 	RefGC gcUse `json:"ref_vault_gc"`
 }
 
-// A gcUse is the collections that ended in a span of time, and their CPU.
-type gcUse struct {
-	N   int           `json:"n"`
-	CPU time.Duration `json:"cpu_ns"`
-}
-
 // pairedSamples runs rounds of sample issues on big and on ref (the
 // reference mount, issuing for its one gateway), alternating which goes
 // first; label names them in the log.
@@ -183,7 +177,7 @@ func (b *bench) pairedSamples(label string, big *p9Mount, ref *wgMount, rounds, 
 		for _, r := range runs {
 			start := time.Now()
 			*r.res = b.vault.load(b.ctx, b.device, b.p.Clients, r.jobs, nil)
-			r.gc.N, r.gc.CPU = b.vault.gc.between(start, time.Now())
+			*r.gc = b.vault.gc.between(start, time.Now())
 			if r.res.Errors > 0 {
 				return nil, fmt.Errorf("sample: %d errors, first: %s", r.res.Errors, r.res.FirstError)
 			}
